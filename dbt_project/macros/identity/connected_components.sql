@@ -1,0 +1,122 @@
+{#
+    Materialization: connected components of an undirected graph, set-based, in the warehouse.
+
+    The model's SQL returns the edges as (node_id, neighbor_id) integer pairs; every node must
+    appear in at least one pair (a self pair is fine). The result is one row per node:
+    (node_id, component_id), where component_id is the smallest node_id of the component.
+
+    Each round is one statement: every node takes the smallest label among its neighbours
+    (min-label propagation) and then the label of its label (pointer jumping), which shortens
+    long chains geometrically instead of one hop per round. Rounds repeat until no label
+    changes, so the data decides how many are needed; `max_iterations` (default: the
+    `identity_max_iterations` var) only stops a run that would never end, with an error.
+
+    Only create/drop table statements and plain SQL are used, so the materialization works on
+    any adapter that implements create_table_as.
+#}
+{% materialization connected_components, default %}
+    {%- set target_relation = this.incorporate(type='table') -%}
+    {%- set existing_relation = load_cached_relation(this) -%}
+    {%- set max_iterations = config.get('max_iterations', var('identity_max_iterations', 100)) | int -%}
+
+    {%- set work = {} -%}
+    {%- for suffix in ['raw_edges', 'edges', 'labels_a', 'labels_b'] -%}
+        {%- do work.update({suffix: api.Relation.create(
+            database=this.database, schema=this.schema,
+            identifier=this.identifier ~ '__cc_' ~ suffix, type='table'
+        )}) -%}
+    {%- endfor -%}
+    {%- set raw_edges = work['raw_edges'] -%}
+    {%- set edges = work['edges'] -%}
+
+    {{ run_hooks(pre_hooks) }}
+
+    {%- for relation in work.values() %}
+        {% do adapter.drop_relation(relation) %}
+    {%- endfor %}
+
+    {% call statement('raw_edges') -%}
+        {{ create_table_as(False, raw_edges, sql) }}
+    {%- endcall %}
+
+    {% call statement('edges') -%}
+        {{ create_table_as(False, edges, "
+            select node_id, neighbor_id from " ~ raw_edges ~ "
+            union
+            select neighbor_id as node_id, node_id as neighbor_id from " ~ raw_edges ~ "
+            union
+            select node_id, node_id as neighbor_id from " ~ raw_edges ~ "
+        ") }}
+    {%- endcall %}
+    {% do adapter.drop_relation(raw_edges) %}
+
+    {%- set state = namespace(current=work['labels_a'], spare=work['labels_b'], iterations=0, converged=false) -%}
+
+    {% call statement('labels_initial') -%}
+        {{ create_table_as(False, state.current,
+            "select node_id, min(neighbor_id) as label from " ~ edges ~ " group by node_id") }}
+    {%- endcall %}
+
+    {%- for iteration in range(1, max_iterations + 1) %}
+        {%- if not state.converged %}
+            {% call statement('labels_next') -%}
+                {{ create_table_as(False, state.spare, "
+                    with propagated as (
+                        select edges.node_id, min(labels.label) as label
+                        from " ~ edges ~ " as edges
+                        inner join " ~ state.current ~ " as labels
+                            on edges.neighbor_id = labels.node_id
+                        group by edges.node_id
+                    )
+                    select
+                        propagated.node_id,
+                        case
+                            when jumped.label < propagated.label then jumped.label
+                            else propagated.label
+                        end as label
+                    from propagated
+                    inner join " ~ state.current ~ " as jumped
+                        on propagated.label = jumped.node_id
+                ") }}
+            {%- endcall %}
+            {%- set changed = run_query(
+                "select count(*) from " ~ state.spare ~ " as next_labels inner join "
+                ~ state.current ~ " as labels on next_labels.node_id = labels.node_id"
+                ~ " where next_labels.label <> labels.label"
+            ).columns[0].values()[0] | int -%}
+            {% do adapter.drop_relation(state.current) %}
+            {%- set previous = state.current -%}
+            {%- set state.current = state.spare -%}
+            {%- set state.spare = previous -%}
+            {%- set state.iterations = iteration -%}
+            {{ log(this.identifier ~ ": round " ~ iteration ~ ", " ~ changed ~ " labels changed", info=True) }}
+            {%- if changed == 0 %}{% set state.converged = true %}{% endif -%}
+        {%- endif %}
+    {%- endfor %}
+
+    {%- if not state.converged %}
+        {{ exceptions.raise_compiler_error(
+            this.identifier ~ ": connected components did not converge in " ~ max_iterations
+            ~ " rounds; raise `max_iterations` (var identity_max_iterations)"
+        ) }}
+    {%- endif %}
+
+    {% if existing_relation is not none %}
+        {% do adapter.drop_relation(existing_relation) %}
+    {% endif %}
+
+    {% call statement('main') -%}
+        {{ create_table_as(False, target_relation,
+            "select node_id, label as component_id, " ~ state.iterations
+            ~ " as resolved_in_rounds from " ~ state.current) }}
+    {%- endcall %}
+
+    {% do adapter.drop_relation(state.current) %}
+    {% do adapter.drop_relation(edges) %}
+
+    {{ run_hooks(post_hooks) }}
+    {% do persist_docs(target_relation, model) %}
+    {{ adapter.commit() }}
+
+    {{ return({'relations': [target_relation]}) }}
+{% endmaterialization %}

@@ -1,0 +1,92 @@
+{#
+    Engine-specific SQL lives only here, behind adapter.dispatch, so that every model stays
+    portable. Each macro has a default (ANSI-ish / Spark-compatible) and a DuckDB variant.
+#}
+
+{% macro regexp_replace_all(expression, pattern, replacement) -%}
+    {{ return(adapter.dispatch('regexp_replace_all', 'cdp')(expression, pattern, replacement)) }}
+{%- endmacro %}
+
+{% macro default__regexp_replace_all(expression, pattern, replacement) -%}
+    regexp_replace({{ expression }}, '{{ pattern }}', '{{ replacement }}')
+{%- endmacro %}
+
+{% macro duckdb__regexp_replace_all(expression, pattern, replacement) -%}
+    regexp_replace({{ expression }}, '{{ pattern }}', '{{ replacement }}', 'g')
+{%- endmacro %}
+
+
+{% macro regexp_like(expression, pattern) -%}
+    {{ return(adapter.dispatch('regexp_like', 'cdp')(expression, pattern)) }}
+{%- endmacro %}
+
+{% macro default__regexp_like(expression, pattern) -%}
+    ({{ expression }} rlike '{{ pattern }}')
+{%- endmacro %}
+
+{% macro duckdb__regexp_like(expression, pattern) -%}
+    regexp_full_match({{ expression }}, '{{ pattern }}')
+{%- endmacro %}
+
+
+{#- Parse ISO 8601 text to a UTC timestamp without time zone; null when unparseable. -#}
+{% macro parse_timestamp_utc(expression) -%}
+    {{ return(adapter.dispatch('parse_timestamp_utc', 'cdp')(expression)) }}
+{%- endmacro %}
+
+{% macro default__parse_timestamp_utc(expression) -%}
+    try_to_timestamp(nullif(trim({{ expression }}), ''))
+{%- endmacro %}
+
+{% macro duckdb__parse_timestamp_utc(expression) -%}
+    cast(try_cast(nullif(trim({{ expression }}), '') as timestamptz) as timestamp)
+{%- endmacro %}
+
+
+{#- Text value of a top-level key of a JSON object held as text; null when absent or invalid. -#}
+{% macro json_text(expression, key) -%}
+    {{ return(adapter.dispatch('json_text', 'cdp')(expression, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text(expression, key) -%}
+    get_json_object({{ expression }}, '$.{{ key }}')
+{%- endmacro %}
+
+{% macro duckdb__json_text(expression, key) -%}
+    json_extract_string(
+        case when json_valid({{ expression }}) then {{ expression }} end, '$.{{ key }}'
+    )
+{%- endmacro %}
+
+
+{% macro is_json_object(expression) -%}
+    {{ return(adapter.dispatch('is_json_object', 'cdp')(expression)) }}
+{%- endmacro %}
+
+{% macro default__is_json_object(expression) -%}
+    (from_json({{ expression }}, 'map<string,string>') is not null)
+{%- endmacro %}
+
+{% macro duckdb__is_json_object(expression) -%}
+    coalesce(json_valid({{ expression }}) and left(trim({{ expression }}), 1) = '{', false)
+{%- endmacro %}
+
+
+{#- A stable text key for an identifier: the same on every engine and every run. -#}
+{% macro identifier_key(identifier_type, identifier_value) -%}
+    {{ dbt.hash(dbt.concat([identifier_type, "':'", identifier_value])) }}
+{%- endmacro %}
+
+
+{#- Cast text to a type, null when it does not parse (dbt.safe_cast is a plain cast on some adapters). -#}
+{% macro try_cast_text(expression, data_type) -%}
+    {{ return(adapter.dispatch('try_cast_text', 'cdp')(expression, data_type)) }}
+{%- endmacro %}
+
+{% macro default__try_cast_text(expression, data_type) -%}
+    try_cast({{ expression }} as {{ data_type }})
+{%- endmacro %}
+
+{% macro bigquery__try_cast_text(expression, data_type) -%}
+    safe_cast({{ expression }} as {{ data_type }})
+{%- endmacro %}

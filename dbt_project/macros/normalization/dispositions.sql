@@ -1,0 +1,58 @@
+{#
+    Every landed row ends in exactly one disposition, so that a test can account for all of
+    them (staged + superseded + duplicate_delivery + quarantined = landed):
+
+        quarantined          the row cannot be used (missing key, unreadable required field);
+                             `_quarantine_reason` says why
+        staged               the version kept: latest `version_column`, then latest file
+        duplicate_delivery   an identical copy of a row already counted (at-least-once delivery)
+        superseded           an older version of the same entity
+
+    For append-only event tables (no version column) every repeat of a key is a duplicate
+    delivery. `_row_hash` makes ties deterministic.
+#}
+{% macro landing_dispositions(from_cte, key_column, version_column=none) -%}
+    ranked_versions as (
+        select
+            {{ from_cte }}.*,
+            case
+                when _quarantine_reason is null then row_number() over (
+                    partition by {{ key_column }}, (_quarantine_reason is null)
+                    order by
+                        {% if version_column %}{{ version_column }} desc nulls last,{% endif %}
+                        _landed_file desc,
+                        _row_hash
+                )
+            end as _version_rank
+        from {{ from_cte }}
+    ),
+
+    with_dispositions as (
+        select
+            *,
+            case
+                when _quarantine_reason is not null then 'quarantined'
+                when _version_rank = 1 then 'staged'
+                {% if version_column %}
+                    when _version_rank > min(_version_rank) over (
+                        partition by {{ key_column }}, _row_hash
+                    ) then 'duplicate_delivery'
+                    else 'superseded'
+                {% else %}
+                    else 'duplicate_delivery'
+                {% endif %}
+            end as _disposition
+        from ranked_versions
+    )
+{%- endmacro %}
+
+
+{#- A deterministic fingerprint of a landed row's raw values. -#}
+{% macro row_hash(relation_alias, columns) -%}
+    {%- set parts = [] -%}
+    {%- for column in columns -%}
+        {%- do parts.append("coalesce(" ~ relation_alias ~ "." ~ column ~ ", '')") -%}
+        {%- if not loop.last %}{% do parts.append("'|'") %}{% endif -%}
+    {%- endfor -%}
+    {{ dbt.hash(dbt.concat(parts)) }}
+{%- endmacro %}

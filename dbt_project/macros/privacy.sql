@@ -1,0 +1,22 @@
+{#
+    Erasure in staging: a staging model joins the records to mask with left_join_erased() and
+    wraps each personal field in unless_erased(); the row itself stays (orders still count
+    for revenue), without anything that identifies the person.
+#}
+{% macro left_join_erased(record_source, key_expression) -%}
+    left join (
+        select record_key from {{ ref('int_privacy__erased_records') }}
+        where record_source = '{{ record_source }}'
+    ) as erased
+        on {{ key_expression }} = erased.record_key
+{%- endmacro %}
+
+
+{% macro unless_erased(column) -%}
+    case when erased.record_key is null then {{ column }} end
+{%- endmacro %}
+
+
+{% macro is_erased() -%}
+    (erased.record_key is not null)
+{%- endmacro %}

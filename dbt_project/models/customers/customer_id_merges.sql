@@ -1,0 +1,60 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='retired_customer_id',
+        incremental_strategy='delete+insert',
+        full_refresh=false,
+    )
+}}
+
+{#
+    Every customer_id that stopped existing because its profile merged into another, and the
+    id that survived. Activation uses it to remove or re-key the retired id in destinations.
+    Append-only history; never rebuilt from scratch.
+#}
+with
+
+registry as (
+    select * from {{ ref('int_identity__customer_id_registry') }}
+),
+
+current_ids as (
+    select distinct customer_id from registry
+),
+
+retirements as (
+    select
+        registry.previous_customer_id as retired_customer_id,
+        registry.customer_id as surviving_customer_id,
+        registry.customer_id_assigned_at as merged_at,
+        count(*) as identifiers_moved
+    from registry
+    left join current_ids on registry.previous_customer_id = current_ids.customer_id
+    where registry.previous_customer_id is not null and current_ids.customer_id is null
+    group by 1, 2, 3
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by retired_customer_id
+            order by identifiers_moved desc, surviving_customer_id
+        ) as survivor_rank
+    from retirements
+),
+
+final as (
+    select
+        retired_customer_id,
+        surviving_customer_id,
+        merged_at
+    from ranked
+    where
+        survivor_rank = 1
+        {% if is_incremental() %}
+            and retired_customer_id not in (select retired_customer_id from {{ this }})
+        {% endif %}
+)
+
+select * from final

@@ -1,0 +1,45 @@
+{#
+    Consent per customer and purpose: the latest consent event recorded for any of the
+    customer's identifiers wins (ties: the larger consent_event_id). Events on suppressed
+    identifiers (placeholders, shared values) cannot be attributed and are ignored.
+#}
+with
+
+consent_events as (
+    select * from {{ ref('stg_consent__events') }}
+),
+
+identifier_customers as (
+    select * from {{ ref('int_identity__identifier_customers') }}
+),
+
+ranked as (
+    select
+        identifier_customers.customer_id,
+        consent_events.purpose,
+        consent_events.consent_status,
+        consent_events.recorded_at,
+        row_number() over (
+            partition by identifier_customers.customer_id, consent_events.purpose
+            order by consent_events.recorded_at desc, consent_events.consent_event_id desc
+        ) as recency_rank
+    from consent_events
+    inner join identifier_customers
+        on consent_events.identifier_key = identifier_customers.identifier_key
+),
+
+final as (
+    select
+        customer_id,
+        {% for purpose in ['email_marketing', 'sms_marketing', 'ads_personalization', 'data_sale_sharing'] %}
+            max(case when purpose = '{{ purpose }}' then consent_status = 'granted' end)
+                as consent_{{ purpose }},
+            max(case when purpose = '{{ purpose }}' then recorded_at end)
+                as consent_{{ purpose }}_recorded_at{{ ',' if not loop.last }}
+        {% endfor %}
+    from ranked
+    where recency_rank = 1
+    group by customer_id
+)
+
+select * from final

@@ -1,0 +1,36 @@
+{#
+    Survivorship: for each customer and field, the value from the most trusted source
+    (identity_source_priority: shop account, then CRM contact, then identify calls, orders,
+    tickets, email events), then the most recently updated record, then the smallest value so
+    that ties are deterministic.
+#}
+with
+
+candidates as (
+    select * from {{ ref('int_customers__field_candidates') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by customer_id, field_name
+            order by source_priority, observed_at desc nulls last, field_value
+        ) as survivorship_rank
+    from candidates
+),
+
+final as (
+    select
+        customer_id,
+        {% for field in ['email', 'phone', 'first_name', 'last_name', 'country', 'city'] %}
+            max(case when field_name = '{{ field }}' then field_value end) as {{ field }},
+            max(case when field_name = '{{ field }}' then record_source end)
+                as {{ field }}_source{{ ',' if not loop.last }}
+        {% endfor %}
+    from ranked
+    where survivorship_rank = 1
+    group by customer_id
+)
+
+select * from final

@@ -1,0 +1,81 @@
+{#
+    One row per distinct identifier (a node of the identity graph), with the evidence that
+    decides whether it may link people:
+
+    - is_blocklisted: listed in the identity_blocklist seed (known placeholders);
+    - linked_profile_count: distinct CRM contacts and shop accounts whose records carry it;
+      an email, phone or anonymous id above `identity_max_profiles_per_value` is shared by
+      too many people to mean one person (e.g. a family inbox, a shop-floor tablet).
+
+    A suppressed identifier never links records; it is kept here, and listed with its reason
+    in identity_suppressed_identifiers.
+#}
+with
+
+observations as (
+    select * from {{ ref('int_identity__observations') }}
+),
+
+blocklist as (
+    select
+        {{ identifier_key('identifier_type', 'lower(trim(identifier_value))') }} as identifier_key,
+        reason
+    from {{ ref('identity_blocklist') }}
+),
+
+profile_anchors as (
+    select * from observations
+    where identifier_type in ('crm_contact_id', 'shop_customer_id')
+),
+
+linked_profiles as (
+    select
+        shared.identifier_key,
+        count(distinct profile_anchors.identifier_key) as linked_profile_count
+    from observations as shared
+    inner join profile_anchors
+        on
+            shared.record_source = profile_anchors.record_source
+            and shared.record_key = profile_anchors.record_key
+    where shared.identifier_type in ('email', 'phone', 'anonymous_id')
+    group by shared.identifier_key
+),
+
+identifiers as (
+    select
+        identifier_key,
+        min(identifier_type) as identifier_type,
+        min(observed_at) as first_seen_at,
+        max(observed_at) as last_seen_at,
+        count(*) as record_count
+    from observations
+    group by identifier_key
+),
+
+final as (
+    select
+        row_number() over (order by identifiers.identifier_key) as node_id,
+        identifiers.identifier_key,
+        identifiers.identifier_type,
+        identifiers.first_seen_at,
+        identifiers.last_seen_at,
+        identifiers.record_count,
+        coalesce(linked_profiles.linked_profile_count, 0) as linked_profile_count,
+        blocklist.identifier_key is not null as is_blocklisted,
+        coalesce(linked_profiles.linked_profile_count, 0)
+        > {{ var('identity_max_profiles_per_value') }} as is_over_cap,
+        case
+            when blocklist.identifier_key is not null then 'blocklist: ' || blocklist.reason
+            when coalesce(linked_profiles.linked_profile_count, 0)
+                > {{ var('identity_max_profiles_per_value') }}
+                then 'shared by more than {{ var("identity_max_profiles_per_value") }} profiles'
+        end as suppression_reason
+    from identifiers
+    left join linked_profiles on identifiers.identifier_key = linked_profiles.identifier_key
+    left join blocklist on identifiers.identifier_key = blocklist.identifier_key
+)
+
+select
+    *,
+    suppression_reason is not null as is_suppressed
+from final

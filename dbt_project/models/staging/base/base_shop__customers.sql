@@ -1,0 +1,76 @@
+with
+
+source as (
+    select * from {{ source('shop', 'customers') }}
+),
+
+parsed as (
+    select
+        {{ clean_text('source.customer_id') }} as customer_id,
+        {{ normalize_email('source.email') }} as email,
+        {{ clean_text('source.email') }} is not null as has_email_value,
+        {{ phone_parse_columns('source.phone') }},
+        {{ clean_text('source.first_name') }} as first_name,
+        {{ clean_text('source.last_name') }} as last_name,
+        coalesce(record_country.country_code, upper({{ clean_text('source.country') }})) as country,
+        record_country.country_code is null
+        and {{ clean_text('source.country') }} is not null as has_unrecognized_country,
+        {{ clean_text('source.city') }} as city,
+        {{ parse_boolean('source.accepts_email_marketing') }} as accepts_email_marketing,
+        {{ is_unparseable(
+            'source.accepts_email_marketing', parse_boolean('source.accepts_email_marketing')
+        ) }} as has_invalid_accepts_email_marketing,
+        {{ parse_timestamp_utc('source.created_at') }} as created_at,
+        {{ is_unparseable('source.created_at', parse_timestamp_utc('source.created_at')) }}
+            as has_invalid_created_at,
+        {{ parse_timestamp_utc('source.updated_at') }} as updated_at,
+        {{ is_unparseable('source.updated_at', parse_timestamp_utc('source.updated_at')) }}
+            as has_invalid_updated_at,
+        source.filename as _landed_file,
+        {{ row_hash('source', [
+            'customer_id', 'email', 'phone', 'first_name', 'last_name', 'country', 'city',
+            'accepts_email_marketing', 'created_at', 'updated_at'
+        ]) }} as _row_hash
+    from source
+    {{ join_country('record_country', 'source.country') }}
+    cross join {{ default_phone_country() }} as default_country
+),
+
+normalized as (
+    select
+        *,
+        {{ e164_from_parsed() }} as phone
+    from parsed
+),
+
+validated as (
+    select
+        customer_id,
+        email,
+        phone,
+        first_name,
+        last_name,
+        country,
+        city,
+        accepts_email_marketing,
+        created_at,
+        coalesce(updated_at, created_at) as updated_at,
+        has_email_value and email is null as has_invalid_email,
+        has_phone_value and phone is null as has_invalid_phone,
+        has_unrecognized_country,
+        has_invalid_accepts_email_marketing,
+        has_invalid_created_at,
+        has_invalid_updated_at,
+        case
+            when customer_id is null then 'missing customer_id'
+            when updated_at is null and created_at is null
+                then 'no readable updated_at or created_at'
+        end as _quarantine_reason,
+        _landed_file,
+        _row_hash
+    from normalized
+),
+
+{{ landing_dispositions('validated', 'customer_id', 'updated_at') }}
+
+select * from with_dispositions

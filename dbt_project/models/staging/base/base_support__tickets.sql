@@ -1,0 +1,57 @@
+with
+
+source as (
+    select * from {{ source('support', 'tickets') }}
+),
+
+parsed as (
+    select
+        {{ clean_text('ticket_id') }} as ticket_id,
+        {{ normalize_email('requester_email') }} as requester_email,
+        {{ clean_text('requester_email') }} is not null as has_email_value,
+        lower({{ clean_text('channel') }}) as channel,
+        lower({{ clean_text('priority') }}) as priority,
+        lower({{ clean_text('status') }}) as status,
+        {{ parse_timestamp_utc('created_at') }} as created_at,
+        {{ parse_timestamp_utc('solved_at') }} as solved_at,
+        {{ is_unparseable('solved_at', parse_timestamp_utc('solved_at')) }}
+            as has_invalid_solved_at,
+        {{ parse_integer('satisfaction_score') }} as satisfaction_score_raw,
+        {{ clean_text('satisfaction_score') }} is not null as has_satisfaction_value,
+        filename as _landed_file,
+        {{ row_hash('source', [
+            'ticket_id', 'requester_email', 'channel', 'priority', 'status', 'created_at',
+            'solved_at', 'satisfaction_score'
+        ]) }} as _row_hash
+    from source
+),
+
+validated as (
+    select
+        ticket_id,
+        requester_email,
+        channel,
+        priority,
+        status,
+        created_at,
+        solved_at,
+        case
+            when satisfaction_score_raw between 1 and 5 then satisfaction_score_raw
+        end as satisfaction_score,
+        has_email_value and requester_email is null as has_invalid_email,
+        has_invalid_solved_at,
+        has_satisfaction_value
+        and coalesce(satisfaction_score_raw not between 1 and 5, true)
+            as has_invalid_satisfaction_score,
+        case
+            when ticket_id is null then 'missing ticket_id'
+            when created_at is null then 'missing or unreadable created_at'
+        end as _quarantine_reason,
+        _landed_file,
+        _row_hash
+    from parsed
+),
+
+{{ landing_dispositions('validated', 'ticket_id', 'coalesce(solved_at, created_at)') }}
+
+select * from with_dispositions
