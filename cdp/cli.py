@@ -57,5 +57,97 @@ def generate(
         click.echo(f"{table:<28} {rows:>12,} rows")
 
 
+def _settings(raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None):
+    from dataclasses import replace
+
+    from cdp.pipeline import Settings
+
+    settings = Settings.from_env()
+    if raw_dir is not None:
+        settings = replace(settings, raw_dir=raw_dir.resolve())
+    if duckdb_path is not None:
+        settings = replace(settings, duckdb_path=duckdb_path.resolve())
+    if fmt is not None:
+        settings = replace(settings, landing_format=fmt)
+    return settings
+
+
+warehouse_options = [
+    click.option(
+        "--raw-dir",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="Landing directory (env CDP_RAW_DIR; default: the sample in seeds/).",
+    ),
+    click.option(
+        "--duckdb-path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Warehouse file (env CDP_DUCKDB_PATH; default: warehouse/cdp.duckdb).",
+    ),
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["csv", "parquet"]),
+        default=None,
+        help="Landing file format (env CDP_LANDING_FORMAT; default: csv).",
+    ),
+]
+
+
+def with_warehouse_options(function):
+    for option in reversed(warehouse_options):
+        function = option(function)
+    return function
+
+
+@main.command()
+@with_warehouse_options
+@click.option("--select", "selector", default=None, help="dbt selector (default: everything).")
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+def run(
+    raw_dir: Path | None,
+    duckdb_path: Path | None,
+    fmt: str | None,
+    selector: str | None,
+    full_refresh: bool,
+) -> None:
+    """Build the whole pipeline (dbt build: models and their tests) and print a summary."""
+    from cdp.pipeline import run_dbt, summarize
+
+    settings = _settings(raw_dir, duckdb_path, fmt)
+    click.echo(f"landing   {settings.raw_dir} ({settings.landing_format})")
+    click.echo(f"warehouse {settings.duckdb_path}")
+    args = ["build"]
+    if selector:
+        args += ["--select", selector]
+    if full_refresh:
+        args.append("--full-refresh")
+    outcome = run_dbt(args, settings, on_line=click.echo)
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(outcome.statuses.items()))
+    click.echo(f"\ndbt build finished in {outcome.seconds:.1f}s: {counts or 'nothing ran'}")
+    if outcome.success or settings.duckdb_path.exists():
+        try:
+            click.echo("")
+            for line in summarize(settings):
+                click.echo(line)
+        except Exception as error:  # the summary must never hide the build's own result
+            click.echo(f"(no summary: {error})")
+    if not outcome.success:
+        for failure in outcome.failures:
+            click.echo(f"failed: {failure}", err=True)
+        raise SystemExit(1)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+def dbt(dbt_args: tuple[str, ...]) -> None:
+    """Run any dbt command against the configured landing files and warehouse."""
+    from cdp.pipeline import run_dbt
+
+    outcome = run_dbt(list(dbt_args), _settings(None, None, None), on_line=click.echo)
+    raise SystemExit(0 if outcome.success else 1)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,60 @@
+# Everything runs from a virtual environment this Makefile creates (.venv), pinned by
+# requirements.lock, so a fresh machine needs nothing but python3.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export CDP_RAW_DIR ?= $(CURDIR)/seeds
+export CDP_DUCKDB_PATH ?= $(CURDIR)/warehouse/cdp.duckdb
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: setup demo test test-fast lint format docs dagster bench seeds clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+# The whole pipeline on the sample data in seeds/, into warehouse/cdp.duckdb.
+demo: setup
+	$(BIN)/cdp run
+
+# Unit, dbt and end-to-end tests.
+test: setup
+	$(BIN)/pytest
+
+# Everything except the tests that build whole warehouses.
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/sqlfluff fix dbt_project
+
+docs: setup
+	$(BIN)/cdp dbt docs generate
+
+dagster: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -m orchestration.definitions
+
+bench: setup
+	$(BIN)/python benchmarks/identity_scale.py
+
+# Regenerate the committed sample (about 2,000 people).
+seeds: setup
+	rm -rf seeds
+	$(BIN)/cdp generate --people 2000 --seed 7 --out seeds --truth seeds/_truth
+
+clean:
+	rm -rf $(VENV) warehouse dbt_project/target dbt_project/logs .pytest_cache .ruff_cache

@@ -1,0 +1,176 @@
+"""Run the dbt project against the configured warehouse and summarize the result.
+
+Everything that starts dbt goes through `dbt_environment()`, so the CLI, the tests, the
+benchmarks and Dagster all agree on where the landing files and the warehouse are.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdp import DBT_PROJECT_DIR, DEFAULT_DUCKDB_PATH, DEFAULT_RAW_DIR
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the pipeline reads and writes; every field has an environment variable."""
+
+    raw_dir: Path = DEFAULT_RAW_DIR
+    duckdb_path: Path = DEFAULT_DUCKDB_PATH
+    landing_format: str = "csv"
+    target: str = "duckdb"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            raw_dir=Path(env.get("CDP_RAW_DIR", DEFAULT_RAW_DIR)).resolve(),
+            duckdb_path=Path(env.get("CDP_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)).resolve(),
+            landing_format=env.get("CDP_LANDING_FORMAT", "csv"),
+            target=env.get("CDP_TARGET", "duckdb"),
+        )
+
+    def as_env(self) -> dict[str, str]:
+        return {
+            "CDP_RAW_DIR": str(self.raw_dir),
+            "CDP_DUCKDB_PATH": str(self.duckdb_path),
+            "CDP_LANDING_FORMAT": self.landing_format,
+            "CDP_TARGET": self.target,
+        }
+
+
+@contextmanager
+def dbt_environment(settings: Settings) -> Iterator[None]:
+    """Set the variables profiles.yml and the sources read, restoring them afterwards."""
+    saved = {key: os.environ.get(key) for key in settings.as_env()}
+    os.environ.update(settings.as_env())
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class DbtOutcome:
+    success: bool
+    seconds: float
+    statuses: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+def run_dbt(
+    args: list[str],
+    settings: Settings,
+    on_line: Callable[[str], None] | None = None,
+) -> DbtOutcome:
+    """Invoke dbt in-process with the project's directories; report one line per finished node."""
+    from dbt.cli.main import dbtRunner
+
+    outcome = DbtOutcome(success=False, seconds=0.0)
+    emit = on_line or (lambda line: None)
+
+    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        name = event.info.name
+        if name in ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"):
+            data = event.data
+            status = str(getattr(data, "status", "")).lower()
+            node = getattr(data.node_info, "node_name", "") if hasattr(data, "node_info") else ""
+            index, total = getattr(data, "index", 0), getattr(data, "total", 0)
+            seconds = getattr(data, "execution_time", 0.0)
+            outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
+            if status in ("error", "fail"):
+                outcome.failures.append(node)
+            emit(f"  [{index:>3}/{total}] {status:<7} {node} ({seconds:.1f}s)")
+        elif name == "JinjaLogInfo":
+            emit(f"          {event.info.msg}")
+
+    started = time.perf_counter()
+    with dbt_environment(settings):
+        result = dbtRunner(callbacks=[on_event]).invoke(
+            [
+                *args,
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--log-level",
+                "warn",
+                "--log-level-file",
+                "info",
+            ]
+        )
+    outcome.seconds = time.perf_counter() - started
+    outcome.success = bool(result.success)
+    if result.exception is not None:
+        outcome.failures.append(f"dbt: {result.exception}")
+    return outcome
+
+
+SUMMARY_QUERIES = {
+    "landing": """
+        select
+            coalesce(sum(landed_rows), 0),
+            coalesce(sum(staged_rows), 0),
+            coalesce(sum(superseded_rows), 0),
+            coalesce(sum(duplicate_delivery_rows), 0),
+            coalesce(sum(quarantined_rows), 0)
+        from audit.landing_audit
+    """,
+    "customers": """
+        select
+            count(*),
+            coalesce(sum(source_record_count), 0),
+            coalesce(sum(case when is_erased then 1 else 0 end), 0),
+            coalesce(sum(case when is_oversized_profile then 1 else 0 end), 0)
+        from core.customers
+    """,
+    "largest": """
+        select customer_id, source_record_count, identifier_count
+        from core.customers
+        order by identifier_count desc, source_record_count desc, customer_id
+        limit 1
+    """,
+    "unresolved": "select count(*) from identity.identity_unresolved_records",
+    "suppressed": "select count(*) from identity.identity_suppressed_identifiers",
+    "merges": "select count(*) from core.customer_id_merges",
+}
+
+
+def summarize(settings: Settings) -> list[str]:
+    """A few lines a person can read after a run, straight from the warehouse."""
+    import duckdb
+
+    with duckdb.connect(str(settings.duckdb_path)) as connection:
+        row = {
+            name: connection.execute(query).fetchone() for name, query in SUMMARY_QUERIES.items()
+        }
+    landed, staged, superseded, duplicates, quarantined = row["landing"]
+    customers, resolved, erased, oversized = row["customers"]
+    lines = [
+        f"rows landed        {landed:>12,}  (staged {staged:,}, superseded versions "
+        f"{superseded:,}, duplicate deliveries {duplicates:,})",
+        f"rows quarantined   {quarantined:>12,}  (see audit.landing_quarantine)",
+        f"customers          {customers:>12,}  from {resolved:,} source records "
+        f"({resolved - customers:,} records merged into existing profiles)",
+        f"unresolved records {row['unresolved'][0]:>12,}  (only placeholder/shared identifiers)",
+        f"suppressed values  {row['suppressed'][0]:>12,}  (placeholders and shared identifiers)",
+        f"erased customers   {erased:>12,}",
+        f"id merges recorded {row['merges'][0]:>12,}",
+    ]
+    if row["largest"]:
+        customer_id, records, identifiers = row["largest"]
+        lines.append(
+            f"largest profile    {customer_id}: {identifiers} identifiers, {records} records"
+            + (f"  ({oversized} over the size cap)" if oversized else "")
+        )
+    return lines
