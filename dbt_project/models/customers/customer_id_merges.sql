@@ -4,6 +4,7 @@
         unique_key='retired_customer_id',
         incremental_strategy='delete+insert',
         full_refresh=false,
+        on_schema_change='fail',
     )
 }}
 

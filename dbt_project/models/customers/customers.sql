@@ -29,12 +29,12 @@ identifiers_per_customer as (
     select
         customer_id,
         count(*) as identifier_count,
-        sum(case when identifier_type = 'email' then 1 else 0 end) as email_count,
-        sum(case when identifier_type = 'phone' then 1 else 0 end) as phone_count,
-        sum(case when identifier_type = 'crm_contact_id' then 1 else 0 end) as crm_contact_count,
-        sum(case when identifier_type = 'shop_customer_id' then 1 else 0 end)
+        count(case when identifier_type = 'email' then 1 end) as email_count,
+        count(case when identifier_type = 'phone' then 1 end) as phone_count,
+        count(case when identifier_type = 'crm_contact_id' then 1 end) as crm_contact_count,
+        count(case when identifier_type = 'shop_customer_id' then 1 end)
             as shop_account_count,
-        sum(case when identifier_type = 'anonymous_id' then 1 else 0 end) as anonymous_id_count
+        count(case when identifier_type = 'anonymous_id' then 1 end) as anonymous_id_count
     from identifier_customers
     group by customer_id
 ),

@@ -9,11 +9,11 @@ final as (
     select
         landing_table,
         count(*) as landed_rows,
-        sum(case when disposition = 'staged' then 1 else 0 end) as staged_rows,
-        sum(case when disposition = 'superseded' then 1 else 0 end) as superseded_rows,
-        sum(case when disposition = 'duplicate_delivery' then 1 else 0 end)
+        count(case when disposition = 'staged' then 1 end) as staged_rows,
+        count(case when disposition = 'superseded' then 1 end) as superseded_rows,
+        count(case when disposition = 'duplicate_delivery' then 1 end)
             as duplicate_delivery_rows,
-        sum(case when disposition = 'quarantined' then 1 else 0 end) as quarantined_rows,
+        count(case when disposition = 'quarantined' then 1 end) as quarantined_rows,
         count(distinct landed_file) as landed_files
     from dispositions
     group by landing_table
