@@ -19,19 +19,21 @@ landed as (
 
 audit as (
     select * from {{ ref('landing_audit') }}
+),
+
+compared as (
+    select
+        landed.landing_table,
+        landed.rows_in_files,
+        coalesce(audit.landed_rows, 0) as landed_rows,
+        coalesce(
+            audit.staged_rows + audit.superseded_rows + audit.duplicate_delivery_rows
+            + audit.quarantined_rows,
+            0
+        ) as accounted_rows
+    from landed
+    left join audit on landed.landing_table = audit.landing_table
 )
 
-select
-    landed.landing_table,
-    landed.rows_in_files,
-    audit.landed_rows,
-    audit.staged_rows + audit.superseded_rows + audit.duplicate_delivery_rows
-    + audit.quarantined_rows as accounted_rows
-from landed
-left join audit on landed.landing_table = audit.landing_table
-where
-    audit.landed_rows is null
-    or landed.rows_in_files <> audit.landed_rows
-    or landed.rows_in_files
-    <> audit.staged_rows + audit.superseded_rows + audit.duplicate_delivery_rows
-    + audit.quarantined_rows
+select * from compared
+where rows_in_files <> landed_rows or rows_in_files <> accounted_rows

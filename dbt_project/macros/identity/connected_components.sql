@@ -5,11 +5,14 @@
     appear in at least one pair (a self pair is fine). The result is one row per node:
     (node_id, component_id), where component_id is the smallest node_id of the component.
 
-    Each round is one statement: every node takes the smallest label among its neighbours
-    (min-label propagation) and then the label of its label (pointer jumping), which shortens
-    long chains geometrically instead of one hop per round. Rounds repeat until no label
-    changes, so the data decides how many are needed; `max_iterations` (default: the
-    `identity_max_iterations` var) only stops a run that would never end, with an error.
+    Nodes sharing a label form a tree. Each round is one statement: every tree moves as a whole
+    to the smallest label that any of its members sees across an edge (hooking, as in
+    Shiloach-Vishkin), then follows up to two further hooks of the trees it joined
+    (shortcutting). Whole trees merging, rather than labels creeping one hop per round, makes
+    the number of rounds grow with the logarithm of the graph's diameter, not the diameter.
+    Rounds repeat until no label changes, so the data decides how many are needed;
+    `max_iterations` (default: the `identity_max_iterations` var) only stops a run that would
+    never end, with an error.
 
     Only create/drop table statements and plain SQL are used, so the materialization works on
     any adapter that implements create_table_as.
@@ -61,22 +64,28 @@
         {%- if not state.converged %}
             {% call statement('labels_next') -%}
                 {{ create_table_as(False, state.spare, "
-                    with propagated as (
+                    with neighbor_minimum as (
                         select edges.node_id, min(labels.label) as label
                         from " ~ edges ~ " as edges
                         inner join " ~ state.current ~ " as labels
                             on edges.neighbor_id = labels.node_id
                         group by edges.node_id
+                    ),
+
+                    hooks as (
+                        select labels.label as tree_label, min(neighbor_minimum.label) as hooked_label
+                        from " ~ state.current ~ " as labels
+                        inner join neighbor_minimum on labels.node_id = neighbor_minimum.node_id
+                        group by labels.label
                     )
+
                     select
-                        propagated.node_id,
-                        case
-                            when jumped.label < propagated.label then jumped.label
-                            else propagated.label
-                        end as label
-                    from propagated
-                    inner join " ~ state.current ~ " as jumped
-                        on propagated.label = jumped.node_id
+                        labels.node_id,
+                        coalesce(third.hooked_label, second.hooked_label, first.hooked_label) as label
+                    from " ~ state.current ~ " as labels
+                    inner join hooks as first on labels.label = first.tree_label
+                    left join hooks as second on first.hooked_label = second.tree_label
+                    left join hooks as third on second.hooked_label = third.tree_label
                 ") }}
             {%- endcall %}
             {%- set changed = run_query(
