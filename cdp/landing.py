@@ -37,7 +37,9 @@ LANDING_TABLES: dict[str, list[str]] = {
         "consent_event_id", "identifier_type", "identifier_value", "purpose", "status",
         "recorded_at", "source",
     ],
-    "privacy/deletion_requests": ["request_id", "identifier_type", "identifier_value", "requested_at"],
+    "privacy/deletion_requests": [
+        "request_id", "identifier_type", "identifier_value", "requested_at",
+    ],
 }  # fmt: skip
 
 LANDING_KEYS: dict[str, str] = {

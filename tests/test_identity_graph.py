@@ -29,8 +29,8 @@ def chain_landing() -> dict[str, list[dict[str, str]]]:
         )
     last_email = f"chain.{(CHAIN_PEOPLE - 1) // 2 + 1}@example.com"
     return {
-        "crm/contacts": contacts
-        + [
+        "crm/contacts": [
+            *contacts,
             # Five different people typed the same placeholder, and eight share one phone:
             # neither may link them.
             *(
@@ -144,7 +144,10 @@ def test_placeholders_and_shared_values_never_link_people(tmp_path: Path, wareho
     suppressed = dict(
         query(
             db,
-            "select identifier_type, suppression_reason from identity.identity_suppressed_identifiers",
+            """
+            select identifier_type, suppression_reason
+            from identity.identity_suppressed_identifiers
+            """,
         )
     )
     assert suppressed == {
