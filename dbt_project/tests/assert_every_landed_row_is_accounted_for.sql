@@ -9,11 +9,11 @@ landed as (
         ('email', 'events'), ('support', 'tickets'), ('consent', 'events'),
         ('privacy', 'deletion_requests')
     ] %}
-        select
-            '{{ source_name }}/{{ table_name }}' as landing_table,
-            count(*) as rows_in_files
-        from {{ source(source_name, table_name) }}
-        {% if not loop.last %}union all{% endif %}
+    select
+        '{{ source_name }}/{{ table_name }}' as landing_table,
+        count(*) as rows_in_files
+    from {{ source(source_name, table_name) }}
+    {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
 

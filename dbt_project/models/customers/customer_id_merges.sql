@@ -40,7 +40,7 @@ ranked as (
         *,
         row_number() over (
             partition by retired_customer_id
-            order by identifiers_moved desc, surviving_customer_id
+            order by identifiers_moved desc, surviving_customer_id asc
         ) as survivor_rank
     from retirements
 ),
@@ -51,11 +51,10 @@ final as (
         surviving_customer_id,
         merged_at
     from ranked
-    where
-        survivor_rank = 1
-        {% if is_incremental() %}
-            and retired_customer_id not in (select retired_customer_id from {{ this }})
-        {% endif %}
+    where survivor_rank = 1
+    {% if is_incremental() %}
+        and retired_customer_id not in (select retired_customer_id from {{ this }})
+    {% endif %}
 )
 
 select * from final

@@ -39,52 +39,54 @@ superseded_shop_customers as (
     where _disposition = 'superseded'
 ),
 
+{%- set identifier_columns = [
+    ('stg_crm__contacts', 'crm_contact_id', 'contact_id'),
+    ('stg_crm__contacts', 'email', 'email'),
+    ('stg_crm__contacts', 'phone', 'phone'),
+    ('stg_shop__customers', 'shop_customer_id', 'customer_id'),
+    ('stg_shop__customers', 'email', 'email'),
+    ('stg_shop__customers', 'phone', 'phone'),
+    ('stg_shop__orders', 'shop_customer_id', 'customer_id'),
+    ('stg_shop__orders', 'email', 'email'),
+    ('stg_events__identifies', 'anonymous_id', 'anonymous_id'),
+    ('stg_events__identifies', 'shop_customer_id', 'user_id'),
+    ('stg_events__identifies', 'email', 'email'),
+    ('stg_events__tracks', 'anonymous_id', 'anonymous_id'),
+    ('stg_events__tracks', 'shop_customer_id', 'user_id'),
+    ('stg_email__events', 'email', 'email'),
+    ('stg_support__tickets', 'email', 'requester_email'),
+] %}
+
 values_seen as (
-    select 'crm_contact_id' as identifier_type, contact_id as identifier_value
-    from {{ ref('stg_crm__contacts') }}
-    union
-    select 'email', email from {{ ref('stg_crm__contacts') }}
-    union
-    select 'phone', phone from {{ ref('stg_crm__contacts') }}
-    union
-    select 'shop_customer_id', customer_id from {{ ref('stg_shop__customers') }}
-    union
-    select 'email', email from {{ ref('stg_shop__customers') }}
-    union
-    select 'phone', phone from {{ ref('stg_shop__customers') }}
-    union
-    select 'shop_customer_id', customer_id from {{ ref('stg_shop__orders') }}
-    union
-    select 'email', email from {{ ref('stg_shop__orders') }}
-    union
-    select 'anonymous_id', anonymous_id from {{ ref('stg_events__identifies') }}
-    union
-    select 'shop_customer_id', user_id from {{ ref('stg_events__identifies') }}
-    union
-    select 'email', email from {{ ref('stg_events__identifies') }}
-    union
-    select 'anonymous_id', anonymous_id from {{ ref('stg_events__tracks') }}
-    union
-    select 'shop_customer_id', user_id from {{ ref('stg_events__tracks') }}
-    union
-    select 'email', email from {{ ref('stg_email__events') }}
-    union
-    select 'email', requester_email from {{ ref('stg_support__tickets') }}
-    union
-    select identifier_type, identifier_value from {{ ref('stg_consent__events') }}
-    {% for superseded in ['superseded_contacts', 'superseded_shop_customers'] %}
+    -- noqa: disable=LT02
+    {% for model_name, identifier_type, column in identifier_columns %}
+        select
+            '{{ identifier_type }}' as identifier_type,
+            {{ column }} as identifier_value
+        from {{ ref(model_name) }}
+        union
+    {% endfor %}
+    select
+        identifier_type,
+        identifier_value
+    from {{ ref('stg_consent__events') }}
+    {% for superseded, key_column in [
+        ('superseded_contacts', 'contact_id'), ('superseded_shop_customers', 'customer_id')
+    ] %}
         {% for column in ['email', 'phone'] %}
             union
-            select '{{ column }}', {{ superseded }}.{{ column }}
+            select
+                '{{ column }}' as identifier_type,
+                {{ superseded }}.{{ column }} as identifier_value
             from {{ superseded }}
             left join erased_records
                 on
                     {{ superseded }}.record_source = erased_records.record_source
-                    and {{ superseded }}.{{ 'contact_id' if superseded == 'superseded_contacts' else 'customer_id' }}
-                    = erased_records.record_key
+                    and {{ superseded }}.{{ key_column }} = erased_records.record_key
             where erased_records.record_key is null
         {% endfor %}
     {% endfor %}
+    -- noqa: enable=LT02
 ),
 
 final as (
@@ -97,8 +99,9 @@ final as (
         identifier_customers.record_count
     from values_seen
     inner join identifier_customers
-        on {{ identifier_key('values_seen.identifier_type', 'values_seen.identifier_value') }}
-        = identifier_customers.identifier_key
+        on
+            {{ identifier_key('values_seen.identifier_type', 'values_seen.identifier_value') }}
+            = identifier_customers.identifier_key
     left join erased_customers
         on identifier_customers.customer_id = erased_customers.customer_id
     where values_seen.identifier_value is not null and erased_customers.customer_id is null

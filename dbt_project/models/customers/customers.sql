@@ -72,11 +72,11 @@ final as (
         identifiers_per_customer.identifier_count
         > {{ var('identity_max_identifiers_per_customer') }} as is_oversized_profile,
         {% for purpose in ['email_marketing', 'sms_marketing', 'ads_personalization', 'data_sale_sharing'] %}
-            case
-                when erased_customers.customer_id is not null then false
-                else coalesce(consent.consent_{{ purpose }}, {{ var('consent_default') }})
-            end as consent_{{ purpose }},
-            consent.consent_{{ purpose }}_recorded_at,
+        case
+            when erased_customers.customer_id is not null then false
+            else coalesce(consent.consent_{{ purpose }}, {{ var('consent_default') }})
+        end as consent_{{ purpose }},
+        consent.consent_{{ purpose }}_recorded_at,
         {% endfor %}
         erased_customers.customer_id is not null as is_erased,
         erased_customers.erasure_requested_at

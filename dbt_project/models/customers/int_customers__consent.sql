@@ -31,12 +31,14 @@ ranked as (
 final as (
     select
         customer_id,
+        -- noqa: disable=LT01,LT02
         {% for purpose in ['email_marketing', 'sms_marketing', 'ads_personalization', 'data_sale_sharing'] %}
             max(case when purpose = '{{ purpose }}' then consent_status = 'granted' end)
                 as consent_{{ purpose }},
             max(case when purpose = '{{ purpose }}' then recorded_at end)
                 as consent_{{ purpose }}_recorded_at{{ ',' if not loop.last }}
         {% endfor %}
+    -- noqa: enable=LT01,LT02
     from ranked
     where recency_rank = 1
     group by customer_id

@@ -92,15 +92,15 @@ email_only_records as (
 
 unpivoted as (
     {% for field in ['email', 'phone', 'first_name', 'last_name', 'country', 'city'] %}
-        select
-            record_source,
-            record_key,
-            observed_at,
-            '{{ field }}' as field_name,
-            {{ field }} as field_value
-        from profile_records
-        where {{ field }} is not null
-        union all
+    select
+        record_source,
+        record_key,
+        observed_at,
+        '{{ field }}' as field_name,
+        {{ field }} as field_value
+    from profile_records
+    where {{ field }} is not null
+    union all
     {% endfor %}
     select
         record_source,

@@ -15,7 +15,7 @@ ranked as (
         *,
         row_number() over (
             partition by customer_id, field_name
-            order by source_priority, observed_at desc nulls last, field_value
+            order by source_priority asc, observed_at desc nulls last, field_value asc
         ) as survivorship_rank
     from candidates
 ),
@@ -23,11 +23,13 @@ ranked as (
 final as (
     select
         customer_id,
+        -- noqa: disable=LT01,LT02
         {% for field in ['email', 'phone', 'first_name', 'last_name', 'country', 'city'] %}
             max(case when field_name = '{{ field }}' then field_value end) as {{ field }},
             max(case when field_name = '{{ field }}' then record_source end)
                 as {{ field }}_source{{ ',' if not loop.last }}
         {% endfor %}
+    -- noqa: enable=LT01,LT02
     from ranked
     where survivorship_rank = 1
     group by customer_id

@@ -45,13 +45,13 @@ previous_assignments as (
             customer_id_assigned_at
         from {{ this }}
     {% else %}
-        select
-            cast(null as {{ dbt.type_string() }}) as identifier_key,
-            cast(null as {{ dbt.type_string() }}) as customer_id,
-            cast(null as {{ dbt.type_timestamp() }}) as customer_first_seen_at,
-            cast(null as {{ dbt.type_string() }}) as previous_customer_id,
-            cast(null as {{ dbt.type_timestamp() }}) as customer_id_assigned_at
-        where 1 = 0
+    select
+        cast(null as {{ dbt.type_string() }}) as identifier_key,
+        cast(null as {{ dbt.type_string() }}) as customer_id,
+        cast(null as {{ dbt.type_timestamp() }}) as customer_first_seen_at,
+        cast(null as {{ dbt.type_string() }}) as previous_customer_id,
+        cast(null as {{ dbt.type_timestamp() }}) as customer_id_assigned_at
+    where 1 = 0
     {% endif %}
 ),
 
@@ -103,7 +103,7 @@ awards as (
         claims.customer_first_seen_at,
         row_number() over (
             partition by claims.customer_id
-            order by claims.identifiers_claimed desc, component_seeds.seed_identifier_key
+            order by claims.identifiers_claimed desc, component_seeds.seed_identifier_key asc
         ) as award_rank
     from claims
     inner join component_seeds on claims.component_id = component_seeds.component_id

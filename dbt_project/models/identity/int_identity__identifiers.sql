@@ -66,7 +66,8 @@ final as (
         > {{ var('identity_max_profiles_per_value') }} as is_over_cap,
         case
             when blocklist.identifier_key is not null then 'blocklist: ' || blocklist.reason
-            when coalesce(linked_profiles.linked_profile_count, 0)
+            when
+                coalesce(linked_profiles.linked_profile_count, 0)
                 > {{ var('identity_max_profiles_per_value') }}
                 then 'shared by more than {{ var("identity_max_profiles_per_value") }} profiles'
         end as suppression_reason

@@ -20,8 +20,9 @@ final as (
         count(distinct requests.deletion_request_id) as deletion_request_count
     from requests
     inner join identifier_customers
-        on {{ identifier_key('requests.identifier_type', 'requests.identifier_value') }}
-        = identifier_customers.identifier_key
+        on
+            {{ identifier_key('requests.identifier_type', 'requests.identifier_value') }}
+            = identifier_customers.identifier_key
     group by identifier_customers.customer_id
 )
 

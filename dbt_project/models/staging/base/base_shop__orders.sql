@@ -23,7 +23,7 @@ parsed as (
         {{ parse_timestamp_utc('updated_at') }} as updated_at,
         {{ is_unparseable('updated_at', parse_timestamp_utc('updated_at')) }}
             as has_invalid_updated_at,
-        filename as _landed_file,
+        source.filename as _landed_file,
         {{ row_hash('source', [
             'order_id', 'customer_id', 'email', 'ordered_at', 'status', 'subtotal', 'discount',
             'total', 'refunded_amount', 'updated_at'
@@ -51,7 +51,8 @@ validated as (
         case
             when order_id is null then 'missing order_id'
             when ordered_at is null then 'missing or unreadable ordered_at'
-            when status is null
+            when
+                status is null
                 or status not in ('paid', 'partially_refunded', 'refunded', 'cancelled')
                 then 'unknown status'
             when total is null then 'missing or unreadable total'
