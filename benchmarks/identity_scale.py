@@ -26,7 +26,7 @@ import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / ".work"
-DBT_TARGET = ROOT / "dbt_project" / "target"
+DBT_TARGET = WORK / "dbt-target"  # the benchmark's own dbt artifacts
 IDENTITY_MODELS = [
     "int_identity__observations",
     "int_identity__identifiers",
@@ -115,6 +115,7 @@ def benchmark(people: int, fmt: str, seed: int) -> dict:
         "CDP_RAW_DIR": str(raw_dir),
         "CDP_DUCKDB_PATH": str(duckdb_path),
         "CDP_LANDING_FORMAT": fmt,
+        "DBT_TARGET_PATH": str(DBT_TARGET),
     }
     cdp = str(Path(sys.executable).parent / "cdp")
     log = WORK / f"build-{fmt}-{people}.log"

@@ -113,9 +113,16 @@ def run(
     full_refresh: bool,
 ) -> None:
     """Build the whole pipeline (dbt build: models and their tests) and print a summary."""
-    from cdp.pipeline import run_dbt, summarize
+    from cdp.pipeline import missing_landing_tables, run_dbt, summarize
 
     settings = _settings(raw_dir, duckdb_path, fmt)
+    missing = missing_landing_tables(settings)
+    if missing:
+        raise click.ClickException(
+            f"no {settings.landing_format} files for landing table(s) {', '.join(missing)} "
+            f"under {settings.raw_dir}; each table needs at least one file "
+            "(a header-only CSV is enough)"
+        )
     click.echo(f"landing   {settings.raw_dir} ({settings.landing_format})")
     click.echo(f"warehouse {settings.duckdb_path}")
     args = ["build"]

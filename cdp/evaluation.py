@@ -4,6 +4,7 @@ Pairwise precision and recall over landed records: a pair of records is predicte
 when they resolve to the same customer_id, and truly together when the truth says the same
 person made them. Records that resolve to nobody (quarantined, or carrying only suppressed
 identifiers) count as singletons, so they cost recall rather than vanish from the score.
+Deletion requests are left out: they are processed by erasure, not attributed to a person.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ with
 truth as (
     select distinct "table" as record_source, record_key, person_id
     from read_csv(?, header = true, all_varchar = true)
+    where "table" <> 'privacy/deletion_requests'
 ),
 
 resolved as (

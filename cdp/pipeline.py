@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdp import DBT_PROJECT_DIR, DEFAULT_DUCKDB_PATH, DEFAULT_RAW_DIR
+from cdp.landing import LANDING_TABLES
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Settings:
     duckdb_path: Path = DEFAULT_DUCKDB_PATH
     landing_format: str = "csv"
     target: str = "duckdb"
+    dbt_target_path: Path | None = None  # dbt's artifacts (default: dbt_project/target)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -33,15 +35,25 @@ class Settings:
             duckdb_path=Path(env.get("CDP_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)).resolve(),
             landing_format=env.get("CDP_LANDING_FORMAT", "csv"),
             target=env.get("CDP_TARGET", "duckdb"),
+            dbt_target_path=Path(env["DBT_TARGET_PATH"]) if env.get("DBT_TARGET_PATH") else None,
         )
 
     def as_env(self) -> dict[str, str]:
-        return {
+        env = {
             "CDP_RAW_DIR": str(self.raw_dir),
             "CDP_DUCKDB_PATH": str(self.duckdb_path),
             "CDP_LANDING_FORMAT": self.landing_format,
             "CDP_TARGET": self.target,
         }
+        if self.dbt_target_path is not None:
+            env["DBT_TARGET_PATH"] = str(self.dbt_target_path)
+        return env
+
+
+def missing_landing_tables(settings: Settings) -> list[str]:
+    """Landing tables with no file of the configured format (the build would fail on them)."""
+    pattern = f"*.{settings.landing_format}"
+    return [table for table in LANDING_TABLES if not any((settings.raw_dir / table).glob(pattern))]
 
 
 @contextmanager
@@ -78,19 +90,22 @@ def run_dbt(
 
     outcome = DbtOutcome(success=False, seconds=0.0)
     emit = on_line or (lambda line: None)
+    nodes_total = 0  # dbt reports a total with models, not with tests
 
     def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        nonlocal nodes_total
         name = event.info.name
         if name in ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"):
             data = event.data
             status = str(getattr(data, "status", "")).lower()
             node = getattr(data.node_info, "node_name", "") if hasattr(data, "node_info") else ""
-            index, total = getattr(data, "index", 0), getattr(data, "total", 0)
+            index = getattr(data, "index", 0)
+            nodes_total = max(nodes_total, getattr(data, "total", 0))
             seconds = getattr(data, "execution_time", 0.0)
             outcome.statuses[status] = outcome.statuses.get(status, 0) + 1
             if status in ("error", "fail"):
                 outcome.failures.append(node)
-            emit(f"  [{index:>3}/{total}] {status:<7} {node} ({seconds:.1f}s)")
+            emit(f"  [{index:>3}/{nodes_total}] {status:<7} {node} ({seconds:.1f}s)")
         elif name == "JinjaLogInfo":
             emit(f"          {event.info.msg}")
 

@@ -18,7 +18,13 @@ def build_warehouse(
     raw_dir: Path, duckdb_path: Path, *, full_refresh: bool = False, landing_format: str = "csv"
 ) -> None:
     """Run `dbt build` on the landing files; fail the test with dbt's failures if any."""
-    settings = Settings(raw_dir=raw_dir, duckdb_path=duckdb_path, landing_format=landing_format)
+    settings = Settings(
+        raw_dir=raw_dir,
+        duckdb_path=duckdb_path,
+        landing_format=landing_format,
+        # Each warehouse gets its own dbt artifacts, so parallel builds never share them.
+        dbt_target_path=duckdb_path.parent / f"{duckdb_path.stem}-dbt-target",
+    )
     args = ["build"] + (["--full-refresh"] if full_refresh else [])
     lines: list[str] = []
     outcome = run_dbt(args, settings, on_line=lines.append)

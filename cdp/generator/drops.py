@@ -102,6 +102,8 @@ def _day_activity(plan: Plan, chunk: int, drop: int, W: sim.World, ids: Ids) -> 
         city=np.where(C.has_v2[r], C.city2[r], P.city[pidx]),
         deleted=g.random(r.size) < 0.05,
         has_phone=C.has_phone[r],
+        spoil_email=W.mess.contact_email[r],
+        spoil_phone=W.mess.contact_phone[r],
         created=C.created[r],
         updated=t,
     )
@@ -121,6 +123,8 @@ def _day_activity(plan: Plan, chunk: int, drop: int, W: sim.World, ids: Ids) -> 
         city=np.where(U.has_v2[r], U.city2[r], P.city[pidx]),
         accepts=vec.choice(g, r.size, ref.ACCEPTS_MARKETING_P),
         has_phone=U.has_phone[r],
+        spoil_email=W.mess.customer_email[r],
+        spoil_phone=W.mess.customer_phone[r],
         created=U.created[r],
         updated=t,
     )
@@ -135,6 +139,9 @@ def _day_activity(plan: Plan, chunk: int, drop: int, W: sim.World, ids: Ids) -> 
         city=P.city[merged],
         accepts=vec.choice(g, merged.size, ref.ACCEPTS_MARKETING_P),
         has_phone=g.random(merged.size) < 0.6,
+        # the email is what ties a guest's orders to the new account
+        spoil_email=np.zeros(merged.size, bool),
+        spoil_phone=np.ones(merged.size, bool),
         created=t_signup,
         updated=t_signup,
     )
@@ -212,7 +219,7 @@ def _day_activity(plan: Plan, chunk: int, drop: int, W: sim.World, ids: Ids) -> 
     forced = np.concatenate(
         [np.zeros(who.size, bool), np.ones(merged.size + first_time.size, bool)]
     )
-    out["events/identifies"].append(sim.identifies_from(W, g, 0, browser, ts, forced))
+    out["events/identifies"].append(sim.identifies_from(W, g, 0, browser, ts, forced, forced))
 
     # today's campaign, plus a few sends of earlier campaigns reported late
     pidx = np.flatnonzero(P.marketing & (g.random(n) < 0.028))

@@ -255,7 +255,9 @@ def browsers(P: People, rng: np.random.Generator, fresh: bool = False) -> Browse
     pidx = web[owner]
     later = vec.between(rng, P.t_start[pidx], P.t_end[pidx])
     first_seen = np.where(rank == 0, P.t_start[pidx], later)
-    identified = rng.random(pidx.size) < 0.75
+    # everyone identifies on their first browser (everyone has an email address); a few
+    # later browsers (a work laptop, a phone) never do and stay anonymous
+    identified = (rank == 0) | (rng.random(pidx.size) < 0.99)
     anonymous_id = vec.uuid4(rng, pidx.size)
     person_first = np.full(P.n, -1, dtype=np.int64)
     person_count = np.zeros(P.n, dtype=np.int64)
@@ -283,11 +285,22 @@ class ConsentStreams:
         return int(self.pidx.size)
 
 
-def consent_streams(P: People, rng: np.random.Generator, horizon: int) -> ConsentStreams:
+def phone_records(P: People, C: Contacts, U: Customers) -> np.ndarray:
+    """Per person: how many CRM contacts and shop accounts carry their phone number."""
+    return np.bincount(C.pidx[C.has_phone], minlength=P.n) + np.bincount(
+        U.pidx[U.has_phone], minlength=P.n
+    )
+
+
+def consent_streams(
+    P: People, rng: np.random.Generator, horizon: int, phone_known: np.ndarray
+) -> ConsentStreams:
+    """phone_known: per person, whether a contact or account of theirs carries their phone."""
     n = P.n
-    wants = rng.random((4, n)) < np.array([[0.7], [0.15], [0.15], [0.07]])
-    # text messages: people who gave their number to the CRM or the shop
-    wants[1] &= P.has_contact | P.has_account
+    wants = rng.random((4, n)) < np.array([[0.7], [0.2], [0.15], [0.07]])
+    # text messages (recorded by phone number): people who gave their number to the CRM or
+    # the shop
+    wants[1] &= phone_known
     purpose_of, person_of = np.nonzero(wants)
     order = np.lexsort((purpose_of, person_of))
     pidx, purpose = person_of[order], purpose_of[order]
@@ -311,4 +324,46 @@ def consent_streams(P: People, rng: np.random.Generator, horizon: int) -> Consen
     source2 = vec.choice(rng, m, ref.CONSENT_REVOKE_SOURCE_P)
     return ConsentStreams(
         pidx, purpose, id_type, t_first, granted, revoked, t_revoke, source1, source2
+    )
+
+
+@dataclass
+class Mess:
+    """Which CRM contacts and shop accounts may carry an unusable email or phone.
+
+    A placeholder or unparseable value must not cut a record off from its person, so:
+    - an email may be spoiled only on one record per person, a record whose phone is also on
+      another contact or account of theirs (and never for people who changed address, whose
+      CRM versions are what ties the old address to the new one);
+    - a phone may be spoiled only when nothing hangs on it: not for people whose number
+      links two records, nor for people whose text-message consent names the number.
+    Spoiled emails only go where the phone is kept, so a record never loses both.
+    """
+
+    contact_email: np.ndarray  # per contact record
+    contact_phone: np.ndarray
+    customer_email: np.ndarray  # per account
+    customer_phone: np.ndarray
+
+
+def mess(P: People, C: Contacts, U: Customers, S: ConsentStreams, rng: np.random.Generator) -> Mess:
+    shared = phone_records(P, C, U) >= 2
+    pidx = np.concatenate([C.pidx, U.pidx])
+    m = pidx.size
+    candidate = np.concatenate([C.has_phone, U.has_phone]) & shared[pidx] & ~P.changer[pidx]
+    # one candidate per person, at random: the first in order of (person, non-candidates
+    # last, random key)
+    order = np.lexsort((rng.random(m), ~candidate, pidx))
+    first = np.ones(m, dtype=bool)
+    first[1:] = pidx[order][1:] != pidx[order][:-1]
+    email = np.zeros(m, dtype=bool)
+    email[order] = first & candidate[order]
+    texted = np.zeros(P.n, dtype=bool)
+    texted[S.pidx[S.id_type == 1]] = True
+    phone = ~(shared | texted)[pidx]
+    return Mess(
+        contact_email=email[: C.m],
+        contact_phone=phone[: C.m],
+        customer_email=email[C.m :],
+        customer_phone=phone[C.m :],
     )

@@ -32,6 +32,7 @@ class Stream(IntEnum):
     ORDERS = 4
     ANONYMOUS = 5
     CONSENT = 6
+    MESS = 7
     CONTACT_ROWS = 11
     CUSTOMER_ROWS = 12
     ORDER_ROWS = 13

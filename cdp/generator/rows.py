@@ -118,15 +118,18 @@ def emails(
     ts: np.ndarray,
     at_least: int,
     placeholder_rate: float = 0.0,
-    placeholder_eligible: np.ndarray | None = None,
+    spoil: np.ndarray | None = None,
 ) -> pa.Array:
+    """The address each person used at ts, messy. Placeholders (about placeholder_rate of the
+    rows) and unparseable values (about 0.5%) only go on the rows where `spoil` is true: rows
+    that stay linked through another identifier. spoil=None: any row."""
     e = P.email_at(pidx, ts)
     if placeholder_rate:
         eligible = ~P.changer[pidx]
-        if placeholder_eligible is not None:
-            eligible &= placeholder_eligible
+        if spoil is not None:
+            eligible &= spoil
         e = vec.placeholder_emails(rng, e, placeholder_rate, at_least, eligible)
-    return vec.messy_emails(rng, e, at_least=at_least)
+    return vec.messy_emails(rng, e, at_least=at_least, invalid_ok=spoil)
 
 
 def phones(
@@ -137,10 +140,15 @@ def phones(
     at_least: int,
     placeholder_rate: float = 0.0,
     international: bool = False,
+    spoil: np.ndarray | None = None,
 ) -> pa.Array:
+    """Each person's number in a local format where present; placeholders and garbage only
+    on the rows where `spoil` is true (None: any row)."""
     p = vec.format_phones(rng, P.country[pidx], P.phone.take(vec.ints(pidx)), international)
     p = vec.null_where(p, ~present)
-    return vec.messy_phones(rng, p, placeholder_rate=placeholder_rate, at_least=at_least)
+    return vec.messy_phones(
+        rng, p, placeholder_rate=placeholder_rate, at_least=at_least, eligible=spoil
+    )
 
 
 def identifier_values(
@@ -152,15 +160,19 @@ def identifier_values(
     customer_id_of: pa.Array,
     contact_id_of: pa.Array,
     at_least: int,
+    spoil: bool = True,
 ) -> pa.Array:
-    """The value of an identifier of the given type for each row's person."""
+    """The value of an identifier of the given type for each row's person. spoil=False: no
+    unparseable values (the identifier is all that ties the row to its person)."""
     n = pidx.size
     parts = []
     sel = np.flatnonzero(id_type == 0)
-    parts.append((sel, emails(rng, P, pidx[sel], ts[sel], at_least)))
+    ok = None if spoil else np.zeros(sel.size, bool)
+    parts.append((sel, emails(rng, P, pidx[sel], ts[sel], at_least, spoil=ok)))
     sel = np.flatnonzero(id_type == 1)
     present = np.ones(sel.size, bool)
-    parts.append((sel, phones(rng, P, pidx[sel], present, 0, international=True)))
+    ok = None if spoil else np.zeros(sel.size, bool)
+    parts.append((sel, phones(rng, P, pidx[sel], present, 0, international=True, spoil=ok)))
     sel = np.flatnonzero(id_type == 2)
     parts.append((sel, customer_id_of.take(vec.ints(pidx[sel]))))
     sel = np.flatnonzero(id_type == 3)
@@ -196,6 +208,8 @@ def contact_rows(
     city: np.ndarray,
     deleted: np.ndarray,
     has_phone: np.ndarray,
+    spoil_email: np.ndarray,
+    spoil_phone: np.ndarray,
     created: np.ndarray,
     updated: np.ndarray,
 ) -> dict[str, pa.Array]:
@@ -204,8 +218,8 @@ def contact_rows(
     variant = vec.choice(rng, n, ref.DELETED_VARIANT_P) + np.where(deleted, 3, 0)
     return {
         "contact_id": contact_id,
-        "email": emails(rng, P, pidx, email_ts, at_least, placeholder_rate=0.02),
-        "phone": phones(rng, P, pidx, has_phone, at_least, placeholder_rate=0.02),
+        "email": emails(rng, P, pidx, email_ts, at_least, 0.02, spoil_email),
+        "phone": phones(rng, P, pidx, has_phone, at_least, 0.02, spoil=spoil_phone),
         "first_name": vec.messy_names(rng, P.first_name.take(idx)),
         "last_name": vec.messy_names(rng, P.last_name.take(idx)),
         "company": optional(_COMPANIES, company),
@@ -230,14 +244,16 @@ def customer_rows(
     city: np.ndarray,
     accepts: np.ndarray,
     has_phone: np.ndarray,
+    spoil_email: np.ndarray,
+    spoil_phone: np.ndarray,
     created: np.ndarray,
     updated: np.ndarray,
 ) -> dict[str, pa.Array]:
     idx = vec.ints(pidx)
     return {
         "customer_id": customer_id,
-        "email": emails(rng, P, pidx, email_ts, at_least, placeholder_rate=0.02),
-        "phone": phones(rng, P, pidx, has_phone, at_least, placeholder_rate=0.02),
+        "email": emails(rng, P, pidx, email_ts, at_least, 0.02, spoil_email),
+        "phone": phones(rng, P, pidx, has_phone, at_least, 0.02, spoil=spoil_phone),
         "first_name": vec.messy_names(rng, P.first_name.take(idx)),
         "last_name": vec.messy_names(rng, P.last_name.take(idx)),
         "country": vec.lookup(_COUNTRY_CODES, P.country[pidx]),
@@ -276,9 +292,8 @@ def order_rows(
     for i, name in enumerate(amounts):
         sel = bad & (which == i)
         amounts[name] = vec.put(amounts[name], sel, vec.bad_amounts(rng, int(sel.sum())))
-    email = emails(
-        rng, P, pidx, ordered, at_least, placeholder_rate=0.001, placeholder_eligible=guest
-    )
+    # a guest order has nothing but its email: only account orders get a spoiled one
+    email = emails(rng, P, pidx, ordered, at_least, placeholder_rate=0.001, spoil=~guest)
     return {
         "order_id": order_id,
         "customer_id": customer_id,
@@ -381,16 +396,21 @@ def identify_rows(
     user_id: pa.Array,
     with_email: np.ndarray,
     ts: np.ndarray,
+    primary: np.ndarray,
 ) -> dict[str, pa.Array]:
+    """primary: rows that must stay usable (a browser's only sure link to its person)."""
     n = pidx.size
     email = vec.null_where(P.email_at(pidx, ts), ~with_email)
-    email = vec.messy_emails(rng, email, at_least=at_least)
+    # an unparseable address only where the user id still names the person
+    email = vec.messy_emails(
+        rng, email, at_least=at_least, invalid_ok=np.asarray(user_id.is_valid())
+    )
     return {
         "message_id": vec.uuid4(rng, n),
         "anonymous_id": anonymous_id,
         "user_id": user_id,
         "email": email,
-        "timestamp": vec.timestamps(rng, ts, vec.TS_EVENTS, at_least=at_least),
+        "timestamp": vec.timestamps(rng, ts, vec.TS_EVENTS, at_least=at_least, eligible=~primary),
         "traits": json_names(P, pidx),
     }
 
@@ -409,7 +429,7 @@ def email_rows(
 ) -> dict[str, pa.Array]:
     return {
         "event_id": event_id,
-        "email": emails(rng, P, pidx, email_ts, at_least),
+        "email": emails(rng, P, pidx, email_ts, at_least, spoil=np.zeros(pidx.size, bool)),
         "campaign_id": vec.cat("cmp_", vec.int_text(campaign + 1, 4)),
         "event_type": vec.lookup(_EMAIL_TYPES, event_type),
         "occurred_at": vec.timestamps(rng, ts, vec.TS_MIXED, at_least=at_least),
@@ -440,7 +460,7 @@ def ticket_rows(
     solved_at = vec.timestamps(rng, solved, vec.TS_MIXED, bad_rate=0.0)
     return {
         "ticket_id": ticket_id,
-        "requester_email": emails(rng, P, pidx, created, at_least),
+        "requester_email": emails(rng, P, pidx, created, at_least, spoil=np.zeros(n, bool)),
         "channel": vec.lookup(_CHANNELS, vec.choice(rng, n, ref.TICKET_CHANNEL_P)),
         "priority": vec.lookup(_PRIORITIES, vec.choice(rng, n, ref.TICKET_PRIORITY_P)),
         "status": vec.lookup(_TICKET_STATUSES, status),

@@ -51,6 +51,7 @@ class World:
     orders: ent.Orders
     browsers: ent.Browsers
     consent: ent.ConsentStreams
+    mess: ent.Mess
     contact_ids: pa.Array
     customer_ids: pa.Array
     order_ids: pa.Array
@@ -74,7 +75,10 @@ def build_world(
     U = ent.customers(P, plan.rng(chunk, Stream.CUSTOMERS, drop), horizon, fresh)
     Od = ent.orders(P, plan.rng(chunk, Stream.ORDERS, drop), horizon, fresh)
     B = ent.browsers(P, plan.rng(chunk, Stream.ANONYMOUS, drop), fresh)
-    S = ent.consent_streams(P, plan.rng(chunk, Stream.CONSENT, drop), horizon)
+    S = ent.consent_streams(
+        P, plan.rng(chunk, Stream.CONSENT, drop), horizon, ent.phone_records(P, C, U) > 0
+    )
+    mess = ent.mess(P, C, U, S, plan.rng(chunk, Stream.MESS, drop))
     contact_ids = ids.allocate("contact", C.created)
     customer_ids = ids.allocate("customer", U.created)
     order_ids = ids.allocate("order", Od.ordered)
@@ -86,6 +90,7 @@ def build_world(
         orders=Od,
         browsers=B,
         consent=S,
+        mess=mess,
         contact_ids=contact_ids,
         customer_ids=customer_ids,
         order_ids=order_ids,
@@ -121,6 +126,8 @@ def contacts_table(W: World, rng: np.random.Generator, at_least: int) -> R.Rows:
         city=np.where(v2, C.city2[r], P.city[pidx]),
         deleted=C.deleted[r] & latest,
         has_phone=C.has_phone[r],
+        spoil_email=W.mess.contact_email[r],
+        spoil_phone=W.mess.contact_phone[r],
         created=C.created[r],
         updated=updated,
     )
@@ -143,6 +150,8 @@ def customers_table(W: World, rng: np.random.Generator, at_least: int) -> R.Rows
         city=np.where(v2, U.city2[r], P.city[pidx]),
         accepts=np.where(v2, U.accepts2[r], U.accepts1[r]),
         has_phone=U.has_phone[r],
+        spoil_email=W.mess.customer_email[r],
+        spoil_phone=W.mess.customer_phone[r],
         created=U.created[r],
         updated=updated,
     )
@@ -276,8 +285,10 @@ def identifies_from(
     at_least: int,
     browser: np.ndarray,
     ts: np.ndarray,
+    primary: np.ndarray,
     force_email: np.ndarray | None = None,
 ) -> R.Rows:
+    """Identify calls of the given browsers; `primary` ones always stay usable."""
     P = W.P
     pidx = W.browsers.pidx[browser]
     n = pidx.size
@@ -295,6 +306,7 @@ def identifies_from(
         user_id=vec.null_where(_take(W.customer_id_of, pidx), ~has_uid),
         with_email=with_email,
         ts=ts,
+        primary=primary,
     )
     return R.Rows(cols, ts, cols["message_id"], pidx)
 
@@ -382,7 +394,7 @@ def consent_from(
 ) -> R.Rows:
     consent_id = ids.allocate("consent", ts)
     value = R.identifier_values(
-        rng, W.P, pidx, id_type, ts, W.customer_id_of, W.contact_id_of, at_least
+        rng, W.P, pidx, id_type, ts, W.customer_id_of, W.contact_id_of, at_least, spoil=False
     )
     cols = R.consent_rows(
         rng,
@@ -457,9 +469,10 @@ def history(
 
     g = rng(Stream.IDENTIFIES)
     identified = np.flatnonzero(B.identified)
-    browser = np.repeat(identified, 1 + (g.random(identified.size) < 0.5))
+    owner, rank = vec.group_index(1 + (g.random(identified.size) < 0.5))
+    browser = identified[owner]
     ts = vec.between(g, B.first_seen[browser], P.t_end[B.pidx[browser]])
-    out["events/identifies"] = identifies_from(W, g, at_least, browser, ts)
+    out["events/identifies"] = identifies_from(W, g, at_least, browser, ts, rank == 0)
 
     g = rng(Stream.EMAIL)
     mk = np.flatnonzero(P.marketing)

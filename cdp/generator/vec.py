@@ -98,13 +98,16 @@ def sample_mask(
     rate: float,
     at_least: int = 0,
     eligible: np.ndarray | None = None,
+    base: int | None = None,
 ) -> np.ndarray:
-    """A boolean mask marking about rate*n (at least `at_least`) of the eligible rows."""
+    """A boolean mask marking about rate*base (at least `at_least`, at most all) of the
+    eligible rows; base defaults to the number of eligible rows. A base larger than the pool
+    keeps a rate over all rows while only the eligible ones are picked."""
     pool = np.arange(n) if eligible is None else np.flatnonzero(eligible)
     mask = np.zeros(n, dtype=bool)
     if pool.size == 0:
         return mask
-    k = int(rng.binomial(pool.size, rate)) if rate > 0 else 0
+    k = int(rng.binomial(pool.size if base is None else base, rate)) if rate > 0 else 0
     k = min(pool.size, max(k, at_least))
     if k:
         mask[rng.choice(pool, size=k, replace=False)] = True
@@ -178,8 +181,10 @@ def timestamps(
     shapes: Sequence[float] = TS_MIXED,
     bad_rate: float = 0.003,
     at_least: int = 0,
+    eligible: np.ndarray | None = None,
 ) -> pa.Array:
-    """ISO 8601 text for UTC epoch milliseconds, in mixed shapes, some unparseable."""
+    """ISO 8601 text for UTC epoch milliseconds, in mixed shapes, some unparseable (about
+    bad_rate of all values, picked among the eligible rows)."""
     ms = np.asarray(ms, dtype=np.int64)
     n = ms.size
     shape = choice(rng, n, shapes)
@@ -204,7 +209,7 @@ def timestamps(
         "",
     )
     if bad_rate > 0 or at_least:
-        bad = sample_mask(rng, n, bad_rate, at_least)
+        bad = sample_mask(rng, n, bad_rate, at_least, eligible, base=n)
         text = put(
             text, bad, lookup(_BAD_TIMESTAMPS, rng.integers(0, len(_BAD_TIMESTAMPS), bad.sum()))
         )
@@ -252,8 +257,10 @@ def messy_emails(
     case_rate: float = 0.15,
     invalid_rate: float = 0.005,
     at_least: int = 0,
+    invalid_ok: np.ndarray | None = None,
 ) -> pa.Array:
-    """Mixed case and stray spaces on ~case_rate of the values, unparseable ones on invalid_rate."""
+    """Mixed case and stray spaces on ~case_rate of the values, unparseable ones on about
+    invalid_rate of them, picked among the rows where invalid_ok (default: all)."""
     n = len(e)
     present = np.asarray(e.is_valid())
     kind = choice(rng, n, [1 - case_rate, case_rate * 0.3, case_rate * 0.15, case_rate * 0.55])
@@ -267,7 +274,10 @@ def messy_emails(
         left = rng.integers(0, 3, k)
         right = np.where(left == 0, rng.integers(1, 3, k), rng.integers(0, 3, k))
         e = patch(e, spaced, lambda x: cat(lookup(_SPACES, left), x, lookup(_SPACES, right)))
-    bad = sample_mask(rng, n, invalid_rate, at_least, eligible=present & (kind == 0))
+    ok = present & (kind == 0)
+    if invalid_ok is not None:
+        ok &= invalid_ok
+    bad = sample_mask(rng, n, invalid_rate, at_least, ok, base=int(present.sum()))
     return patch(e, bad, lambda x: _invalid_emails(rng, x))
 
 
@@ -278,9 +288,11 @@ def placeholder_emails(
     at_least: int = 0,
     eligible: np.ndarray | None = None,
 ) -> pa.Array:
+    """Placeholders on about `rate` of the values, picked among the eligible ones."""
     n = len(e)
-    ok = np.asarray(e.is_valid()) if eligible is None else eligible & np.asarray(e.is_valid())
-    mask = sample_mask(rng, n, rate, at_least, ok)
+    present = np.asarray(e.is_valid())
+    ok = present if eligible is None else eligible & present
+    mask = sample_mask(rng, n, rate, at_least, ok, base=int(present.sum()))
     k = int(mask.sum())
     return put(e, mask, lookup(_PLACEHOLDER_EMAILS, rng.integers(0, 3, k)))
 
@@ -363,14 +375,19 @@ def messy_phones(
     placeholder_rate: float = 0.0,
     bad_rate: float = 0.005,
     at_least: int = 0,
+    eligible: np.ndarray | None = None,
 ) -> pa.Array:
+    """Placeholders and garbage on about placeholder_rate and bad_rate of the numbers present,
+    picked among the eligible rows (default: all)."""
     n = len(phones)
     present = np.asarray(phones.is_valid())
+    base = int(present.sum())
+    ok = present if eligible is None else present & eligible
     if placeholder_rate > 0:
-        mask = sample_mask(rng, n, placeholder_rate, at_least, present)
+        mask = sample_mask(rng, n, placeholder_rate, at_least, ok, base)
         phones = put(phones, mask, lookup(_PLACEHOLDER_PHONES, rng.integers(0, 3, mask.sum())))
-        present &= ~mask
-    bad = sample_mask(rng, n, bad_rate, at_least, present)
+        ok &= ~mask
+    bad = sample_mask(rng, n, bad_rate, at_least, ok, base)
     return put(phones, bad, lookup(_BAD_PHONES, rng.integers(0, len(_BAD_PHONES), bad.sum())))
 
 

@@ -1,15 +1,68 @@
-{#- The landing tables of the contract, with the base model and key column of each. -#}
+{#
+    The landing tables of the contract: the base model that reads each, its key, the time a
+    record was observed, and which columns carry which identity-graph identifiers (as SQL
+    expressions over the base model). Identity, the landing audit and erasure all read this.
+#}
 {% macro landing_tables() -%}
     {{ return([
-        {'name': 'crm/contacts', 'model': 'base_crm__contacts', 'key': 'contact_id'},
-        {'name': 'shop/customers', 'model': 'base_shop__customers', 'key': 'customer_id'},
-        {'name': 'shop/orders', 'model': 'base_shop__orders', 'key': 'order_id'},
-        {'name': 'shop/order_items', 'model': 'base_shop__order_items', 'key': 'order_item_id'},
-        {'name': 'events/tracks', 'model': 'base_events__tracks', 'key': 'message_id'},
-        {'name': 'events/identifies', 'model': 'base_events__identifies', 'key': 'message_id'},
-        {'name': 'email/events', 'model': 'base_email__events', 'key': 'email_event_id'},
-        {'name': 'support/tickets', 'model': 'base_support__tickets', 'key': 'ticket_id'},
-        {'name': 'consent/events', 'model': 'base_consent__events', 'key': 'consent_event_id'},
-        {'name': 'privacy/deletion_requests', 'model': 'base_privacy__deletion_requests', 'key': 'deletion_request_id'},
+        {
+            'name': 'crm/contacts', 'model': 'base_crm__contacts', 'key': 'contact_id',
+            'observed_at': 'coalesce(created_at, updated_at)',
+            'identifiers': {'crm_contact_id': 'contact_id', 'email': 'email', 'phone': 'phone'},
+        },
+        {
+            'name': 'shop/customers', 'model': 'base_shop__customers', 'key': 'customer_id',
+            'observed_at': 'coalesce(created_at, updated_at)',
+            'identifiers': {'shop_customer_id': 'customer_id', 'email': 'email', 'phone': 'phone'},
+        },
+        {
+            'name': 'shop/orders', 'model': 'base_shop__orders', 'key': 'order_id',
+            'observed_at': 'ordered_at',
+            'identifiers': {'shop_customer_id': 'customer_id', 'email': 'email'},
+        },
+        {
+            'name': 'shop/order_items', 'model': 'base_shop__order_items', 'key': 'order_item_id',
+            'observed_at': 'null', 'identifiers': {},
+        },
+        {
+            'name': 'events/tracks', 'model': 'base_events__tracks', 'key': 'message_id',
+            'observed_at': 'event_at',
+            'identifiers': {'anonymous_id': 'anonymous_id', 'shop_customer_id': 'user_id'},
+        },
+        {
+            'name': 'events/identifies', 'model': 'base_events__identifies', 'key': 'message_id',
+            'observed_at': 'identified_at',
+            'identifiers': {
+                'anonymous_id': 'anonymous_id', 'shop_customer_id': 'user_id', 'email': 'email'
+            },
+        },
+        {
+            'name': 'email/events', 'model': 'base_email__events', 'key': 'email_event_id',
+            'observed_at': 'occurred_at', 'identifiers': {'email': 'email'},
+        },
+        {
+            'name': 'support/tickets', 'model': 'base_support__tickets', 'key': 'ticket_id',
+            'observed_at': 'created_at', 'identifiers': {'email': 'requester_email'},
+        },
+        {
+            'name': 'consent/events', 'model': 'base_consent__events', 'key': 'consent_event_id',
+            'observed_at': 'recorded_at',
+            'identifiers': {
+                'email': "case when identifier_type = 'email' then identifier_value end",
+                'phone': "case when identifier_type = 'phone' then identifier_value end",
+                'shop_customer_id': "case when identifier_type = 'shop_customer_id' then identifier_value end",
+                'crm_contact_id': "case when identifier_type = 'crm_contact_id' then identifier_value end",
+            },
+        },
+        {
+            'name': 'privacy/deletion_requests', 'model': 'base_privacy__deletion_requests',
+            'key': 'deletion_request_id', 'observed_at': 'requested_at', 'identifiers': {},
+        },
     ]) }}
+{%- endmacro %}
+
+
+{#- The identifier types of the identity graph, in a fixed order. -#}
+{% macro identity_identifier_types() -%}
+    {{ return(['email', 'phone', 'crm_contact_id', 'shop_customer_id', 'anonymous_id']) }}
 {%- endmacro %}

@@ -47,12 +47,26 @@
 {%- endmacro %}
 
 
-{#- A deterministic fingerprint of a landed row's raw values. -#}
+{#- A fingerprint of a landed row's raw values: equal rows get equal fingerprints. It only breaks
+    ties and spots identical re-deliveries within one run, so a fast non-cryptographic hash
+    is enough where the engine has one. -#}
 {% macro row_hash(relation_alias, columns) -%}
+    {{ return(adapter.dispatch('row_hash', 'cdp')(relation_alias, columns)) }}
+{%- endmacro %}
+
+{% macro default__row_hash(relation_alias, columns) -%}
     {%- set parts = [] -%}
     {%- for column in columns -%}
         {%- do parts.append("coalesce(" ~ relation_alias ~ "." ~ column ~ ", '')") -%}
         {%- if not loop.last %}{% do parts.append("'|'") %}{% endif -%}
     {%- endfor -%}
     {{ dbt.hash(dbt.concat(parts)) }}
+{%- endmacro %}
+
+{% macro duckdb__row_hash(relation_alias, columns) -%}
+    hash(
+        {%- for column in columns -%}
+            {{ relation_alias }}.{{ column }}{{ ', ' if not loop.last }}
+        {%- endfor -%}
+    )
 {%- endmacro %}

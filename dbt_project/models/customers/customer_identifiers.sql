@@ -1,9 +1,10 @@
 {#
     Every distinct normalized identifier of every customer, the way to reach a person from any
     source record. Values come from staging (already masked for erasure) plus the superseded
-    versions of CRM contacts and shop accounts, so an email someone used before changing it
-    still resolves. Erased customers have no rows; suppressed identifiers (placeholders, shared
-    values) belong to nobody and are listed in identity_suppressed_identifiers.
+    versions of versioned entities (contacts, accounts, orders, tickets), so an email someone
+    used before changing it still resolves. Erased customers have no rows; suppressed
+    identifiers (placeholders, shared values) belong to nobody and are listed in
+    identity_suppressed_identifiers.
 #}
 with
 
@@ -19,26 +20,7 @@ erased_records as (
     select * from {{ ref('int_privacy__erased_records') }}
 ),
 
-superseded_contacts as (
-    select
-        'crm/contacts' as record_source,
-        contact_id,
-        email,
-        phone
-    from {{ ref('base_crm__contacts') }}
-    where _disposition = 'superseded'
-),
-
-superseded_shop_customers as (
-    select
-        'shop/customers' as record_source,
-        customer_id,
-        email,
-        phone
-    from {{ ref('base_shop__customers') }}
-    where _disposition = 'superseded'
-),
-
+{%- set versioned_tables = ['crm/contacts', 'shop/customers', 'shop/orders', 'support/tickets'] %}
 {%- set identifier_columns = [
     ('stg_crm__contacts', 'crm_contact_id', 'contact_id'),
     ('stg_crm__contacts', 'email', 'email'),
@@ -70,20 +52,18 @@ values_seen as (
         identifier_type,
         identifier_value
     from {{ ref('stg_consent__events') }}
-    {% for superseded, key_column in [
-        ('superseded_contacts', 'contact_id'), ('superseded_shop_customers', 'customer_id')
-    ] %}
-        {% for column in ['email', 'phone'] %}
+    {% for table in landing_tables() if table.name in versioned_tables %}
+        {% for identifier_type, column in table.identifiers.items() %}
             union
             select
-                '{{ column }}' as identifier_type,
-                {{ superseded }}.{{ column }} as identifier_value
-            from {{ superseded }}
+                '{{ identifier_type }}' as identifier_type,
+                superseded.{{ column }} as identifier_value
+            from {{ ref(table.model) }} as superseded
             left join erased_records
                 on
-                    {{ superseded }}.record_source = erased_records.record_source
-                    and {{ superseded }}.{{ key_column }} = erased_records.record_key
-            where erased_records.record_key is null
+                    erased_records.record_source = '{{ table.name }}'
+                    and superseded.{{ table.key }} = erased_records.record_key
+            where superseded._disposition = 'superseded' and erased_records.record_key is null
         {% endfor %}
     {% endfor %}
     -- noqa: enable=LT02

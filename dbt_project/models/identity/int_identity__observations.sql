@@ -1,11 +1,29 @@
 {#
-    Which identifiers each landed record carries: the bridge from records to the identity
-    graph. Values are hashed (identifier_key); no personal data is stored here.
+    Which identifiers each usable landed record carries (every version, so an email used
+    before a change still links): the bridge from records to the identity graph. Values are
+    hashed (identifier_key); no personal data is stored here.
 #}
 with
 
+dispositions as (
+    select * from {{ ref('int_landing__row_dispositions') }}
+    where disposition <> 'quarantined'
+),
+
 observations as (
-    {{ identifier_observations() }}
+    -- noqa: disable=LT02
+    {% for identifier_type in identity_identifier_types() %}
+        select
+            landing_table as record_source,
+            record_key,
+            '{{ identifier_type }}' as identifier_type,
+            {{ identifier_type }}_key as identifier_key,
+            observed_at
+        from dispositions
+        where {{ identifier_type }}_key is not null
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+    -- noqa: enable=LT02
 ),
 
 final as (
@@ -13,10 +31,10 @@ final as (
         record_source,
         record_key,
         identifier_type,
-        {{ identifier_key('identifier_type', 'identifier_value') }} as identifier_key,
+        identifier_key,
         min(observed_at) as observed_at
     from observations
-    group by 1, 2, 3, 4
+    group by record_source, record_key, identifier_type, identifier_key
 )
 
 select * from final
