@@ -6,6 +6,7 @@ import collections
 import csv
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -299,3 +300,175 @@ def test_several_chunks_keep_ids_apart(tmp_path, monkeypatch):
     for r in dropped:
         k = (r["table"], r["record_key"])
         assert k not in owner or (r["table"] in VERSIONED and owner[k] == r["person_id"])
+
+
+# --- an oracle resolver: what the landing data makes linkable in principle -------------------
+
+EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}")
+AMOUNT = re.compile(r"\d+\.\d{2}")
+# country: (calling code, digits of a national number without the trunk prefix "0")
+CALLING_CODES = {
+    "US": ("1", 10),
+    "CA": ("1", 10),
+    "GB": ("44", 10),
+    "DE": ("49", 11),
+    "FR": ("33", 9),
+    "AU": ("61", 9),
+    "NL": ("31", 9),
+}
+
+
+def email_node(raw: str) -> str | None:
+    email = raw.strip().lower()
+    if EMAIL.fullmatch(email) and email not in PLACEHOLDER_EMAILS:
+        return "email:" + email
+    return None
+
+
+def phone_node(raw: str, country: str) -> str | None:
+    """E.164 of a phone as written; national numbers take the country (default US)."""
+    digits = re.sub(r"\D", "", raw.replace("(0)", ""))
+    if not digits or len(set(digits)) == 1 or digits in ("1234567890", "0123456789"):
+        return None
+    code, length = CALLING_CODES.get(country, CALLING_CODES["US"])
+    if raw.strip().startswith("+"):
+        full = digits
+    elif digits.startswith("00"):
+        full = digits[2:]
+    elif code == "1" and len(digits) == 11 and digits.startswith("1"):
+        full = digits
+    elif code != "1" and len(digits) == length + 1 and digits.startswith("0"):
+        full = code + digits[1:]
+    elif len(digits) == length:
+        full = code + digits
+    else:
+        return None
+    if not 8 <= len(full) <= 15 or full.startswith("0"):
+        return None
+    return "phone:+" + full
+
+
+def consent_node(kind: str, value: str) -> str | None:
+    if kind == "email":
+        return email_node(value)
+    if kind == "phone":  # consent rows have no country
+        return phone_node(value, "US")
+    return {"user_id": "customer:", "contact_id": "contact:"}[kind] + value
+
+
+def some(*nodes: str | None) -> list[str]:
+    return [n for n in nodes if n]
+
+
+Row = dict[str, str]
+# table: (record key, is the row usable, the identifier nodes it carries)
+LINKS: dict[str, tuple[str, Callable[[Row], bool], Callable[[Row], list[str]]]] = {
+    "crm/contacts": (
+        "contact_id",
+        lambda r: valid_timestamp(r["created_at"]) or valid_timestamp(r["updated_at"]),
+        lambda r: some(
+            "contact:" + r["contact_id"],
+            email_node(r["email"]),
+            phone_node(r["phone"], r["country"]),
+        ),
+    ),
+    "shop/customers": (
+        "customer_id",
+        lambda r: valid_timestamp(r["created_at"]) or valid_timestamp(r["updated_at"]),
+        lambda r: some(
+            "customer:" + r["customer_id"],
+            email_node(r["email"]),
+            phone_node(r["phone"], r["country"]),
+        ),
+    ),
+    "shop/orders": (
+        "order_id",
+        lambda r: valid_timestamp(r["ordered_at"]) and bool(AMOUNT.fullmatch(r["total"])),
+        lambda r: some(r["customer_id"] and "customer:" + r["customer_id"], email_node(r["email"])),
+    ),
+    "events/tracks": (
+        "message_id",
+        lambda r: valid_timestamp(r["timestamp"]),
+        lambda r: some(
+            "anonymous:" + r["anonymous_id"], r["user_id"] and "customer:" + r["user_id"]
+        ),
+    ),
+    "events/identifies": (
+        "message_id",
+        lambda r: valid_timestamp(r["timestamp"]),
+        lambda r: some(
+            r["anonymous_id"] and "anonymous:" + r["anonymous_id"],
+            r["user_id"] and "customer:" + r["user_id"],
+            email_node(r["email"]),
+        ),
+    ),
+    "email/events": (
+        "event_id",
+        lambda r: valid_timestamp(r["occurred_at"]),
+        lambda r: some(email_node(r["email"])),
+    ),
+    "support/tickets": (
+        "ticket_id",
+        lambda r: valid_timestamp(r["created_at"]),
+        lambda r: some(email_node(r["requester_email"])),
+    ),
+    "consent/events": (
+        "consent_event_id",
+        lambda r: valid_timestamp(r["recorded_at"]),
+        lambda r: some(consent_node(r["identifier_type"], r["identifier_value"])),
+    ),
+}
+
+
+def oracle_components(root: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    """Union-find of records and the real identifiers on their usable rows: the component
+    of every record that has a usable row (a record with several rows, such as versions or
+    duplicate deliveries, is one node)."""
+    parent: dict = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    usable = set()
+    for table, (key, ok, nodes) in LINKS.items():
+        for r in read_rows(root, table):
+            if not ok(r):
+                continue
+            record = (table, r[key])
+            usable.add(record)
+            for node in nodes(r):
+                parent[find(node)] = find(record)
+    return {record: find(record) for record in usable}
+
+
+def pairwise(truth: dict, predicted: dict) -> tuple[float, float]:
+    def pairs(groups: collections.Counter) -> int:
+        return sum(n * (n - 1) // 2 for n in groups.values())
+
+    records = list(predicted)
+    correct = pairs(collections.Counter((truth[r], predicted[r]) for r in records))
+    true_pairs = pairs(collections.Counter(truth[r] for r in records))
+    predicted_pairs = pairs(collections.Counter(predicted[r] for r in records))
+    return correct / predicted_pairs, correct / true_pairs
+
+
+def test_every_person_is_linkable_through_real_identifiers(tmp_path):
+    out = tmp_path / "landing"
+    generate_landing(1500, 11, out, "csv", out / "_truth")
+    truth = {
+        (r["table"], r["record_key"]): r["person_id"]
+        for r in read_truth(out / "_truth" / "truth.csv")
+        # requests are processed through erasure, not attributed to a person
+        if r["table"] != "privacy/deletion_requests"
+    }
+    components = oracle_components(out)
+    assert set(components) <= set(truth)
+    # rows with unparseable timestamps or amounts cannot link; all else should
+    assert len(components) >= 0.99 * len(truth)
+    precision, recall = pairwise(truth, components)
+    assert precision == 1.0
+    assert recall >= 0.995, recall

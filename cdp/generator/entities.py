@@ -1,4 +1,5 @@
-"""Entity-level draws (numbers only): contacts, accounts, orders, browsers, consent streams.
+"""Entity-level draws (numbers only): contacts, accounts, orders, browsers, consent streams,
+and which contacts and accounts may carry a spoiled email or phone.
 
 These are separated from the text formatting so that a drop can rebuild the entities of
 the initial load cheaply (to update a contact, refund an order, revoke a consent) without

@@ -191,6 +191,20 @@ def json_names(P: People, pidx: np.ndarray) -> pa.Array:
     )
 
 
+def version_times(
+    rng: np.random.Generator,
+    created: np.ndarray,
+    updated: np.ndarray,
+    shapes: tuple[float, ...],
+    at_least: int,
+) -> dict[str, pa.Array]:
+    """created_at and updated_at of a version, never both unparseable (either one dates it)."""
+    created_at = vec.timestamps(rng, created, shapes, at_least=at_least)
+    eligible = vec.readable(created_at)
+    updated_at = vec.timestamps(rng, updated, shapes, at_least=at_least, eligible=eligible)
+    return {"created_at": created_at, "updated_at": updated_at}
+
+
 # --- formatters --------------------------------------------------------------------------------
 
 
@@ -228,8 +242,7 @@ def contact_rows(
         "city": vec.lookup(CITY_NAMES, city),
         "lifecycle_stage": vec.lookup(_STAGES, stage),
         "is_deleted": vec.lookup(_DELETED, variant),
-        "created_at": vec.timestamps(rng, created, vec.TS_MIXED, at_least=at_least),
-        "updated_at": vec.timestamps(rng, updated, vec.TS_MIXED, at_least=at_least),
+        **version_times(rng, created, updated, vec.TS_MIXED, at_least),
     }
 
 
@@ -259,8 +272,7 @@ def customer_rows(
         "country": vec.lookup(_COUNTRY_CODES, P.country[pidx]),
         "city": vec.lookup(CITY_NAMES, city),
         "accepts_email_marketing": vec.lookup(_ACCEPTS, accepts),
-        "created_at": vec.timestamps(rng, created, vec.TS_SHOP, at_least=at_least),
-        "updated_at": vec.timestamps(rng, updated, vec.TS_SHOP, at_least=at_least),
+        **version_times(rng, created, updated, vec.TS_SHOP, at_least),
     }
 
 

@@ -216,6 +216,12 @@ def timestamps(
     return text
 
 
+def readable(text: pa.Array) -> np.ndarray:
+    """Which values written by `timestamps` are not one of the unparseable ones."""
+    good = pc.match_substring_regex(text, r"^\d{4}-(0[1-9]|1[0-2])-")
+    return np.asarray(pc.fill_null(good, False))
+
+
 # --- money -------------------------------------------------------------------------------------
 
 _BAD_AMOUNTS = strings(ref.BAD_AMOUNTS)

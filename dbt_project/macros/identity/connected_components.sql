@@ -44,21 +44,28 @@
 
     {% call statement('edges') -%}
         {{ create_table_as(False, edges, "
-            select node_id, neighbor_id from " ~ raw_edges ~ "
-            union
-            select neighbor_id as node_id, node_id as neighbor_id from " ~ raw_edges ~ "
-            union
-            select node_id, node_id as neighbor_id from " ~ raw_edges ~ "
+            select node_id, neighbor_id
+            from (
+                select node_id, neighbor_id from " ~ raw_edges ~ "
+                union all
+                select neighbor_id as node_id, node_id as neighbor_id from " ~ raw_edges ~ "
+                union all
+                select node_id, node_id as neighbor_id from " ~ raw_edges ~ "
+            ) as both_directions
+            group by node_id, neighbor_id
         ") }}
     {%- endcall %}
     {% do adapter.drop_relation(raw_edges) %}
 
-    {%- set state = namespace(current=work['labels_a'], spare=work['labels_b'], iterations=0, converged=false) -%}
+    {%- set state = namespace(current=work['labels_a'], spare=work['labels_b'], iterations=0, converged=false, label_sum=none) -%}
 
     {% call statement('labels_initial') -%}
         {{ create_table_as(False, state.current,
             "select node_id, min(neighbor_id) as label from " ~ edges ~ " group by node_id") }}
     {%- endcall %}
+    {%- set state.label_sum = run_query(
+        "select cast(sum(label) as " ~ dbt.type_string() ~ ") from " ~ state.current
+    ).columns[0].values()[0] -%}
 
     {%- for iteration in range(1, max_iterations + 1) %}
         {%- if not state.converged %}
@@ -88,18 +95,19 @@
                     left join hooks as third on second.hooked_label = third.tree_label
                 ") }}
             {%- endcall %}
-            {%- set changed = run_query(
-                "select count(*) from " ~ state.spare ~ " as next_labels inner join "
-                ~ state.current ~ " as labels on next_labels.node_id = labels.node_id"
-                ~ " where next_labels.label <> labels.label"
-            ).columns[0].values()[0] | int -%}
+            {#- Labels never increase, so an unchanged sum means no label changed. -#}
+            {%- set label_sum = run_query(
+                "select cast(sum(label) as " ~ dbt.type_string() ~ ") from " ~ state.spare
+            ).columns[0].values()[0] -%}
+            {%- set changed = label_sum != state.label_sum -%}
+            {%- set state.label_sum = label_sum -%}
             {% do adapter.drop_relation(state.current) %}
             {%- set previous = state.current -%}
             {%- set state.current = state.spare -%}
             {%- set state.spare = previous -%}
             {%- set state.iterations = iteration -%}
-            {{ log(this.identifier ~ ": round " ~ iteration ~ ", " ~ changed ~ " labels changed", info=True) }}
-            {%- if changed == 0 %}{% set state.converged = true %}{% endif -%}
+            {{ log(this.identifier ~ ": round " ~ iteration ~ (", labels changed" if changed else ", stable"), info=True) }}
+            {%- if not changed %}{% set state.converged = true %}{% endif -%}
         {%- endif %}
     {%- endfor %}
 

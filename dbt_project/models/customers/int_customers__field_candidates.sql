@@ -1,5 +1,6 @@
 {#
-    Every value a source offers for a golden-record field, with what survivorship ranks by.
+    Every value a source offers for a golden-record field (once per customer, value and
+    source, with its most recent observation), with what survivorship ranks by.
     Email and phone candidates must be linking identifiers of the customer (never a
     placeholder or a shared value); CRM contacts marked deleted offer nothing.
 #}
@@ -112,28 +113,38 @@ unpivoted as (
     where email is not null
 ),
 
-final as (
+candidates as (
     select
         record_customers.customer_id,
         unpivoted.field_name,
         unpivoted.field_value,
         unpivoted.record_source,
-        priorities.source_priority,
-        unpivoted.observed_at
+        min(priorities.source_priority) as source_priority,
+        max(unpivoted.observed_at) as observed_at
     from unpivoted
     inner join record_customers
         on
             unpivoted.record_source = record_customers.record_source
             and unpivoted.record_key = record_customers.record_key
     inner join priorities on unpivoted.record_source = priorities.record_source
+    group by
+        record_customers.customer_id,
+        unpivoted.field_name,
+        unpivoted.field_value,
+        unpivoted.record_source
+),
+
+final as (
+    select candidates.*
+    from candidates
     left join identifier_customers
         on
-            unpivoted.field_name in ('email', 'phone')
-            and {{ identifier_key('unpivoted.field_name', 'unpivoted.field_value') }}
+            candidates.field_name in ('email', 'phone')
+            and {{ identifier_key('candidates.field_name', 'candidates.field_value') }}
             = identifier_customers.identifier_key
-            and record_customers.customer_id = identifier_customers.customer_id
+            and candidates.customer_id = identifier_customers.customer_id
     where
-        unpivoted.field_name not in ('email', 'phone')
+        candidates.field_name not in ('email', 'phone')
         or identifier_customers.identifier_key is not null
 )
 
