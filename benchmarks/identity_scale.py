@@ -82,7 +82,7 @@ def networkx_components(duckdb_path: Path) -> dict[str, float | int]:
     compiled = next(DBT_TARGET.glob("compiled/cdp/models/identity/int_identity__components.sql"))
     with duckdb.connect(str(duckdb_path)) as connection:
         started = time.perf_counter()
-        edges = connection.execute(compiled.read_text()).to_arrow_table()
+        edges = connection.sql(compiled.read_text()).to_arrow_table()
         loaded = time.perf_counter()
         warehouse_components = connection.execute(
             "select count(distinct component_id) from identity.int_identity__components"

@@ -46,7 +46,7 @@ values_seen as (
             '{{ identifier_type }}' as identifier_type,
             {{ column }} as identifier_value
         from {{ ref(model_name) }}
-        union
+        union all
     {% endfor %}
     select
         identifier_type,
@@ -54,7 +54,7 @@ values_seen as (
     from {{ ref('stg_consent__events') }}
     {% for table in landing_tables() if table.name in versioned_tables %}
         {% for identifier_type, column in table.identifiers.items() %}
-            union
+            union all
             select
                 '{{ identifier_type }}' as identifier_type,
                 superseded.{{ column }} as identifier_value
@@ -69,22 +69,30 @@ values_seen as (
     -- noqa: enable=LT02
 ),
 
+distinct_values as (
+    select distinct
+        identifier_type,
+        identifier_value
+    from values_seen
+    where identifier_value is not null
+),
+
 final as (
     select
         identifier_customers.customer_id,
-        values_seen.identifier_type,
-        values_seen.identifier_value,
+        distinct_values.identifier_type,
+        distinct_values.identifier_value,
         identifier_customers.first_seen_at,
         identifier_customers.last_seen_at,
         identifier_customers.record_count
-    from values_seen
+    from distinct_values
     inner join identifier_customers
         on
-            {{ identifier_key('values_seen.identifier_type', 'values_seen.identifier_value') }}
+            {{ identifier_key('distinct_values.identifier_type', 'distinct_values.identifier_value') }}
             = identifier_customers.identifier_key
     left join erased_customers
         on identifier_customers.customer_id = erased_customers.customer_id
-    where values_seen.identifier_value is not null and erased_customers.customer_id is null
+    where erased_customers.customer_id is null
 )
 
 select * from final

@@ -58,94 +58,123 @@ profile_records as (
 email_only_records as (
     select
         'events/identifies' as record_source,
-        message_id as record_key,
-        identified_at as observed_at,
-        email
+        email,
+        identified_at as observed_at
     from {{ ref('stg_events__identifies') }}
 
     union all
 
     select
         'shop/orders' as record_source,
-        order_id as record_key,
-        updated_at as observed_at,
-        email
+        email,
+        updated_at as observed_at
     from {{ ref('stg_shop__orders') }}
 
     union all
 
     select
         'support/tickets' as record_source,
-        ticket_id as record_key,
-        created_at as observed_at,
-        requester_email as email
+        requester_email as email,
+        created_at as observed_at
     from {{ ref('stg_support__tickets') }}
 
     union all
 
     select
         'email/events' as record_source,
-        email_event_id as record_key,
-        occurred_at as observed_at,
-        email
+        email,
+        occurred_at as observed_at
     from {{ ref('stg_email__events') }}
 ),
 
-unpivoted as (
+profile_values as (
+    -- noqa: disable=LT02
     {% for field in ['email', 'phone', 'first_name', 'last_name', 'country', 'city'] %}
-    select
-        record_source,
-        record_key,
-        observed_at,
-        '{{ field }}' as field_name,
-        {{ field }} as field_value
-    from profile_records
-    where {{ field }} is not null
-    union all
+        select
+            record_source,
+            record_key,
+            observed_at,
+            '{{ field }}' as field_name,
+            {{ field }} as field_value
+        from profile_records
+        where {{ field }} is not null
+        {% if not loop.last %}union all{% endif %}
     {% endfor %}
+    -- noqa: enable=LT02
+),
+
+profile_candidates as (
     select
-        record_source,
-        record_key,
-        observed_at,
+        record_customers.customer_id,
+        profile_values.field_name,
+        profile_values.field_value,
+        profile_values.record_source,
+        max(profile_values.observed_at) as observed_at
+    from profile_values
+    inner join record_customers
+        on
+            profile_values.record_source = record_customers.record_source
+            and profile_values.record_key = record_customers.record_key
+    group by
+        record_customers.customer_id,
+        profile_values.field_name,
+        profile_values.field_value,
+        profile_values.record_source
+),
+
+-- An email on an order, event or ticket is itself an identifier: its customer is the one the
+-- identity graph gave it, so these need no record-level join.
+email_candidates as (
+    select
+        identifier_customers.customer_id,
         'email' as field_name,
-        email as field_value
-    from email_only_records
-    where email is not null
+        emails.email as field_value,
+        emails.record_source,
+        emails.observed_at
+    from (
+        select
+            record_source,
+            email,
+            max(observed_at) as observed_at
+        from email_only_records
+        where email is not null
+        group by record_source, email
+    ) as emails
+    inner join identifier_customers
+        on {{ identifier_key("'email'", 'emails.email') }} = identifier_customers.identifier_key
 ),
 
 candidates as (
-    select
-        record_customers.customer_id,
-        unpivoted.field_name,
-        unpivoted.field_value,
-        unpivoted.record_source,
-        min(priorities.source_priority) as source_priority,
-        max(unpivoted.observed_at) as observed_at
-    from unpivoted
-    inner join record_customers
-        on
-            unpivoted.record_source = record_customers.record_source
-            and unpivoted.record_key = record_customers.record_key
-    inner join priorities on unpivoted.record_source = priorities.record_source
-    group by
-        record_customers.customer_id,
-        unpivoted.field_name,
-        unpivoted.field_value,
-        unpivoted.record_source
+    select * from profile_candidates
+    union all
+    select * from email_candidates
 ),
 
 final as (
-    select candidates.*
+    select
+        candidates.customer_id,
+        candidates.field_name,
+        candidates.field_value,
+        candidates.record_source,
+        priorities.source_priority,
+        candidates.observed_at
     from candidates
+    inner join priorities on candidates.record_source = priorities.record_source
     left join identifier_customers
         on
-            candidates.field_name in ('email', 'phone')
-            and {{ identifier_key('candidates.field_name', 'candidates.field_value') }}
+            candidates.field_name = 'phone'
+            and {{ identifier_key("'phone'", 'candidates.field_value') }}
             = identifier_customers.identifier_key
             and candidates.customer_id = identifier_customers.customer_id
+    left join identifier_customers as email_owners
+        on
+            candidates.field_name = 'email'
+            and {{ identifier_key("'email'", 'candidates.field_value') }}
+            = email_owners.identifier_key
+            and candidates.customer_id = email_owners.customer_id
     where
-        candidates.field_name not in ('email', 'phone')
-        or identifier_customers.identifier_key is not null
+        (candidates.field_name <> 'phone' or identifier_customers.identifier_key is not null)
+        and (candidates.field_name <> 'email' or email_owners.identifier_key is not null)
 )
 
 select * from final

@@ -29,9 +29,6 @@ validated as (
         event_name,
         event_at,
         properties,
-        {{ json_text('properties', 'sku') }} as product_sku,
-        {{ json_text('properties', 'category') }} as product_category,
-        {{ json_text('properties', 'order_id') }} as order_id,
         has_invalid_properties,
         case
             when message_id is null then 'missing message_id'
