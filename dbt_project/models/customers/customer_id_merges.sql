@@ -45,16 +45,24 @@ ranked as (
     from retirements
 ),
 
+already_recorded as (
+    {% if is_incremental() %}
+    select retired_customer_id from {{ this }}
+    {% else %}
+    select cast(null as {{ dbt.type_string() }}) as retired_customer_id
+    where 1 = 0
+    {% endif %}
+),
+
 final as (
     select
-        retired_customer_id,
-        surviving_customer_id,
-        merged_at
+        ranked.retired_customer_id,
+        ranked.surviving_customer_id,
+        ranked.merged_at
     from ranked
-    where survivor_rank = 1
-    {% if is_incremental() %}
-        and retired_customer_id not in (select retired_customer_id from {{ this }})
-    {% endif %}
+    left join already_recorded
+        on ranked.retired_customer_id = already_recorded.retired_customer_id
+    where ranked.survivor_rank = 1 and already_recorded.retired_customer_id is null
 )
 
 select * from final

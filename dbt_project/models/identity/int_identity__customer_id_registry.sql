@@ -37,13 +37,13 @@ components as (
 
 previous_assignments as (
     {% if is_incremental() %}
-        select
-            identifier_key,
-            customer_id,
-            customer_first_seen_at,
-            previous_customer_id,
-            customer_id_assigned_at
-        from {{ this }}
+    select
+        identifier_key,
+        customer_id,
+        customer_first_seen_at,
+        previous_customer_id,
+        customer_id_assigned_at
+    from {{ this }}
     {% else %}
     select
         cast(null as {{ dbt.type_string() }}) as identifier_key,
