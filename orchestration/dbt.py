@@ -14,6 +14,12 @@ from cdp.pipeline import Settings
 for _key, _value in Settings.from_env().as_env().items():
     os.environ.setdefault(_key, _value)
 
+# dagster-dbt runs `dbt` from PATH (e.g. to parse the project under `dagster dev`); make that
+# the dbt of this environment even when the virtual environment is not activated.
+_BIN_DIR = str(Path(sys.executable).parent)
+if _BIN_DIR not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_BIN_DIR, os.environ.get("PATH", "")])
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 if not dbt_project.manifest_path.exists():
     dbt_project.preparer.prepare(dbt_project)
@@ -28,6 +34,4 @@ def cdp_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
 
 
 # The dbt executable of this environment, whether or not its bin/ is on PATH.
-dbt_resource = DbtCliResource(
-    project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt")
-)
+dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(_BIN_DIR) / "dbt"))
