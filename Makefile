@@ -34,12 +34,12 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint dbt_project
+	CDP_DUCKDB_PATH=$(CURDIR)/$(VENV)/sqlfluff.duckdb $(BIN)/sqlfluff lint dbt_project
 
 format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
-	$(BIN)/sqlfluff fix dbt_project
+	CDP_DUCKDB_PATH=$(CURDIR)/$(VENV)/sqlfluff.duckdb $(BIN)/sqlfluff fix dbt_project
 
 docs: setup
 	$(BIN)/cdp dbt docs generate
