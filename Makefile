@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
+# The sample's history ends on 2025-06-30; the demo computes traits as of the next day.
+demo dagster: export CDP_AS_OF ?= 2025-07-01
+
 # The whole pipeline on the sample data in seeds/, into warehouse/cdp.duckdb.
 demo: setup
 	$(BIN)/cdp run

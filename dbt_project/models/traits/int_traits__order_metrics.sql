@@ -1,0 +1,68 @@
+{#-
+    Order value and frequency per customer as of as_of. A purchase is an order with status
+    paid or partially_refunded; revenue is total - refunded_amount over purchases.
+-#}
+with
+
+customer_orders as (
+    select * from {{ ref('int_traits__customer_orders') }}
+),
+
+purchases as (
+    select * from customer_orders
+    where is_purchase
+),
+
+purchase_metrics as (
+    select
+        customer_id,
+        count(*) as orders_count,
+        sum(net_revenue) as lifetime_revenue,
+        min(ordered_at) as first_order_at,
+        max(ordered_at) as last_order_at,
+        count(case when has_discount then 1 end) as discounted_orders_count,
+        count(
+            case when ordered_at > {{ dbt.dateadd('day', -90, as_of()) }} then 1 end
+        ) as orders_last_90_days,
+        sum(
+            case when ordered_at > {{ dbt.dateadd('day', -365, as_of()) }} then net_revenue end
+        ) as revenue_last_365_days
+    from purchases
+    group by customer_id
+),
+
+all_orders as (
+    select
+        customer_id,
+        count(*) as orders_placed_count,
+        count(case when status in ('refunded', 'partially_refunded') then 1 end)
+            as refunded_orders_count,
+        count(case when status = 'cancelled' then 1 end) as cancelled_orders_count
+    from customer_orders
+    group by customer_id
+),
+
+final as (
+    select
+        all_orders.customer_id,
+        coalesce(purchase_metrics.orders_count, 0) as orders_count,
+        coalesce(purchase_metrics.lifetime_revenue, 0) as lifetime_revenue,
+        purchase_metrics.lifetime_revenue / purchase_metrics.orders_count as avg_order_value,
+        purchase_metrics.first_order_at,
+        purchase_metrics.last_order_at,
+        {{ days_between('purchase_metrics.last_order_at', as_of()) }} as days_since_last_order,
+        {{ days_between('purchase_metrics.first_order_at', as_of()) }} as days_since_first_order,
+        coalesce(purchase_metrics.orders_last_90_days, 0) as orders_last_90_days,
+        coalesce(purchase_metrics.revenue_last_365_days, 0) as revenue_last_365_days,
+        coalesce(purchase_metrics.discounted_orders_count, 0) as discounted_orders_count,
+        coalesce(
+            1.0 * purchase_metrics.discounted_orders_count / purchase_metrics.orders_count, 0
+        ) as discounted_orders_share,
+        all_orders.orders_placed_count,
+        all_orders.refunded_orders_count,
+        all_orders.cancelled_orders_count
+    from all_orders
+    left join purchase_metrics on all_orders.customer_id = purchase_metrics.customer_id
+)
+
+select * from final

@@ -1,0 +1,60 @@
+{#-
+    Web activity as of as_of, from track calls attributed to the customer. A session is a run
+    of events on one browser (anonymous_id) with no gap longer than session_gap_minutes;
+    sessions and product views are counted in 7/30/90-day windows.
+-#}
+with
+
+tracks as (
+    select * from {{ ref('stg_events__tracks') }}
+    where event_at <= {{ as_of() }}
+),
+
+record_customers as (
+    select * from {{ ref('int_identity__record_customers') }}
+    where record_source = 'events/tracks'
+),
+
+customer_tracks as (
+    select
+        record_customers.customer_id,
+        tracks.anonymous_id,
+        tracks.event_name,
+        tracks.event_at,
+        lag(tracks.event_at) over (
+            partition by record_customers.customer_id, tracks.anonymous_id
+            order by tracks.event_at
+        ) as previous_event_at
+    from tracks
+    inner join record_customers on tracks.message_id = record_customers.record_key
+),
+
+with_sessions as (
+    select
+        customer_id,
+        event_name,
+        event_at,
+        {{ days_between('event_at', as_of()) }} as days_ago,
+        previous_event_at is null
+        or {{ dbt.datediff('previous_event_at', 'event_at', 'minute') }}
+        > {{ var('session_gap_minutes') }} as starts_session
+    from customer_tracks
+),
+
+final as (
+    select
+        customer_id,
+        {% for days in [7, 30, 90] %}
+            count(case when starts_session and days_ago < {{ days }} then 1 end)
+                as sessions_{{ days }}d,
+            count(case when event_name = 'Product Viewed' and days_ago < {{ days }} then 1 end)
+                as product_views_{{ days }}d,
+        {% endfor %}
+        count(case when event_name = 'Product Added' and days_ago < 30 then 1 end)
+            as products_added_30d,
+        max(event_at) as last_seen_on_site_at
+    from with_sessions
+    group by customer_id
+)
+
+select * from final
