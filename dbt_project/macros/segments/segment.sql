@@ -1,0 +1,338 @@
+{#
+    Segments as code. A segment is a model `seg_<name>` whose SQL is just `{{ segment() }}` and
+    whose rules and metadata live in its YAML properties under `config.meta.segment`:
+
+        segment:
+          owner: lifecycle-marketing          # who answers for it
+          kpi: repeat purchase rate           # what it is meant to move
+          version: 1                          # bump when the rules change meaning
+          refresh: hourly                     # hourly | nightly
+          holdout_share: 0.1                  # members kept out of every send, for lift
+          consent_purpose: email_marketing    # email_marketing | sms_marketing | ads_personalization | data_sale_sharing
+          size_bounds: {min: 1, max: 1000000} # a build outside the bounds is flagged by a check
+          rules: <condition>                  # who is in
+          exclude: <condition>                # optional: who is never in
+
+    A condition is one of:
+        {all: [<condition>, ...]}   every one holds
+        {any: [<condition>, ...]}   at least one holds
+        {not: <condition>}          it does not hold
+        {trait: <column of customer_traits>, op: <operator>, value: <value>}
+            operators: eq, ne, gt, gte, lt, lte (numbers, text, booleans, timestamps as text),
+            in, not_in (a list), between ([low, high]), is_null, is_not_null,
+            within_last_days, more_than_days_ago (timestamps; value = days)
+        {event: <event name>, within_days: N, min_count: 1, max_count: M, since_last: <event>}
+            the customer has between min_count (default 1) and max_count such events in the
+            last N days (default: all history), counting only those after their last
+            `since_last` event when given; event names: int_segments__customer_events
+        {sql: "<boolean SQL over customer_traits columns>"}
+            the explicit escape hatch, used as written
+
+    Validation happens when the model compiles: an unknown trait, an operator that does not fit
+    the trait's type, a value of the wrong type, an unknown event or missing metadata fails the
+    build with the segment's name and the path of the offending field.
+#}
+
+{% macro segment() %}
+    {%- set segment_name = model.name -%}
+    {%- set definition = (model.config.get('meta') or {}).get('segment') -%}
+    {%- set traits_relation = ref('customer_traits') -%}
+    {%- set customers_relation = ref('customers') -%}
+    {%- set events_relation = ref('int_segments__customer_events') -%}
+    {%- if not execute -%}
+        {#- Parsing: YAML properties are not applied yet; the refs above are what dbt needs. -#}
+        {{ return('select 1 as customer_id') }}
+    {%- endif -%}
+    {%- if definition is none -%}
+        {{ segment_error(segment_name, 'config.meta.segment', 'is missing: a segment needs its rules and metadata') }}
+    {%- endif -%}
+    {{ segment_validate_metadata(segment_name, definition) }}
+    {%- set context = {
+        'segment': segment_name, 'traits': segment_known_traits(), 'events': events_relation,
+        'validate': true,
+    } -%}
+    {%- set included = segment_condition(definition.get('rules'), 'rules', context) -%}
+    {%- set excluded = segment_condition(definition['exclude'], 'exclude', context) if definition.get('exclude') is not none else none -%}
+    {%- set holdout_share = definition.get('holdout_share', 0) -%}
+    {%- set purpose = definition.get('consent_purpose') -%}
+
+with
+
+traits as (
+    select * from {{ traits_relation }}
+),
+
+customers as (
+    select * from {{ customers_relation }}
+),
+
+members as (
+    select traits.customer_id
+    from traits
+    where
+        not traits.is_erased
+        and ({{ included }})
+        {% if excluded is not none %}
+            and not ({{ excluded }})
+        {% endif %}
+),
+
+final as (
+    select
+        members.customer_id,
+        '{{ segment_name }}' as segment_name,
+        {{ definition.get('version', 1) }} as segment_version,
+        {{ segment_holdout_bucket("'" ~ segment_name ~ "'", 'members.customer_id') }}
+        < {{ holdout_share }} as is_holdout,
+        coalesce(customers.consent_{{ purpose }}, false) as has_consent,
+        customers.email,
+        customers.phone,
+        customers.first_name,
+        customers.last_name,
+        customers.country
+    from members
+    inner join customers on members.customer_id = customers.customer_id
+)
+
+select * from final
+{% endmacro %}
+
+
+{#- A number in [0, 1) from the hash of (segment, customer): stable across runs and engines,
+    so the same people stay in the holdout as long as the segment keeps its name. -#}
+{% macro segment_holdout_bucket(segment_expression, customer_expression) -%}
+    {{ return(adapter.dispatch('segment_holdout_bucket', 'cdp')(segment_expression, customer_expression)) }}
+{%- endmacro %}
+
+{% macro default__segment_holdout_bucket(segment_expression, customer_expression) -%}
+    cast(conv(substr(md5(concat({{ segment_expression }}, ':', {{ customer_expression }})), 1, 8), 16, 10) as bigint) / 4294967296.0
+{%- endmacro %}
+
+{% macro duckdb__segment_holdout_bucket(segment_expression, customer_expression) -%}
+    cast(('0x' || substr(md5({{ segment_expression }} || ':' || {{ customer_expression }}), 1, 8)) as ubigint) / 4294967296.0
+{%- endmacro %}
+
+
+{% macro segment_error(segment_name, path, message) -%}
+    {{ exceptions.raise_compiler_error("segment " ~ segment_name ~ ": " ~ path ~ " " ~ message) }}
+{%- endmacro %}
+
+
+{#- customer_traits' declared columns and the kind of each: number, text, boolean, timestamp. -#}
+{% macro segment_known_traits() -%}
+    {%- set traits = {} -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == 'customer_traits' -%}
+        {%- for column_name, column in node.columns.items() -%}
+            {%- set data_type = (column.data_type or '') | lower -%}
+            {%- if data_type in ('boolean', 'bool') -%}
+                {%- do traits.update({column_name: 'boolean'}) -%}
+            {%- elif 'timestamp' in data_type or data_type == 'date' -%}
+                {%- do traits.update({column_name: 'timestamp'}) -%}
+            {%- elif data_type in ('varchar', 'text', 'string') -%}
+                {%- do traits.update({column_name: 'text'}) -%}
+            {%- elif data_type -%}
+                {%- do traits.update({column_name: 'number'}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(traits) }}
+{%- endmacro %}
+
+
+{% macro segment_known_events() -%}
+    {{ return([
+        'Page Viewed', 'Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed',
+        'Signed Up', 'Purchase', 'Email Sent', 'Email Delivered', 'Email Opened',
+        'Email Clicked', 'Email Bounced', 'Email Unsubscribed', 'Email Marked Spam',
+        'Ticket Created',
+    ]) }}
+{%- endmacro %}
+
+
+{% macro segment_validate_metadata(segment_name, definition) -%}
+    {%- if definition is not mapping -%}
+        {{ segment_error(segment_name, 'config.meta.segment', 'must be a mapping') }}
+    {%- endif -%}
+    {%- for key in ['owner', 'kpi', 'version', 'refresh', 'holdout_share', 'consent_purpose', 'size_bounds', 'rules'] -%}
+        {%- if definition.get(key) is none -%}
+            {{ segment_error(segment_name, key, 'is required') }}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if definition['refresh'] not in ('hourly', 'nightly') -%}
+        {{ segment_error(segment_name, 'refresh', "must be hourly or nightly, not '" ~ definition['refresh'] ~ "'") }}
+    {%- endif -%}
+    {%- set share = definition['holdout_share'] -%}
+    {%- if share is string or share is boolean or share is not number or share < 0 or share >= 1 -%}
+        {{ segment_error(segment_name, 'holdout_share', 'must be a number in [0, 1), not ' ~ share) }}
+    {%- endif -%}
+    {%- if definition['consent_purpose'] not in ('email_marketing', 'sms_marketing', 'ads_personalization', 'data_sale_sharing') -%}
+        {{ segment_error(segment_name, 'consent_purpose', "is not a known purpose: '" ~ definition['consent_purpose'] ~ "'") }}
+    {%- endif -%}
+    {%- set version = definition['version'] -%}
+    {%- if version is string or version is boolean or version is not number -%}
+        {{ segment_error(segment_name, 'version', 'must be a number') }}
+    {%- endif -%}
+    {%- set bounds = definition['size_bounds'] -%}
+    {%- if bounds is not mapping or bounds.get('min') is not number or bounds.get('max') is not number or bounds['min'] > bounds['max'] -%}
+        {{ segment_error(segment_name, 'size_bounds', 'must be {min: <number>, max: <number>} with min <= max') }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- SQL for one condition (recursive). `path` names the field in errors, e.g. rules.all[1].op. -#}
+{% macro segment_condition(node, path, context) -%}
+    {%- if node is not mapping -%}
+        {{ return(segment_error(context.segment, path, 'must be a condition (all, any, not, trait, event or sql)')) }}
+    {%- endif -%}
+    {%- set kinds = [] -%}
+    {%- for kind in ['all', 'any', 'not', 'trait', 'event', 'sql'] if kind in node -%}
+        {%- do kinds.append(kind) -%}
+    {%- endfor -%}
+    {%- if kinds | length != 1 -%}
+        {{ return(segment_error(context.segment, path, 'must have exactly one of all, any, not, trait, event, sql; has ' ~ (kinds | join(', ') or 'none'))) }}
+    {%- endif -%}
+    {%- set kind = kinds[0] -%}
+    {%- if kind in ('all', 'any') -%}
+        {%- if node[kind] is string or node[kind] is not iterable or node[kind] | length == 0 -%}
+            {{ return(segment_error(context.segment, path ~ '.' ~ kind, 'must be a non-empty list of conditions')) }}
+        {%- endif -%}
+        {%- set parts = [] -%}
+        {%- for child in node[kind] -%}
+            {%- do parts.append('(' ~ segment_condition(child, path ~ '.' ~ kind ~ '[' ~ loop.index0 ~ ']', context) ~ ')') -%}
+        {%- endfor -%}
+        {{ return(parts | join(' and ' if kind == 'all' else ' or ')) }}
+    {%- elif kind == 'not' -%}
+        {{ return('not (' ~ segment_condition(node['not'], path ~ '.not', context) ~ ')') }}
+    {%- elif kind == 'sql' -%}
+        {%- if node['sql'] is not string or node['sql'] | trim == '' -%}
+            {{ return(segment_error(context.segment, path ~ '.sql', 'must be a non-empty SQL expression')) }}
+        {%- endif -%}
+        {{ return(node['sql']) }}
+    {%- elif kind == 'trait' -%}
+        {{ return(segment_trait_condition(node, path, context)) }}
+    {%- else -%}
+        {{ return(segment_event_condition(node, path, context)) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro segment_literal(value) -%}
+    {%- if value is boolean -%}
+        {{ return('true' if value else 'false') }}
+    {%- elif value is number -%}
+        {{ return(value | string) }}
+    {%- else -%}
+        {{ return("'" ~ (value | string | replace("'", "''")) ~ "'") }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro segment_value_fits(value, kind) -%}
+    {%- if kind == 'number' -%}
+        {{ return(value is number and value is not boolean) }}
+    {%- elif kind == 'boolean' -%}
+        {{ return(value is boolean) }}
+    {%- else -%}
+        {{ return(value is string) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro segment_trait_condition(node, path, context) -%}
+    {%- set name = node['trait'] -%}
+    {%- set op = node.get('op') -%}
+    {%- set value = node.get('value') -%}
+    {%- set column = 'traits.' ~ name -%}
+    {%- set operators = {
+        'eq': '=', 'ne': '<>', 'gt': '>', 'gte': '>=', 'lt': '<', 'lte': '<=',
+    } -%}
+    {%- if context.validate -%}
+        {%- if name not in context.traits -%}
+            {{ return(segment_error(context.segment, path ~ '.trait', "unknown trait '" ~ name ~ "' (known: " ~ (context.traits.keys() | sort | join(', ')) ~ ")")) }}
+        {%- endif -%}
+        {%- set kind = context.traits[name] -%}
+        {%- set allowed = {
+            'number': ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'not_in', 'between', 'is_null', 'is_not_null'],
+            'text': ['eq', 'ne', 'in', 'not_in', 'is_null', 'is_not_null'],
+            'boolean': ['eq', 'ne', 'is_null', 'is_not_null'],
+            'timestamp': ['gt', 'gte', 'lt', 'lte', 'between', 'is_null', 'is_not_null', 'within_last_days', 'more_than_days_ago'],
+        }[kind] -%}
+        {%- if op not in allowed -%}
+            {{ return(segment_error(context.segment, path ~ '.op', "'" ~ op ~ "' does not apply to " ~ kind ~ " trait '" ~ name ~ "' (use one of: " ~ (allowed | join(', ')) ~ ")")) }}
+        {%- endif -%}
+        {%- set value_kind = 'number' if op in ('within_last_days', 'more_than_days_ago') else ('text' if kind == 'timestamp' else kind) -%}
+        {%- if op in ('in', 'not_in', 'between') -%}
+            {%- if value is string or value is not iterable or value | length == 0 or (op == 'between' and value | length != 2) -%}
+                {{ return(segment_error(context.segment, path ~ '.value', 'must be a list' ~ (' of two values [low, high]' if op == 'between' else ''))) }}
+            {%- endif -%}
+            {%- for item in value if not segment_value_fits(item, value_kind) -%}
+                {{ return(segment_error(context.segment, path ~ '.value', "'" ~ item ~ "' is not a " ~ value_kind ~ " value for trait '" ~ name ~ "'")) }}
+            {%- endfor -%}
+        {%- elif op not in ('is_null', 'is_not_null') and not segment_value_fits(value, value_kind) -%}
+            {{ return(segment_error(context.segment, path ~ '.value', "'" ~ value ~ "' is not a " ~ value_kind ~ " value for trait '" ~ name ~ "'")) }}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if op in operators -%}
+        {{ return(column ~ ' ' ~ operators[op] ~ ' ' ~ segment_literal(value)) }}
+    {%- elif op in ('in', 'not_in') -%}
+        {%- set items = [] -%}
+        {%- for item in value %}{% do items.append(segment_literal(item)) %}{% endfor -%}
+        {{ return(column ~ (' not' if op == 'not_in' else '') ~ ' in (' ~ (items | join(', ')) ~ ')') }}
+    {%- elif op == 'between' -%}
+        {{ return(column ~ ' between ' ~ segment_literal(value[0]) ~ ' and ' ~ segment_literal(value[1])) }}
+    {%- elif op == 'is_null' -%}
+        {{ return(column ~ ' is null') }}
+    {%- elif op == 'is_not_null' -%}
+        {{ return(column ~ ' is not null') }}
+    {%- elif op == 'within_last_days' -%}
+        {{ return(column ~ ' > ' ~ dbt.dateadd('day', -1 * value, as_of())) }}
+    {%- elif op == 'more_than_days_ago' -%}
+        {{ return(column ~ ' <= ' ~ dbt.dateadd('day', -1 * value, as_of())) }}
+    {%- else -%}
+        {{ return(segment_error(context.segment, path ~ '.op', "unknown operator '" ~ op ~ "'")) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro segment_event_condition(node, path, context) -%}
+    {%- set event_name = node['event'] -%}
+    {%- set within_days = node.get('within_days') -%}
+    {%- set min_count = node.get('min_count', 1) -%}
+    {%- set max_count = node.get('max_count') -%}
+    {%- set since_last = node.get('since_last') -%}
+    {%- if context.validate -%}
+        {%- set known = segment_known_events() -%}
+        {%- if event_name not in known -%}
+            {{ return(segment_error(context.segment, path ~ '.event', "unknown event '" ~ event_name ~ "' (known: " ~ (known | join(', ')) ~ ")")) }}
+        {%- endif -%}
+        {%- if since_last is not none and since_last not in known -%}
+            {{ return(segment_error(context.segment, path ~ '.since_last', "unknown event '" ~ since_last ~ "'")) }}
+        {%- endif -%}
+        {%- for key in ['within_days', 'min_count', 'max_count'] if node.get(key) is not none and (node[key] is not number or node[key] is boolean or node[key] < 0) -%}
+            {{ return(segment_error(context.segment, path ~ '.' ~ key, 'must be a non-negative whole number')) }}
+        {%- endfor -%}
+        {%- for key in node.keys() if key not in ('event', 'within_days', 'min_count', 'max_count', 'since_last') -%}
+            {{ return(segment_error(context.segment, path ~ '.' ~ key, 'is not a field of an event condition (event, within_days, min_count, max_count, since_last)')) }}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set filters = [
+        'events.customer_id = traits.customer_id',
+        'events.event_name = ' ~ segment_literal(event_name),
+    ] -%}
+    {%- if within_days is not none -%}
+        {%- do filters.append('events.occurred_at > ' ~ dbt.dateadd('day', -1 * within_days, as_of())) -%}
+    {%- endif -%}
+    {%- if since_last is not none -%}
+        {%- do filters.append(
+            'events.occurred_at > coalesce((select max(anchor.occurred_at) from ' ~ context.events
+            ~ ' as anchor where anchor.customer_id = traits.customer_id and anchor.event_name = '
+            ~ segment_literal(since_last) ~ "), cast('1900-01-01' as " ~ dbt.type_timestamp() ~ '))'
+        ) -%}
+    {%- endif -%}
+    {%- set counted = '(select count(*) from ' ~ context.events ~ ' as events where ' ~ (filters | join(' and ')) ~ ')' -%}
+    {%- set checks = [counted ~ ' >= ' ~ min_count] -%}
+    {%- if max_count is not none -%}
+        {%- do checks.append(counted ~ ' <= ' ~ max_count) -%}
+    {%- endif -%}
+    {{ return(checks | join(' and ')) }}
+{%- endmacro %}
