@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps lifetimes==0.11.3
 	touch $(STAMP)
 
 # The sample's history ends on 2025-06-30; the demo computes traits as of the next day.

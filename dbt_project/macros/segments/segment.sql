@@ -36,6 +36,18 @@
 {% macro segment() %}
     {%- set segment_name = model.name -%}
     {%- set definition = (model.config.get('meta') or {}).get('segment') -%}
+    {#-
+        dbt unit tests cannot see the tested model's YAML, so they test the compiler itself: the
+        var `segment_rules_under_test` ({rules: ..., exclude: ...}) stands in for the
+        definition, and validation (which needs the project graph) is left to the build.
+    -#}
+    {%- set rules_under_test = var('segment_rules_under_test', none) -%}
+    {%- if execute and rules_under_test is not none -%}
+        {%- set definition = {
+            'version': 1, 'holdout_share': 0, 'consent_purpose': 'email_marketing',
+            'rules': rules_under_test.get('rules'), 'exclude': rules_under_test.get('exclude'),
+        } -%}
+    {%- endif -%}
     {%- set traits_relation = ref('customer_traits') -%}
     {%- set customers_relation = ref('customers') -%}
     {%- set events_relation = ref('int_segments__customer_events') -%}
@@ -46,10 +58,11 @@
     {%- if definition is none -%}
         {{ segment_error(segment_name, 'config.meta.segment', 'is missing: a segment needs its rules and metadata') }}
     {%- endif -%}
-    {{ segment_validate_metadata(segment_name, definition) }}
+    {%- set validate = rules_under_test is none -%}
+    {%- if validate -%}{{ segment_validate_metadata(segment_name, definition) }}{%- endif -%}
     {%- set context = {
-        'segment': segment_name, 'traits': segment_known_traits(), 'events': events_relation,
-        'validate': true,
+        'segment': segment_name, 'traits': segment_known_traits() if validate else {},
+        'events': events_relation, 'validate': validate,
     } -%}
     {%- set included = segment_condition(definition.get('rules'), 'rules', context) -%}
     {%- set excluded = segment_condition(definition['exclude'], 'exclude', context) if definition.get('exclude') is not none else none -%}

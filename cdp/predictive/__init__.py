@@ -1,0 +1,1 @@
+"""Predictive traits computed from per-customer aggregates: churn risk, segments, lifetime value."""
