@@ -9,6 +9,9 @@
       active    last purchase within lifecycle_active_days
       at_risk   last purchase within lifecycle_at_risk_days
       lapsed    last purchase longer ago
+
+    clv_tier and churn_risk_tier band the predictions among customers with a purchase:
+    top = highest 20%, bottom = lowest 20%, middle = the rest (percent rank).
 -#}
 with
 
@@ -38,6 +41,28 @@ top_category as (
 
 support as (
     select * from {{ ref('int_traits__support') }}
+),
+
+clv as (
+    select * from {{ ref('customer_clv') }}
+),
+
+churn as (
+    select * from {{ ref('customer_churn') }}
+),
+
+clusters as (
+    select * from {{ ref('customer_clusters') }}
+),
+
+predictive_tiers as (
+    select
+        clv.customer_id,
+        {{ predictive_tier('percent_rank() over (order by clv.predicted_clv)') }} as clv_tier,
+        {{ predictive_tier('percent_rank() over (order by churn.churn_risk)') }}
+            as churn_risk_tier
+    from clv
+    left join churn on clv.customer_id = churn.customer_id
 ),
 
 final as (
@@ -94,6 +119,13 @@ final as (
                 then 'at_risk'
             else 'lapsed'
         end as lifecycle_stage,
+        churn.churn_risk,
+        predictive_tiers.churn_risk_tier,
+        clv.expected_purchases_12m,
+        clv.predicted_clv,
+        predictive_tiers.clv_tier,
+        clusters.cluster_id,
+        clusters.cluster_name,
         customers.consent_email_marketing,
         customers.consent_sms_marketing,
         customers.consent_ads_personalization,
@@ -106,6 +138,10 @@ final as (
     left join web_activity on customers.customer_id = web_activity.customer_id
     left join top_category on customers.customer_id = top_category.customer_id
     left join support on customers.customer_id = support.customer_id
+    left join clv on customers.customer_id = clv.customer_id
+    left join churn on customers.customer_id = churn.customer_id
+    left join clusters on customers.customer_id = clusters.customer_id
+    left join predictive_tiers on customers.customer_id = predictive_tiers.customer_id
 )
 
 select * from final
