@@ -84,8 +84,14 @@ def run_dbt(
     args: list[str],
     settings: Settings,
     on_line: Callable[[str], None] | None = None,
+    *,
+    project_dir: Path | None = None,
 ) -> DbtOutcome:
-    """Invoke dbt in-process with the project's directories; report one line per finished node."""
+    """Invoke dbt in-process with the project's directories; report one line per finished node.
+
+    `project_dir` points dbt at another copy of the project (tests change a copy, never the
+    project itself); by default it is the project in the repository.
+    """
     from dbt.cli.main import dbtRunner
 
     outcome = DbtOutcome(success=False, seconds=0.0)
@@ -109,15 +115,16 @@ def run_dbt(
         elif name == "JinjaLogInfo":
             emit(f"          {event.info.msg}")
 
+    project = project_dir if project_dir is not None else DBT_PROJECT_DIR
     started = time.perf_counter()
     with dbt_environment(settings):
         result = dbtRunner(callbacks=[on_event]).invoke(
             [
                 *args,
                 "--project-dir",
-                str(DBT_PROJECT_DIR),
+                str(project),
                 "--profiles-dir",
-                str(DBT_PROJECT_DIR),
+                str(project),
                 "--log-level",
                 "warn",
                 "--log-level-file",
@@ -158,6 +165,20 @@ SUMMARY_QUERIES = {
     "unresolved": "select count(*) from identity.identity_unresolved_records",
     "suppressed": "select count(*) from identity.identity_suppressed_identifiers",
     "merges": "select count(*) from core.customer_id_merges",
+    "segments": """
+        select
+            count(distinct segment_name),
+            count(*),
+            count(case when is_holdout then 1 end)
+        from segments.segment_memberships
+    """,
+    "churn": """
+        select any_value(churn_method), any_value(churn_model_auc), count(*)
+        from predictive.customer_churn
+    """,
+    "clv": """
+        select any_value(clv_method), avg(predicted_clv), count(*) from predictive.customer_clv
+    """,
 }
 
 
@@ -165,10 +186,15 @@ def summarize(settings: Settings) -> list[str]:
     """A few lines a person can read after a run, straight from the warehouse."""
     import duckdb
 
+    row: dict[str, tuple | None] = {}
     with duckdb.connect(str(settings.duckdb_path)) as connection:
-        row = {
-            name: connection.execute(query).fetchone() for name, query in SUMMARY_QUERIES.items()
-        }
+        for name, query in SUMMARY_QUERIES.items():
+            try:
+                row[name] = connection.execute(query).fetchone()
+            except duckdb.Error:  # a model the run did not build (e.g. --select)
+                row[name] = None
+    if row["landing"] is None or row["customers"] is None:
+        return ["(no summary: the single customer view was not built)"]
     landed, staged, superseded, duplicates, quarantined = row["landing"]
     customers, resolved, erased, oversized = row["customers"]
     lines = [
@@ -188,4 +214,16 @@ def summarize(settings: Settings) -> list[str]:
             f"largest profile    {customer_id}: {identifiers} identifiers, {records} records"
             + (f"  ({oversized} over the size cap)" if oversized else "")
         )
+    if row["segments"]:
+        segments, members, held_out = row["segments"]
+        lines.append(
+            f"segments           {segments:>12,}  ({members:,} memberships, {held_out:,} held out)"
+        )
+    if row["churn"] and row["churn"][2]:
+        method, auc, scored = row["churn"]
+        quality = f"hold-out AUC {auc:.3f}" if auc is not None else "no AUC: too little history"
+        lines.append(f"churn model        {scored:>12,}  scored by {method} ({quality})")
+    if row["clv"] and row["clv"][2]:
+        method, average, scored = row["clv"]
+        lines.append(f"CLV model          {scored:>12,}  scored by {method} (mean {average:,.2f})")
     return lines
