@@ -31,8 +31,9 @@
 {%- endmacro %}
 
 
-{% macro parse_decimal(expression) -%}
-    {{ try_cast_text(clean_text(expression), 'decimal(18, 2)') }}
+{#- Amounts keep cents by default; unit prices can be finer (e.g. 0.001 per item). -#}
+{% macro parse_decimal(expression, scale=2) -%}
+    {{ try_cast_text(clean_text(expression), 'decimal(18, ' ~ scale ~ ')') }}
 {%- endmacro %}
 
 

@@ -12,7 +12,7 @@ parsed as (
         {{ clean_text('product_name') }} as product_name,
         {{ clean_text('category') }} as category,
         {{ parse_integer('quantity') }} as quantity,
-        {{ parse_decimal('unit_price') }} as unit_price,
+        {{ parse_decimal('unit_price', scale=4) }} as unit_price,
         source.filename as _landed_file,
         {{ row_hash('source', [
             'order_id', 'line_number', 'sku', 'product_name', 'category', 'quantity', 'unit_price'

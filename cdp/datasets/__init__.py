@@ -1,0 +1,1 @@
+"""Converters that turn public data sets into landing files the pipeline can build from."""
