@@ -156,5 +156,100 @@ def dbt(dbt_args: tuple[str, ...]) -> None:
     raise SystemExit(0 if outcome.success else 1)
 
 
+@main.group()
+def segment() -> None:
+    """Segments as code: their rules in plain words, and a preview before sending."""
+
+
+@segment.command("docs")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 if the rule docs are stale (for CI).",
+)
+def segment_docs(check: bool) -> None:
+    """Render every segment's rule in plain words as dbt docs blocks (_segments__rules.md).
+
+    Each segment's description shows its block through {{ doc("seg_<name>__rule") }}, so the
+    words people read in dbt docs always come from the same YAML the SQL is compiled from.
+    """
+    from cdp import DBT_PROJECT_DIR
+    from cdp.segments import (
+        RULE_DOCS_FILE,
+        doc_reference,
+        load_segment_definitions,
+        missing_doc_references,
+        render_rule_docs,
+    )
+
+    try:
+        rendered = render_rule_docs(load_segment_definitions(DBT_PROJECT_DIR))
+    except ValueError as error:
+        raise click.ClickException(f"cannot describe a segment rule: {error}") from error
+    path = DBT_PROJECT_DIR / RULE_DOCS_FILE
+    unreferenced = missing_doc_references(DBT_PROJECT_DIR)
+    for name in unreferenced:
+        click.echo(
+            f"{name}: its description does not reference {doc_reference(name)}, "
+            "so dbt docs will not show its rule",
+            err=True,
+        )
+    current = path.read_text(encoding="utf-8") if path.exists() else None
+    if check:
+        if current != rendered:
+            click.echo(f"{path} is stale: run `cdp segment docs` and commit the result", err=True)
+            raise SystemExit(1)
+        if unreferenced:
+            raise SystemExit(1)
+        click.echo(f"{path} is up to date")
+        return
+    if current == rendered:
+        click.echo(f"{path} is up to date")
+    else:
+        path.write_text(rendered, encoding="utf-8")
+        click.echo(f"wrote {path}")
+
+
+@segment.command("preview")
+@click.argument("name")
+@with_warehouse_options
+def segment_preview(
+    name: str, raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None
+) -> None:
+    """Rebuild segment NAME (champions or seg_champions) and show who it would reach.
+
+    Size, holdout, consent, overlap with the other segments, who entered or left since the
+    recorded history, and a few members (ids and traits only), before anything is sent.
+    """
+    from cdp import DBT_PROJECT_DIR
+    from cdp.segments import (
+        SEGMENT_PREFIX,
+        build_segment,
+        format_preview,
+        load_segment_definitions,
+        preview_segment,
+    )
+
+    definitions = load_segment_definitions(DBT_PROJECT_DIR)
+    model_name = name if name.startswith(SEGMENT_PREFIX) else SEGMENT_PREFIX + name
+    if model_name not in definitions:
+        known = ", ".join(definition.short_name for definition in definitions.values())
+        raise click.UsageError(f"unknown segment '{name}'; known segments: {known}")
+    settings = _settings(raw_dir, duckdb_path, fmt)
+    if not settings.duckdb_path.exists():
+        raise click.ClickException(
+            f"no warehouse at {settings.duckdb_path}: build it first with `cdp run`"
+        )
+    build = build_segment(model_name, settings)
+    if not build.success:
+        click.echo(f"dbt could not build {model_name}:", err=True)
+        click.echo(build.error or "(dbt gave no reason)", err=True)
+        raise SystemExit(1)
+    definition = definitions[model_name]
+    preview = preview_segment(settings.duckdb_path, definition, list(definitions))
+    for line in format_preview(definition, preview):
+        click.echo(line)
+
+
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@
           refresh: hourly                     # hourly | nightly
           holdout_share: 0.1                  # members kept out of every send, for lift
           consent_purpose: email_marketing    # email_marketing | sms_marketing | ads_personalization | data_sale_sharing
-          size_bounds: {min: 1, max: 1000000} # a build outside the bounds is flagged by a check
+          size_bounds: {min: 1, max: 1000000} # expected size; tests/assert_segment_sizes_within_bounds warns outside it
           rules: <condition>                  # who is in
           exclude: <condition>                # optional: who is never in
 
@@ -18,13 +18,18 @@
         {any: [<condition>, ...]}   at least one holds
         {not: <condition>}          it does not hold
         {trait: <column of customer_traits>, op: <operator>, value: <value>}
-            operators: eq, ne, gt, gte, lt, lte (numbers, text, booleans, timestamps as text),
-            in, not_in (a list), between ([low, high]), is_null, is_not_null,
-            within_last_days, more_than_days_ago (timestamps; value = days)
+            operators by the trait's type (from customer_traits' declared columns):
+              number     eq ne gt gte lt lte in not_in between is_null is_not_null
+              text       eq ne in not_in is_null is_not_null
+              boolean    eq ne is_null is_not_null
+              timestamp  gt gte lt lte between (values as 'YYYY-MM-DD' text) is_null is_not_null
+                         within_last_days more_than_days_ago (value = whole days before as_of)
+            A comparison with a missing (null) trait value is false.
         {event: <event name>, within_days: N, min_count: 1, max_count: M, since_last: <event>}
             the customer has between min_count (default 1) and max_count such events in the
             last N days (default: all history), counting only those after their last
-            `since_last` event when given; event names: int_segments__customer_events
+            `since_last` event when given; event names: int_segments__customer_events, and a
+            new event name must be added to segment_known_events() below
         {sql: "<boolean SQL over customer_traits columns>"}
             the explicit escape hatch, used as written
 
@@ -171,6 +176,9 @@ select * from final
             {{ segment_error(segment_name, key, 'is required') }}
         {%- endif -%}
     {%- endfor -%}
+    {%- for key in ['owner', 'kpi'] if definition[key] is not string or definition[key] | trim == '' -%}
+        {{ segment_error(segment_name, key, 'must be non-empty text') }}
+    {%- endfor -%}
     {%- if definition['refresh'] not in ('hourly', 'nightly') -%}
         {{ segment_error(segment_name, 'refresh', "must be hourly or nightly, not '" ~ definition['refresh'] ~ "'") }}
     {%- endif -%}
@@ -182,11 +190,11 @@ select * from final
         {{ segment_error(segment_name, 'consent_purpose', "is not a known purpose: '" ~ definition['consent_purpose'] ~ "'") }}
     {%- endif -%}
     {%- set version = definition['version'] -%}
-    {%- if version is string or version is boolean or version is not number -%}
-        {{ segment_error(segment_name, 'version', 'must be a number') }}
+    {%- if version is string or version is boolean or version is not integer -%}
+        {{ segment_error(segment_name, 'version', 'must be a whole number') }}
     {%- endif -%}
     {%- set bounds = definition['size_bounds'] -%}
-    {%- if bounds is not mapping or bounds.get('min') is not number or bounds.get('max') is not number or bounds['min'] > bounds['max'] -%}
+    {%- if bounds is not mapping or bounds.get('min') is not integer or bounds.get('max') is not integer or bounds['min'] is boolean or bounds['max'] is boolean or bounds['min'] > bounds['max'] -%}
         {{ segment_error(segment_name, 'size_bounds', 'must be {min: <number>, max: <number>} with min <= max') }}
     {%- endif -%}
 {%- endmacro %}
@@ -206,7 +214,7 @@ select * from final
     {%- endif -%}
     {%- set kind = kinds[0] -%}
     {%- if kind in ('all', 'any') -%}
-        {%- if node[kind] is string or node[kind] is not iterable or node[kind] | length == 0 -%}
+        {%- if node[kind] is string or node[kind] is mapping or node[kind] is not iterable or node[kind] | length == 0 -%}
             {{ return(segment_error(context.segment, path ~ '.' ~ kind, 'must be a non-empty list of conditions')) }}
         {%- endif -%}
         {%- set parts = [] -%}
@@ -220,7 +228,7 @@ select * from final
         {%- if node['sql'] is not string or node['sql'] | trim == '' -%}
             {{ return(segment_error(context.segment, path ~ '.sql', 'must be a non-empty SQL expression')) }}
         {%- endif -%}
-        {{ return(node['sql']) }}
+        {{ return('coalesce((' ~ node['sql'] ~ '), false)') }}
     {%- elif kind == 'trait' -%}
         {{ return(segment_trait_condition(node, path, context)) }}
     {%- else -%}
@@ -263,6 +271,9 @@ select * from final
         {%- if name not in context.traits -%}
             {{ return(segment_error(context.segment, path ~ '.trait', "unknown trait '" ~ name ~ "' (known: " ~ (context.traits.keys() | sort | join(', ')) ~ ")")) }}
         {%- endif -%}
+        {%- for key in node.keys() if key not in ('trait', 'op', 'value') -%}
+            {{ return(segment_error(context.segment, path ~ '.' ~ key, 'is not a field of a trait condition (trait, op, value)')) }}
+        {%- endfor -%}
         {%- set kind = context.traits[name] -%}
         {%- set allowed = {
             'number': ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'not_in', 'between', 'is_null', 'is_not_null'],
@@ -284,23 +295,34 @@ select * from final
         {%- elif op not in ('is_null', 'is_not_null') and not segment_value_fits(value, value_kind) -%}
             {{ return(segment_error(context.segment, path ~ '.value', "'" ~ value ~ "' is not a " ~ value_kind ~ " value for trait '" ~ name ~ "'")) }}
         {%- endif -%}
+        {%- if value is mapping -%}
+            {{ return(segment_error(context.segment, path ~ '.value', 'must be a value or a list, not a mapping')) }}
+        {%- endif -%}
+        {%- if op == 'between' and value[0] > value[1] -%}
+            {{ return(segment_error(context.segment, path ~ '.value', 'must be [low, high] with low <= high')) }}
+        {%- endif -%}
+        {%- if op in ('within_last_days', 'more_than_days_ago') and (value is not integer or value < 0) -%}
+            {{ return(segment_error(context.segment, path ~ '.value', 'must be a non-negative whole number of days')) }}
+        {%- endif -%}
     {%- endif -%}
+    {#- A comparison with a missing (null) trait value is false, so `not` and `exclude`
+        around it behave as written: a customer without an RFM cell is "not Hibernating". -#}
     {%- if op in operators -%}
-        {{ return(column ~ ' ' ~ operators[op] ~ ' ' ~ segment_literal(value)) }}
+        {{ return('coalesce(' ~ column ~ ' ' ~ operators[op] ~ ' ' ~ segment_literal(value) ~ ', false)') }}
     {%- elif op in ('in', 'not_in') -%}
         {%- set items = [] -%}
         {%- for item in value %}{% do items.append(segment_literal(item)) %}{% endfor -%}
-        {{ return(column ~ (' not' if op == 'not_in' else '') ~ ' in (' ~ (items | join(', ')) ~ ')') }}
+        {{ return('coalesce(' ~ column ~ (' not' if op == 'not_in' else '') ~ ' in (' ~ (items | join(', ')) ~ '), false)') }}
     {%- elif op == 'between' -%}
-        {{ return(column ~ ' between ' ~ segment_literal(value[0]) ~ ' and ' ~ segment_literal(value[1])) }}
+        {{ return('coalesce(' ~ column ~ ' between ' ~ segment_literal(value[0]) ~ ' and ' ~ segment_literal(value[1]) ~ ', false)') }}
     {%- elif op == 'is_null' -%}
         {{ return(column ~ ' is null') }}
     {%- elif op == 'is_not_null' -%}
         {{ return(column ~ ' is not null') }}
     {%- elif op == 'within_last_days' -%}
-        {{ return(column ~ ' > ' ~ dbt.dateadd('day', -1 * value, as_of())) }}
+        {{ return('coalesce(' ~ column ~ ' > ' ~ dbt.dateadd('day', -1 * value, as_of()) ~ ', false)') }}
     {%- elif op == 'more_than_days_ago' -%}
-        {{ return(column ~ ' <= ' ~ dbt.dateadd('day', -1 * value, as_of())) }}
+        {{ return('coalesce(' ~ column ~ ' <= ' ~ dbt.dateadd('day', -1 * value, as_of()) ~ ', false)') }}
     {%- else -%}
         {{ return(segment_error(context.segment, path ~ '.op', "unknown operator '" ~ op ~ "'")) }}
     {%- endif -%}
@@ -321,9 +343,12 @@ select * from final
         {%- if since_last is not none and since_last not in known -%}
             {{ return(segment_error(context.segment, path ~ '.since_last', "unknown event '" ~ since_last ~ "'")) }}
         {%- endif -%}
-        {%- for key in ['within_days', 'min_count', 'max_count'] if node.get(key) is not none and (node[key] is not number or node[key] is boolean or node[key] < 0) -%}
+        {%- for key in ['within_days', 'min_count', 'max_count'] if node.get(key) is not none and (node[key] is not integer or node[key] is boolean or node[key] < 0) -%}
             {{ return(segment_error(context.segment, path ~ '.' ~ key, 'must be a non-negative whole number')) }}
         {%- endfor -%}
+        {%- if max_count is not none and min_count > max_count -%}
+            {{ return(segment_error(context.segment, path ~ '.max_count', 'must not be below min_count')) }}
+        {%- endif -%}
         {%- for key in node.keys() if key not in ('event', 'within_days', 'min_count', 'max_count', 'since_last') -%}
             {{ return(segment_error(context.segment, path ~ '.' ~ key, 'is not a field of an event condition (event, within_days, min_count, max_count, since_last)')) }}
         {%- endfor -%}

@@ -119,13 +119,13 @@ final as (
                 then 'at_risk'
             else 'lapsed'
         end as lifecycle_stage,
-        churn.churn_risk,
+        cast(churn.churn_risk as double) as churn_risk,
         predictive_tiers.churn_risk_tier,
-        clv.expected_purchases_12m,
-        clv.predicted_clv,
+        cast(clv.expected_purchases_12m as double) as expected_purchases_12m,
+        cast(clv.predicted_clv as double) as predicted_clv,
         predictive_tiers.clv_tier,
-        clusters.cluster_id,
-        clusters.cluster_name,
+        cast(clusters.cluster_id as bigint) as cluster_id,
+        cast(clusters.cluster_name as {{ dbt.type_string() }}) as cluster_name,
         customers.consent_email_marketing,
         customers.consent_sms_marketing,
         customers.consent_ads_personalization,
