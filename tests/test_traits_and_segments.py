@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -156,3 +157,10 @@ def test_order_traits_match_an_independent_computation_on_the_truth(two_builds: 
         ).fetchone()
     assert people > 700
     assert mismatches == 0
+
+
+def test_every_segment_model_is_listed_for_segment_memberships() -> None:
+    macro = (DBT_PROJECT_DIR / "macros" / "segments" / "segment_models.sql").read_text()
+    listed = set(re.findall(r"'(seg_\w+)'", macro))
+    on_disk = {path.stem for path in (DBT_PROJECT_DIR / "models/segments").glob("seg_*.sql")}
+    assert listed == on_disk

@@ -18,11 +18,11 @@
         )
     }}
 
-    select
-        segment_name || ':' || customer_id as membership_id,
-        segment_name,
-        customer_id,
-        segment_version,
-        is_holdout
-    from {{ ref('segment_memberships') }}
+select
+    segment_name || ':' || customer_id as membership_id,
+    segment_name,
+    customer_id,
+    segment_version,
+    is_holdout
+from {{ ref('segment_memberships') }}
 {% endsnapshot %}

@@ -16,7 +16,7 @@ bounds as (
     {% for segment_model in segment_models() %}
         {%- set bounds = {'min': 0, 'max': 0} -%}
         {%- if execute -%}
-            {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == segment_model -%}
+            {%- for node in graph.nodes.values() if node.name == segment_model -%} {#- noqa: LT05 -#}
                 {%- set bounds = node.config.meta.segment.size_bounds -%}
                 select
                     '{{ segment_model }}' as segment_name,

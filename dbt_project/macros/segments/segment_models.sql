@@ -10,6 +10,8 @@
         'seg_high_value_at_risk',
         'seg_lapsed_win_back',
         'seg_new_customers',
+        'seg_predicted_high_value',
         'seg_support_heavy',
+        'seg_valuable_at_risk_of_churn',
     ]) }}
 {%- endmacro %}

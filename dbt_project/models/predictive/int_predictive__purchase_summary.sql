@@ -34,9 +34,9 @@ final as (
     select
         customer_id,
         count(*) - 1 as frequency,
-        {{ dbt.datediff('min(first_purchase_day)', 'max(purchase_day)', 'day') }} / 7.0
+        {{ dbt.datediff('min(first_purchase_day)', 'max(purchase_day)', 'day') }} / 7.0 -- noqa: LT05
             as recency_weeks,
-        {{ dbt.datediff('min(first_purchase_day)', as_of(), 'day') }} / 7.0 as age_weeks,
+        {{ dbt.datediff('min(first_purchase_day)', as_of(), 'day') }} / 7.0 as age_weeks, -- noqa: LT05
         avg(case when day_number > 1 then day_revenue end) as monetary_value
     from ranked
     group by customer_id

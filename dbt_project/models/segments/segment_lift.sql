@@ -30,9 +30,9 @@ entries as (
     left join purchases
         on
             history.customer_id = purchases.customer_id
-            and purchases.ordered_at > history.entered_at
-            and purchases.ordered_at
-            <= {{ dbt.dateadd('day', var('lift_conversion_days'), 'history.entered_at') }}
+            and history.entered_at < purchases.ordered_at
+            and {{ dbt.dateadd('day', var('lift_conversion_days'), 'history.entered_at') }}
+            >= purchases.ordered_at
     group by
         history.segment_name,
         history.customer_id,

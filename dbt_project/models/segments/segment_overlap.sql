@@ -15,7 +15,7 @@ sizes as (
 
 shared as (
     select
-        first_segment.segment_name as segment_name,
+        first_segment.segment_name,
         second_segment.segment_name as other_segment_name,
         count(*) as shared_members
     from memberships as first_segment

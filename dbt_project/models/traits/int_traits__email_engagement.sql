@@ -20,7 +20,7 @@ customer_events as (
         record_customers.customer_id,
         email_events.event_type,
         email_events.occurred_at,
-        {{ days_between('email_events.occurred_at', as_of()) }} as days_ago
+        {{ days_between('email_events.occurred_at', as_of()) }} as days_ago -- noqa: LT05
     from email_events
     inner join record_customers on email_events.email_event_id = record_customers.record_key
 ),

@@ -50,8 +50,8 @@ final as (
         purchase_metrics.lifetime_revenue / purchase_metrics.orders_count as avg_order_value,
         purchase_metrics.first_order_at,
         purchase_metrics.last_order_at,
-        {{ days_between('purchase_metrics.last_order_at', as_of()) }} as days_since_last_order,
-        {{ days_between('purchase_metrics.first_order_at', as_of()) }} as days_since_first_order,
+        {{ days_between('purchase_metrics.last_order_at', as_of()) }} as days_since_last_order, -- noqa: LT05
+        {{ days_between('purchase_metrics.first_order_at', as_of()) }} as days_since_first_order, -- noqa: LT05
         coalesce(purchase_metrics.orders_last_90_days, 0) as orders_last_90_days,
         coalesce(purchase_metrics.revenue_last_365_days, 0) as revenue_last_365_days,
         coalesce(purchase_metrics.discounted_orders_count, 0) as discounted_orders_count,

@@ -44,12 +44,14 @@ with_sessions as (
 final as (
     select
         customer_id,
+        -- noqa: disable=LT02
         {% for days in [7, 30, 90] %}
             count(case when starts_session and days_ago < {{ days }} then 1 end)
                 as sessions_{{ days }}d,
             count(case when event_name = 'Product Viewed' and days_ago < {{ days }} then 1 end)
                 as product_views_{{ days }}d,
         {% endfor %}
+        -- noqa: enable=LT02
         count(case when event_name = 'Product Added' and days_ago < 30 then 1 end)
             as products_added_30d,
         max(event_at) as last_seen_on_site_at
