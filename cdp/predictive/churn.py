@@ -24,6 +24,8 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
+from cdp.predictive.frames import feature_columns
+
 GRADIENT_BOOSTING = "gradient_boosting"
 RECENCY_HEURISTIC = "recency_heuristic"
 
@@ -113,7 +115,7 @@ def train_churn_model(
     """
     _check_share(validation_share)
     labels = _labels(training, label_column)
-    features = _feature_columns(training, exclude=(id_column, label_column))
+    features = feature_columns(training, exclude=(id_column, label_column))
     if not features:
         raise ValueError("the training frame has no numeric feature columns")
     positive_rate = float(labels.mean()) if len(labels) else None
@@ -214,17 +216,6 @@ def _labels(training: pd.DataFrame, label_column: str) -> np.ndarray:
     if label.isna().any():
         raise ValueError(f"{label_column!r} has null values; label every training row")
     return label.to_numpy(dtype=bool)
-
-
-def _feature_columns(frame: pd.DataFrame, exclude: tuple[str, ...]) -> tuple[str, ...]:
-    """Numeric and boolean columns, in frame order, other than `exclude`."""
-    return tuple(
-        str(name)
-        for name, dtype in frame.dtypes.items()
-        if name not in exclude
-        and (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
-        and not pd.api.types.is_timedelta64_dtype(dtype)
-    )
 
 
 def _too_little_history(labels: np.ndarray, min_customers: int, min_per_class: int) -> str | None:

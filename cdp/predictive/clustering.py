@@ -25,6 +25,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
+from cdp.predictive.frames import feature_columns
+
 KMEANS = "kmeans"
 SINGLE_CLUSTER = "single_cluster"
 SINGLE_CLUSTER_NAME = "all customers"
@@ -171,7 +173,7 @@ def fit_clusters(
     gets one cluster named "all customers" (method "single_cluster").
     """
     _check_arguments(features, id_column, k_range, sample_size)
-    names = _feature_columns(features, exclude=(id_column,))
+    names = feature_columns(features, exclude=(id_column,))
     if not names:
         raise ValueError("the frame has no numeric feature columns to cluster on")
     positions = _sample_positions(features[id_column], sample_size, seed)
@@ -208,17 +210,6 @@ def _check_arguments(
         raise ValueError(f"k_range must be non-empty with every k >= 2, got {k_range}")
     if sample_size < max(k_range):
         raise ValueError(f"sample_size {sample_size} is smaller than the largest k")
-
-
-def _feature_columns(frame: pd.DataFrame, exclude: tuple[str, ...]) -> tuple[str, ...]:
-    """Numeric and boolean columns, in frame order, other than `exclude`."""
-    return tuple(
-        str(name)
-        for name, dtype in frame.dtypes.items()
-        if name not in exclude
-        and (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
-        and not pd.api.types.is_timedelta64_dtype(dtype)
-    )
 
 
 def _sample_positions(ids: pd.Series, size: int, seed: int) -> np.ndarray:
