@@ -194,9 +194,28 @@ def test_fit_and_predict_falls_back_to_historical_rates_with_few_repeat_buyers()
     assert result.method == "historical_rate"
     assert result.bgnbd is None and result.gamma_gamma is None
     assert result.fallback_reason is not None and "4 repeat buyers" in result.fallback_reason
-    rate = np.divide(frequency, age, out=np.zeros(10), where=age > 0)
+    population_rate = frequency.sum() / age.sum()
+    rate = (frequency + 4 * population_rate) / (age + 4)
     np.testing.assert_allclose(result.expected_purchases, rate * 10)
-    np.testing.assert_allclose(result.expected_value, rate * 10 * monetary)
+    repeat_value = monetary[frequency > 0].mean()
+    np.testing.assert_allclose(
+        result.expected_value, rate * 10 * np.where(frequency > 0, monetary, repeat_value)
+    )
+
+
+def test_the_fallback_does_not_extrapolate_a_few_days_of_history() -> None:
+    """One repeat purchase in a customer's first day would be 365 a year at face value; the
+    fallback starts such a customer near the population's rate and lets history take over."""
+    frequency = np.array([1, 1, 0, 2, 0])
+    recency = np.array([0.1, 50.0, 0, 40.0, 0])
+    age = np.array([0.1, 100.0, 30.0, 100.0, 0.0])
+    monetary = np.array([10.0, 10.0, 0.0, 20.0, 0.0])
+    result = fit_and_predict(frequency, recency, age, monetary, horizon=52)
+    assert result.method == "historical_rate"
+    newcomer, veteran = result.expected_purchases[0], result.expected_purchases[1]
+    assert newcomer < 52 * 2  # not 1 / 0.1 x 52 = 520
+    assert abs(veteran - 52 * 1 / 100) < 0.2  # long history: close to its own 0.01/period
+    assert result.expected_purchases[4] > 0  # a brand-new customer gets the population rate
 
 
 @pytest.mark.parametrize(

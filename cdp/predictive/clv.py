@@ -44,6 +44,8 @@ Method = Literal["bgnbd_gamma_gamma", "historical_rate"]
 # exploratory steps cannot overflow, while leaving room for any sensible time or currency unit.
 _LOG_BOUND = 20.0
 MIN_REPEAT_BUYERS = 20
+# How many periods of the population's rate the historical-rate fallback adds to each customer.
+FALLBACK_PRIOR_PERIODS = 4.0
 
 
 class FitError(RuntimeError):
@@ -432,16 +434,30 @@ def predict_clv(
 
 
 def _historical_rate_prediction(
-    x: FloatArray, t: FloatArray, m: FloatArray, horizon: float, rate: float
+    x: FloatArray,
+    t: FloatArray,
+    m: FloatArray,
+    horizon: float,
+    rate: float,
+    prior_periods: float = FALLBACK_PRIOR_PERIODS,
 ) -> ClvPrediction:
-    """Each customer keeps buying at their own past rate, frequency/age, at their own average.
+    """Each customer keeps buying at their past rate, shrunk towards everyone's rate.
 
-    Customers of age 0 have no history to extrapolate and get 0.
+    The rate is the Gamma-Poisson posterior mean (x + r0) / (age + prior_periods), where
+    r0 = prior_periods x the population rate (all repeat purchases / all ages): a customer
+    with a long history keeps close to their own rate, while one only days old (whose own
+    frequency/age could be hundreds a year) starts from the population's. Value is the
+    customer's own average repeat spend, or the population's for customers without a repeat.
     """
-    purchase_rate = np.divide(x, t, out=np.zeros_like(x), where=t > 0)
+    total_age = float(np.sum(t))
+    population_rate = float(np.sum(x)) / total_age if total_age > 0 else 0.0
+    purchase_rate = (x + population_rate * prior_periods) / (t + prior_periods)
+    repeat = x > 0
+    population_value = float(np.mean(m[repeat])) if np.any(repeat) else 0.0
+    value = np.where(repeat, m, population_value)
     purchases = purchase_rate * horizon
     discounted = _discounted(lambda h: purchase_rate * h, horizon, rate)
-    return ClvPrediction(purchases, discounted * np.where(x > 0, m, 0.0))
+    return ClvPrediction(purchases, discounted * value)
 
 
 def fit_and_predict(
@@ -456,11 +472,11 @@ def fit_and_predict(
 ) -> ClvResult:
     """Fit both models on these customers and predict for the same customers.
 
-    Falls back to method "historical_rate" (each customer's frequency/age times the horizon,
-    valued at their own monetary_value) when fewer than `min_repeat_buyers` customers have a
-    repeat purchase, when either fit fails to converge, when the Gamma-Gamma fit has q <= 1
-    (infinite mean spend), or when the predictions are not finite. `fallback_reason` says
-    which. Invalid inputs raise ValueError rather than falling back.
+    Falls back to method "historical_rate" (each customer's past purchase rate shrunk towards
+    the population's, times the horizon; see _historical_rate_prediction) when fewer than
+    `min_repeat_buyers` customers have a repeat purchase, when either fit fails to converge,
+    when the Gamma-Gamma fit has q <= 1 (infinite mean spend), or when the predictions are not
+    finite. `fallback_reason` says which. Invalid inputs raise ValueError rather than falling back.
     """
     x, t_x, t = _validate_summaries(frequency, recency, age)
     m = _validate_monetary(monetary_value, x)
