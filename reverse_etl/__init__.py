@@ -1,0 +1,1 @@
+"""Reverse ETL: send warehouse segments to destinations, committing progress per batch."""

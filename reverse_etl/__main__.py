@@ -1,0 +1,72 @@
+"""`python -m reverse_etl SYNCS.yml`: run (or dry-run) the declared syncs against the warehouse.
+
+The warehouse is the one the pipeline builds (`CDP_DUCKDB_PATH`) unless `--duckdb-path` says
+otherwise. Exits non-zero when any sync fails; the other syncs still run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from reverse_etl.config import SyncConfigError, load_syncs
+from reverse_etl.destinations import build_destination
+from reverse_etl.engine import run_sync
+from reverse_etl.warehouse import DuckDBWarehouse
+
+
+@click.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--sync", "names", multiple=True, help="Run only these syncs (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show the delta; call nothing, write nothing.")
+@click.option("--full-resync", is_flag=True, help="Ignore the saved state and send everything.")
+@click.option("--duckdb-path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def main(
+    config: Path, names: tuple[str, ...], dry_run: bool, full_resync: bool, duckdb_path: Path | None
+) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        syncs = load_syncs(config)
+    except SyncConfigError as error:
+        raise click.ClickException(str(error)) from None
+    unknown = set(names) - {sync.name for sync in syncs}
+    if unknown:
+        raise click.ClickException(f"no such sync: {', '.join(sorted(unknown))}")
+    selected = [sync for sync in syncs if not names or sync.name in names]
+    warehouse = DuckDBWarehouse.connect(duckdb_path) if duckdb_path else DuckDBWarehouse.from_env()
+    failures = 0
+    try:
+        for sync in selected:
+            try:
+                result = run_sync(
+                    sync,
+                    warehouse,
+                    build_destination(sync),
+                    dry_run=dry_run,
+                    full_resync=full_resync,
+                )
+            except Exception as error:  # reported (redacted) by the engine; keep going
+                failures += 1
+                click.echo(f"{sync.name}: failed ({type(error).__name__})", err=True)
+                continue
+            if dry_run:
+                click.echo(f"{sync.name}: would send {json.dumps(result.planned)}")
+                for sample in result.sample_payloads:
+                    click.echo(f"  {json.dumps(sample, sort_keys=True)}")
+            else:
+                click.echo(
+                    f"{sync.name}: {result.added} added, {result.changed} changed,"
+                    f" {result.removed} removed, {result.failed} failed"
+                )
+    finally:
+        warehouse.close()
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

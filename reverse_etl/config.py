@@ -1,0 +1,128 @@
+"""Sync configuration: what to send, where, how, and under which consent purpose.
+
+Column and relation names end up in SQL, so they are validated as plain identifiers here
+and quoted again where the SQL is written.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SyncConfigError(ValueError):
+    """A sync file that cannot be used; the message names the sync and the field."""
+
+
+def _check_identifier(value: str, what: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(f"{what} {value!r} is not a plain SQL identifier")
+    return value
+
+
+class DestinationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["file", "webhook"] = "file"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SyncConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    source: str
+    destination: DestinationConfig = Field(default_factory=DestinationConfig)
+    mode: Literal["mirror", "upsert"] = "mirror"
+    identifiers: list[str] = Field(default_factory=lambda: ["customer_id"], min_length=1)
+    fields: dict[str, str] = Field(min_length=1)
+    consent_purpose: str = "marketing"
+    consent_column: str = "has_consent"
+    holdout_column: str = "is_holdout"
+    batch_size: int = Field(default=500, ge=1)
+    schedule: str | None = None
+    secret_env: list[str] = Field(default_factory=list)
+    max_rejection_attempts: int = Field(default=3, ge=1)
+    erasure_relation: str | None = "core.customers"
+
+    @field_validator("source", "erasure_relation")
+    @classmethod
+    def _relation_is_schema_dot_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = value.split(".")
+        if len(parts) > 2:
+            raise ValueError(f"relation {value!r} must be <schema>.<name> or <name>")
+        for part in parts:
+            _check_identifier(part, "relation part")
+        return value
+
+    @field_validator("identifiers")
+    @classmethod
+    def _identifiers_are_columns(cls, value: list[str]) -> list[str]:
+        return [_check_identifier(column, "identifier column") for column in value]
+
+    @field_validator("consent_column", "holdout_column")
+    @classmethod
+    def _column(cls, value: str) -> str:
+        return _check_identifier(value, "column")
+
+    @field_validator("fields")
+    @classmethod
+    def _mapping_sources_are_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        for destination_field, column in value.items():
+            if not destination_field:
+                raise ValueError("destination field names cannot be empty")
+            _check_identifier(column, f"source column for {destination_field!r}")
+        return value
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env_names(cls, value: list[str]) -> list[str]:
+        return [_check_identifier(name, "environment variable name") for name in value]
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(sync)"
+        problems.append(f"field '{location}': {item['msg']}")
+    return "; ".join(problems)
+
+
+def parse_syncs(document: Any, origin: str = "<config>") -> list[SyncConfig]:
+    """Validate a parsed YAML document of the form `{syncs: [...]}`."""
+    if not isinstance(document, dict) or not isinstance(document.get("syncs"), list):
+        raise SyncConfigError(f"{origin}: expected a mapping with a 'syncs' list")
+    syncs: list[SyncConfig] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(document["syncs"]):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = f"sync '{name}'" if name else f"sync #{position + 1}"
+        if not isinstance(entry, dict):
+            raise SyncConfigError(f"{origin}: {label}: expected a mapping")
+        try:
+            sync = SyncConfig.model_validate(entry)
+        except ValidationError as error:
+            raise SyncConfigError(f"{origin}: {label}: {_describe(error)}") from None
+        if sync.name in seen:
+            raise SyncConfigError(f"{origin}: {label}: field 'name': declared twice")
+        seen.add(sync.name)
+        syncs.append(sync)
+    return syncs
+
+
+def load_syncs(path: str | Path) -> list[SyncConfig]:
+    """Read and validate the syncs declared in a YAML file."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise SyncConfigError(f"{path}: not valid YAML: {error}") from None
+    return parse_syncs(document, origin=str(path))

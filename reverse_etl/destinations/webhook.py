@@ -1,0 +1,88 @@
+"""A generic webhook: each batch is one signed JSON POST.
+
+Body: `{"sync": ..., "operation": "add"|"change"|"remove", "records": [{"key", "payload"}]}`.
+`X-Signature: sha256=<hex HMAC-SHA256 of the exact body>` with the secret read from the
+environment variable the config names. A 2xx acknowledges the batch; the response body may
+list per-record `rejected: [{"key", "reason"}]` and `ids: {key: destination id}`. Other 4xx
+responses reject the whole batch as a `DestinationError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reverse_etl.destinations.base import Batch, BatchResult, DestinationError
+from reverse_etl.http import HttpClient, redact
+
+
+class WebhookDestinationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    max_batch_size: int = Field(default=100, ge=1)
+    rate_limit_per_second: float | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookDestination:
+    def __init__(self, config: WebhookDestinationConfig, client: HttpClient | None = None) -> None:
+        secret = os.environ.get(config.secret_env)
+        if not secret:
+            raise DestinationError(f"environment variable {config.secret_env} is not set")
+        self.config = config
+        self.max_batch_size = config.max_batch_size
+        self.rate_limit_per_second = config.rate_limit_per_second
+        self._secret = secret
+        self.client = client or HttpClient(
+            timeout=config.timeout_seconds,
+            max_attempts=config.max_attempts,
+            rate_limit_per_second=config.rate_limit_per_second,
+        )
+        self.client.add_secret(secret)
+
+    def send(self, batch: Batch) -> BatchResult:
+        document = {
+            "sync": batch.sync_name,
+            "operation": batch.operation,
+            "records": [{"key": r.record_key, "payload": r.payload} for r in batch.records],
+        }
+        body = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        before = self.client.requests_sent
+        response = self.client.request(
+            "POST",
+            self.config.url,
+            data=body,
+            headers={"Content-Type": "application/json", "X-Signature": sign(body, self._secret)},
+        )
+        requests_made = self.client.requests_sent - before
+        if not 200 <= response.status_code < 300:
+            detail = redact(response.text[:500], self.client.secrets)
+            raise DestinationError(f"webhook answered HTTP {response.status_code}: {detail}")
+        try:
+            answer = response.json() if response.content else {}
+        except ValueError:
+            answer = {}
+        answer = answer if isinstance(answer, dict) else {}
+        rejected = {
+            str(item["key"]): redact(str(item.get("reason", "rejected")), self.client.secrets)
+            for item in answer.get("rejected") or []
+            if isinstance(item, dict) and "key" in item
+        }
+        ids = answer.get("ids") if isinstance(answer.get("ids"), dict) else {}
+        acknowledged = {
+            r.record_key: (str(ids[r.record_key]) if r.record_key in ids else r.destination_id)
+            for r in batch.records
+            if r.record_key not in rejected
+        }
+        return BatchResult(acknowledged=acknowledged, rejected=rejected, requests=requests_made)

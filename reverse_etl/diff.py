@@ -1,0 +1,199 @@
+"""The delta between what a sync's source wants at a destination and what it last acknowledged.
+
+Everything here is SQL run by the warehouse: desired rows, their canonical payloads, the
+md5 of each payload, and the comparison against `reverse_etl.sync_state`. The engine only
+streams the result, ordered by operation then record key so every run sends in the same
+order and a resumed run picks up exactly where the last acknowledged batch ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reverse_etl.config import SyncConfig
+from reverse_etl.state import SYNC_REJECTIONS, SYNC_STATE
+
+ADD, CHANGE, REMOVE = "add", "change", "remove"
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def quote_relation(relation: str) -> str:
+    return ".".join(quote(part) for part in relation.split("."))
+
+
+def _record_key(sync: SyncConfig) -> str:
+    parts = [f"cast(source.{quote(column)} as varchar)" for column in sync.identifiers]
+    return parts[0] if len(parts) == 1 else "concat_ws('|', " + ", ".join(parts) + ")"
+
+
+def _payload(sync: SyncConfig) -> str:
+    # Keys in sorted order make the JSON text, and so its md5, canonical.
+    members = ", ".join(
+        f"{quote(field)} := source.{quote(sync.fields[field])}" for field in sorted(sync.fields)
+    )
+    return f"cast(to_json(struct_pack({members})) as varchar)"
+
+
+@dataclass(frozen=True)
+class DeltaQuery:
+    sql: str
+    params: list[object]
+
+
+def delta_query(
+    sync: SyncConfig,
+    *,
+    full_resync: bool = False,
+    apply_erasure: bool = False,
+    state_exists: bool = True,
+) -> DeltaQuery:
+    """The SQL yielding (operation, record_key, payload, payload_hash, destination_id).
+
+    Desired rows are source rows that are not holdout, have consent and (when the erasure
+    relation exists) are not erased. A record that was sent and has since lost consent or
+    been erased is removed in both modes; in `mirror` mode anything else that left the
+    source is removed too. Records that are dead letters for an operation are left out
+    until their dead letters are cleared. `full_resync` ignores the state for additions and
+    changes: everything desired is sent again as an addition. Without `state_exists` (a dry
+    run before the first real one) the state is taken as empty.
+    """
+    key_present = " and ".join(f"source.{quote(column)} is not null" for column in sync.identifiers)
+    erased_condition = "false"
+    # Erased people may already be gone from the source; when the record key is the customer
+    # id, their keys are removed straight from the erasure relation.
+    erased_keys = "select cast(null as varchar) as record_key where false"
+    if apply_erasure and sync.erasure_relation:
+        erasure = quote_relation(sync.erasure_relation)
+        erased_condition = (
+            f"exists (select 1 from {erasure} as erasure"
+            " where erasure.customer_id = source.customer_id and erasure.is_erased)"
+        )
+        if sync.identifiers == ["customer_id"]:
+            erased_keys = (
+                f"select cast(customer_id as varchar) as record_key from {erasure} where is_erased"
+            )
+    consent = f"coalesce(source.{quote(sync.consent_column)}, false)"
+    holdout = f"coalesce(source.{quote(sync.holdout_column)}, false)"
+    if sync.mode == "mirror":
+        removal_filter = "true"
+    else:
+        removal_filter = "state.record_key in (select record_key from must_remove)"
+    compared_state = "(select * from state where false)" if full_resync else "state"
+    state_relation, rejections_relation = SYNC_STATE, SYNC_REJECTIONS
+    if not state_exists:
+        state_relation = (
+            "(select $1 as sync_name, '' as record_key, '' as payload_hash,"
+            " cast(null as varchar) as destination_id where false)"
+        )
+        rejections_relation = (
+            "(select $1 as sync_name, '' as record_key, '' as operation,"
+            " false as is_dead_letter where false)"
+        )
+
+    sql = f"""
+    with source as (
+        select * from {quote_relation(sync.source)}
+    ),
+
+    keyed as (
+        select
+            {_record_key(sync)} as record_key,
+            {_payload(sync)} as payload,
+            {consent} as has_consent,
+            {holdout} as is_holdout,
+            {erased_condition} as is_erased,
+        from source
+        where {key_present}
+    ),
+
+    desired as (
+        select
+            record_key,
+            any_value(payload order by payload) as payload,
+        from keyed
+        where has_consent and not is_holdout and not is_erased
+        group by record_key
+    ),
+
+    must_remove as (
+        select record_key from keyed where not has_consent or is_erased
+        union
+        {erased_keys}
+        except
+        select record_key from desired
+    ),
+
+    hashed as (
+        select record_key, payload, md5(payload) as payload_hash from desired
+    ),
+
+    state as (
+        select record_key, payload_hash, destination_id
+        from {state_relation} as sync_state
+        where sync_name = $1
+    ),
+
+    dead_letters as (
+        select record_key, operation
+        from {rejections_relation} as sync_rejections
+        where sync_name = $1 and is_dead_letter
+    ),
+
+    additions as (
+        select '{ADD}' as operation, hashed.record_key, hashed.payload, hashed.payload_hash,
+            cast(null as varchar) as destination_id,
+        from hashed
+        anti join {compared_state} as state on hashed.record_key = state.record_key
+    ),
+
+    changes as (
+        select '{CHANGE}' as operation, hashed.record_key, hashed.payload, hashed.payload_hash,
+            state.destination_id,
+        from hashed
+        inner join {compared_state} as state on hashed.record_key = state.record_key
+        where hashed.payload_hash <> state.payload_hash
+    ),
+
+    removals as (
+        select '{REMOVE}' as operation, state.record_key, cast(null as varchar) as payload,
+            cast(null as varchar) as payload_hash, state.destination_id,
+        from state
+        anti join hashed on state.record_key = hashed.record_key
+        where {removal_filter}
+    ),
+
+    delta as (
+        select * from additions
+        union all
+        select * from changes
+        union all
+        select * from removals
+    ),
+
+    final as (
+        select delta.*
+        from delta
+        anti join dead_letters
+            on delta.record_key = dead_letters.record_key
+            and delta.operation = dead_letters.operation
+    )
+
+    select * from final
+    order by operation, record_key
+    """
+    return DeltaQuery(sql=sql, params=[sync.name])
+
+
+def skipped_counts_query(sync: SyncConfig) -> str:
+    """SQL counting the source's holdout members and its members left out for lack of consent."""
+    consent = f"coalesce({quote(sync.consent_column)}, false)"
+    holdout = f"coalesce({quote(sync.holdout_column)}, false)"
+    return f"""
+    select
+        count(*) filter (where {holdout}) as skipped_holdout,
+        count(*) filter (where not {holdout} and not {consent}) as skipped_consent,
+    from {quote_relation(sync.source)}
+    """

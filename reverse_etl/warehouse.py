@@ -1,0 +1,104 @@
+"""The few warehouse operations the sync engine needs, and their DuckDB implementation.
+
+The engine only talks to this interface, so a delta is computed and streamed by the warehouse
+and never loaded into Python as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+
+
+class Transaction(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
+
+
+class Warehouse(Protocol):
+    """What the engine requires of a warehouse."""
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run one statement in its own transaction."""
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        """Run a query whose result is known to be small (counts, one run's row)."""
+
+    def stream(
+        self, sql: str, batch_size: int, params: Sequence[Any] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Yield the query's rows as Arrow record batches of at most `batch_size` rows.
+
+        The query reads one consistent snapshot, so statements committed while the stream
+        is being consumed do not change what it yields.
+        """
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A context manager yielding a `Transaction`; committed on exit, rolled back on error."""
+
+    def relation_exists(self, relation: str) -> bool: ...
+
+
+class DuckDBWarehouse:
+    """A DuckDB file (or `:memory:`) behind the `Warehouse` interface."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self._connection = connection
+
+    @classmethod
+    def connect(cls, path: str | Path) -> DuckDBWarehouse:
+        return cls(duckdb.connect(str(path)))
+
+    @classmethod
+    def from_env(cls) -> DuckDBWarehouse:
+        """Open the warehouse the pipeline builds (`CDP_DUCKDB_PATH`, as in `cdp.pipeline`)."""
+        from cdp.pipeline import Settings
+
+        return cls.connect(Settings.from_env(os.environ).duckdb_path)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self._connection.execute(sql, list(params) if params is not None else None)
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        return self._connection.execute(
+            sql, list(params) if params is not None else None
+        ).fetchall()
+
+    def stream(
+        self, sql: str, batch_size: int, params: Sequence[Any] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        # A cursor is a separate connection: the engine commits state on the main one while
+        # this stream is still open, and that must not cancel the stream.
+        cursor = self._connection.cursor()
+        try:
+            relation = cursor.sql(sql, params=list(params) if params is not None else None)
+            yield from relation.to_arrow_reader(batch_size)
+        finally:
+            cursor.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[DuckDBWarehouse]:
+        self._connection.execute("begin transaction")
+        try:
+            yield self
+        except BaseException:
+            self._connection.execute("rollback")
+            raise
+        self._connection.execute("commit")
+
+    def relation_exists(self, relation: str) -> bool:
+        schema, _, name = relation.rpartition(".")
+        rows = self.fetchall(
+            "select count(*) from information_schema.tables"
+            " where table_name = ? and (? = '' or table_schema = ?)",
+            [name, schema, schema],
+        )
+        return rows[0][0] > 0
