@@ -105,12 +105,14 @@ def with_warehouse_options(function):
 @with_warehouse_options
 @click.option("--select", "selector", default=None, help="dbt selector (default: everything).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+@click.option("--no-sync", is_flag=True, help="Build only; do not run the syncs afterwards.")
 def run(
     raw_dir: Path | None,
     duckdb_path: Path | None,
     fmt: str | None,
     selector: str | None,
     full_refresh: bool,
+    no_sync: bool,
 ) -> None:
     """Build the whole pipeline (dbt build: models and their tests) and print a summary."""
     from cdp.pipeline import missing_landing_tables, run_dbt, summarize
@@ -144,6 +146,61 @@ def run(
         for failure in outcome.failures:
             click.echo(f"failed: {failure}", err=True)
         raise SystemExit(1)
+    if not no_sync and not selector:
+        from cdp.activation import run_project_syncs
+
+        click.echo("\nsyncs (dbt_project/syncs.yml)")
+        results = run_project_syncs(settings, on_line=click.echo)
+        if any(result.status == "failed" for result in results):
+            raise SystemExit(1)
+
+
+@main.command()
+@with_warehouse_options
+@click.argument("names", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Show the delta and sample payloads; send nothing.")
+@click.option("--full-resync", is_flag=True, help="Ignore the saved state and send everything.")
+def sync(
+    raw_dir: Path | None,
+    duckdb_path: Path | None,
+    fmt: str | None,
+    names: tuple[str, ...],
+    dry_run: bool,
+    full_resync: bool,
+) -> None:
+    """Run the syncs in dbt_project/syncs.yml (all, or the NAMES given)."""
+    from cdp.activation import run_project_syncs
+
+    try:
+        results = run_project_syncs(
+            _settings(raw_dir, duckdb_path, fmt),
+            names,
+            dry_run=dry_run,
+            full_resync=full_resync,
+            on_line=click.echo,
+        )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    if any(result.status == "failed" for result in results):
+        raise SystemExit(1)
+
+
+@main.command("sync-exposures")
+@click.option("--check", is_flag=True, help="Fail if the generated file is not current.")
+def sync_exposures(check: bool) -> None:
+    """Write the dbt exposures generated from dbt_project/syncs.yml."""
+    from cdp.activation import EXPOSURES_PATH, project_syncs, render_exposures
+
+    rendered = render_exposures(project_syncs())
+    current = EXPOSURES_PATH.read_text() if EXPOSURES_PATH.exists() else None
+    if check:
+        if current != rendered:
+            raise click.ClickException(f"{EXPOSURES_PATH} is stale: run `cdp sync-exposures`")
+        click.echo(f"{EXPOSURES_PATH} is up to date")
+        return
+    EXPOSURES_PATH.parent.mkdir(parents=True, exist_ok=True)
+    EXPOSURES_PATH.write_text(rendered)
+    click.echo(f"wrote {EXPOSURES_PATH}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -1,0 +1,126 @@
+"""The project's syncs: load them from dbt_project/syncs.yml, run them, keep the exposures current.
+
+The engine (reverse_etl/) works on any warehouse table; this module binds it to this project:
+where the sync file is, where the file destination writes (CDP_ACTIVATION_DIR, default
+warehouse/activation, so relative directories never depend on the working directory), and
+how each sync appears in dbt docs as an exposure downstream of the model it sends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from cdp import DBT_PROJECT_DIR, PROJECT_ROOT
+from cdp.pipeline import Settings
+from reverse_etl.config import SyncConfig, load_syncs
+from reverse_etl.destinations import build_destination
+from reverse_etl.engine import SyncRunResult, run_sync
+from reverse_etl.warehouse import DuckDBWarehouse
+
+SYNCS_PATH = DBT_PROJECT_DIR / "syncs.yml"
+EXPOSURES_PATH = DBT_PROJECT_DIR / "models" / "activation" / "_activation__exposures.yml"
+
+
+def activation_dir() -> Path:
+    return Path(os.environ.get("CDP_ACTIVATION_DIR", PROJECT_ROOT / "warehouse" / "activation"))
+
+
+def project_syncs(path: Path = SYNCS_PATH) -> list[SyncConfig]:
+    """The declared syncs, with file destinations' relative directories under activation_dir()."""
+    syncs = load_syncs(path)
+    for sync in syncs:
+        directory = sync.destination.options.get("directory")
+        if sync.destination.type == "file" and directory and not Path(directory).is_absolute():
+            sync.destination.options["directory"] = str(activation_dir() / directory)
+    return syncs
+
+
+def run_project_syncs(
+    settings: Settings,
+    names: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    full_resync: bool = False,
+    on_line: Callable[[str], None] = print,
+) -> list[SyncRunResult]:
+    """Run the selected syncs (all by default) against the pipeline's warehouse.
+
+    A failing sync is reported and the others still run; the caller decides the exit code
+    from the results (status "failed").
+    """
+    syncs = project_syncs()
+    unknown = set(names) - {sync.name for sync in syncs}
+    if unknown:
+        raise ValueError(
+            f"no such sync: {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sync.name for sync in syncs)})"
+        )
+    warehouse = DuckDBWarehouse.connect(settings.duckdb_path)
+    results = []
+    for sync in (sync for sync in syncs if not names or sync.name in names):
+        try:
+            result = run_sync(
+                sync, warehouse, build_destination(sync), dry_run=dry_run, full_resync=full_resync
+            )
+        except Exception as error:  # recorded, redacted, in the run log by the engine
+            on_line(f"  {sync.name:<40} failed: {type(error).__name__}")
+            results.append(
+                SyncRunResult(
+                    "", sync.name, "failed", started_at=datetime.now(UTC), error=str(error)
+                )
+            )
+            continue
+        results.append(result)
+        if dry_run:
+            planned = ", ".join(
+                f"{count} {operation}" for operation, count in result.planned.items()
+            )
+            on_line(f"  {sync.name:<40} would send: {planned}")
+            for sample in result.sample_payloads[:3]:
+                on_line(f"      {sample}")
+        else:
+            on_line(
+                f"  {sync.name:<40} added {result.added}, changed {result.changed}, "
+                f"removed {result.removed}, failed {result.failed}, "
+                f"skipped: {result.skipped_consent} without consent, "
+                f"{result.skipped_holdout} holdout ({result.requests} requests)"
+            )
+    return results
+
+
+def render_exposures(syncs: Sequence[SyncConfig]) -> str:
+    """dbt exposures, one per sync, downstream of the model it sends."""
+    exposures = []
+    for sync in syncs:
+        model = sync.source.split(".")[-1]
+        exposures.append(
+            {
+                "name": sync.name,
+                "label": f"{model} → {sync.destination.type}",
+                "type": "application",
+                "maturity": "medium",
+                "description": (
+                    f"Sync of {model} to the {sync.destination.type} destination "
+                    f"({sync.mode}; fields: {', '.join(sync.fields)}; consent purpose: "
+                    f"{sync.consent_purpose}; schedule: {sync.schedule or 'manual'}). "
+                    "Generated from dbt_project/syncs.yml by `cdp sync-exposures`."
+                ),
+                "owner": {"name": "activation"},
+                "depends_on": [f"ref('{model}')"],
+                "meta": {
+                    "destination": sync.destination.type,
+                    "mode": sync.mode,
+                    "consent_purpose": sync.consent_purpose,
+                    "batch_size": sync.batch_size,
+                },
+            }
+        )
+    header = "# Generated from dbt_project/syncs.yml by `cdp sync-exposures`; do not edit.\n"
+    return header + yaml.safe_dump(
+        {"exposures": exposures}, sort_keys=False, width=100, allow_unicode=True
+    )

@@ -1,0 +1,57 @@
+"""The project's syncs on the sample: every segment to the file destination, then nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cdp import DEFAULT_RAW_DIR
+from cdp.activation import project_syncs, run_project_syncs
+from cdp.cli import main
+from cdp.pipeline import Settings
+from tests.conftest import build_warehouse, query
+
+
+def test_the_generated_exposures_are_current() -> None:
+    result = CliRunner().invoke(main, ["sync-exposures", "--check"])
+    assert result.exit_code == 0, result.output
+
+
+def test_every_shipped_segment_has_a_sync() -> None:
+    segments = {path.stem for path in Path("dbt_project/models/segments").glob("seg_*.sql")}
+    assert {sync.source.split(".")[-1] for sync in project_syncs()} == segments
+
+
+@pytest.mark.slow
+def test_syncs_send_consented_members_once_and_then_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CDP_AS_OF", "2025-07-01")
+    monkeypatch.setenv("CDP_ACTIVATION_DIR", str(tmp_path / "activation"))
+    db = tmp_path / "warehouse.duckdb"
+    build_warehouse(DEFAULT_RAW_DIR, db)
+    settings = Settings(raw_dir=DEFAULT_RAW_DIR, duckdb_path=db)
+
+    first = run_project_syncs(settings, on_line=lambda line: None)
+    second = run_project_syncs(settings, on_line=lambda line: None)
+
+    assert all(result.status == "success" for result in first + second)
+    assert sum(result.added for result in first) > 100
+    assert all(result.added == result.changed == result.removed == 0 for result in second)
+    for result in first:
+        segment = result.sync_name.removesuffix("_to_file")
+        sent = set()
+        for path in (tmp_path / "activation" / result.sync_name).glob("*.jsonl"):
+            sent |= {json.loads(line)["record_key"] for line in path.read_text().splitlines()}
+        expected = {
+            row[0]
+            for row in query(
+                db,
+                f"select customer_id from segments.seg_{segment} "
+                "where has_consent and not is_holdout",
+            )
+        }
+        assert sent == expected, segment
