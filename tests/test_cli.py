@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,21 +15,29 @@ from tests.test_identity_graph import chain_landing
 CDP = str(Path(sys.executable).parent / "cdp")
 
 
-def run_cdp(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CDP, *args], capture_output=True, text=True, timeout=600)
+def run_cdp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CDP, *args], capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.mark.slow
 def test_run_builds_the_pipeline_and_prints_a_summary(tmp_path: Path) -> None:
     write_csv_landing(tmp_path / "landing", chain_landing())
     result = run_cdp(
-        "run", "--raw-dir", str(tmp_path / "landing"), "--duckdb-path", str(tmp_path / "w.duckdb")
+        "run",
+        "--raw-dir",
+        str(tmp_path / "landing"),
+        "--duckdb-path",
+        str(tmp_path / "w.duckdb"),
+        env={"CDP_ACTIVATION_DIR": str(tmp_path / "activation")},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "int_identity__components" in result.stdout  # progress, one line per node
     assert "round" in result.stdout  # the identity iteration reports its rounds
     for label in ("rows landed", "rows quarantined", "customers", "largest profile"):
         assert label in result.stdout
+    assert "syncs (dbt_project/syncs.yml)" in result.stdout  # the syncs ran after the build
 
 
 def test_run_refuses_a_landing_directory_with_missing_tables(tmp_path: Path) -> None:
