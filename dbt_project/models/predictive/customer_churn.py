@@ -13,17 +13,18 @@ import pandas as pd
 
 
 def model(dbt, session):
-    from cdp.predictive.churn import score_churn, train_churn_model
+    from cdp.predictive import load_models
 
+    churn = load_models()["churn"]
     dbt.config(materialized="table")
     training = dbt.ref("int_predictive__churn_training").df()
     scoring = dbt.ref("int_predictive__churn_scoring").df()
-    churn_model = train_churn_model(training)
+    churn_model = churn.train_churn_model(training)
     metrics = churn_model.metrics()
     return pd.DataFrame(
         {
             "customer_id": scoring["customer_id"],
-            "churn_risk": score_churn(churn_model, scoring).to_numpy(),
+            "churn_risk": churn.score_churn(churn_model, scoring).to_numpy(),
             "churn_method": metrics["method"],
             "churn_model_auc": metrics["auc"],
             "churn_model_training_rows": metrics["n_train"],

@@ -33,11 +33,12 @@ def previous_centroids(dbt, session) -> pd.DataFrame | None:
 
 
 def model(dbt, session):
-    from cdp.predictive.clustering import fit_clusters
+    from cdp.predictive import load_models
 
+    clustering = load_models()["clustering"]
     dbt.config(materialized="table")
     features = dbt.ref("int_predictive__churn_scoring").df()[["customer_id", *FEATURES]]
-    result = fit_clusters(features, previous_centroids=previous_centroids(dbt, session))
+    result = clustering.fit_clusters(features, previous_centroids=previous_centroids(dbt, session))
     centroids = result.centroids.rename(columns={name: f"centroid_{name}" for name in FEATURES})
     assigned = result.assignments.merge(
         centroids.drop(columns=["cluster_name", "size"]), on="cluster_id", how="left"

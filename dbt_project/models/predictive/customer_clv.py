@@ -19,8 +19,9 @@ PENALIZER = 0.001
 
 
 def model(dbt, session):
-    from cdp.predictive.clv import fit_and_predict
+    from cdp.predictive import load_models
 
+    fit_and_predict = load_models()["clv"].fit_and_predict
     dbt.config(materialized="table")
     summary = dbt.ref("int_predictive__purchase_summary").df()
     frequency = summary["frequency"].to_numpy(dtype=np.float64)
