@@ -1,11 +1,21 @@
 """The dbt project as Dagster assets. The DbtProject is built once, here."""
 
+import json
 import os
+import re
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from dagster import AssetExecutionContext
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from cdp import DBT_PROJECT_DIR
 from cdp.pipeline import Settings
@@ -20,17 +30,123 @@ _BIN_DIR = str(Path(sys.executable).parent)
 if _BIN_DIR not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = os.pathsep.join([_BIN_DIR, os.environ.get("PATH", "")])
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-if not dbt_project.manifest_path.exists():
+
+def manifest_database(manifest_path: Path) -> str | None:
+    """The database the manifest's relations live in (DuckDB names it after the file's stem)."""
+    if not manifest_path.exists():
+        return None
+    nodes = json.loads(manifest_path.read_text(encoding="utf-8")).get("nodes", {})
+    return next((node.get("database") for node in nodes.values() if node.get("database")), None)
+
+
+# Dagster parses into its own target folder: dbt_project/target is shared with the CLI, and a
+# manifest parsed for another warehouse names relations in that warehouse (row counts and
+# anything else reading `relation_name` would query the wrong database).
+dbt_project = DbtProject(
+    project_dir=DBT_PROJECT_DIR,
+    profiles_dir=DBT_PROJECT_DIR,
+    target_path=Path("target") / "dagster",
+)
+if manifest_database(dbt_project.manifest_path) != Settings.from_env().duckdb_path.stem:
     dbt_project.preparer.prepare(dbt_project)
 else:
     dbt_project.prepare_if_dev()
 
+# Groups for resources without a model folder of their own.
+_GROUP_BY_RESOURCE_TYPE = {"seed": "reference", "snapshot": "snapshots"}
 
-@dbt_assets(manifest=dbt_project.manifest_path)
+
+def _group_name(value: str) -> str:
+    """Dagster group names allow letters, digits and underscores only."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", value)
+
+
+class CdpDbtTranslator(DagsterDbtTranslator):
+    """Groups by the dbt folder, owners from the model's meta, descriptions as written in dbt.
+
+    - group: `meta.dagster.group` if set, else the model's folder under models/ (staging,
+      identity, customers, traits, segments, ...). (Landing sources stay external assets,
+      which dagster-dbt places in the default group.)
+    - owners: `meta.dagster.owners`, else `meta.segment.owner` (every segment has one), else
+      `meta.owner`. Dagster wants an email or a `team:` owner, so plain names become teams.
+    - description: the dbt description; the generated fallback only when dbt has none.
+    """
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        meta = _meta(dbt_resource_props)
+        group = (meta.get("dagster") or {}).get("group")
+        if group:
+            return _group_name(str(group))
+        resource_type = dbt_resource_props.get("resource_type")
+        if resource_type == "source":
+            return _group_name(str(dbt_resource_props["source_name"]))
+        if resource_type in _GROUP_BY_RESOURCE_TYPE:
+            return _GROUP_BY_RESOURCE_TYPE[resource_type]
+        fqn = dbt_resource_props.get("fqn") or []
+        # fqn is [project, folder, ..., name]; a model at the top of models/ has no folder.
+        if len(fqn) > 2:
+            return _group_name(str(fqn[1]))
+        schema = (dbt_resource_props.get("config") or {}).get("schema")
+        return _group_name(str(schema)) if schema else None
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        meta = _meta(dbt_resource_props)
+        owners = (meta.get("dagster") or {}).get("owners")
+        if owners:
+            return [_owner(owner) for owner in owners]
+        owner = (meta.get("segment") or {}).get("owner") or meta.get("owner")
+        if owner:
+            return [_owner(str(owner))]
+        return super().get_owners(dbt_resource_props)
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        description = (dbt_resource_props.get("description") or "").strip()
+        return description or super().get_description(dbt_resource_props)
+
+
+def _meta(dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+    """dbt puts `config.meta` in both `meta` and `config.meta`; read whichever is filled."""
+    return (
+        dbt_resource_props.get("meta") or (dbt_resource_props.get("config") or {}).get("meta") or {}
+    )
+
+
+def _owner(owner: str) -> str:
+    return owner if "@" in owner or owner.startswith("team:") else f"team:{owner}"
+
+
+dbt_translator = CdpDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True),
+)
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=dbt_translator)
 def cdp_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    """Every dbt model, seed and snapshot; dbt tests run as asset checks."""
-    yield from dbt.cli(["build"], context=context).stream()
+    """Every dbt model, seed and snapshot; dbt tests run as asset checks.
+
+    Row counts are read after each model is built, so the UI plots table sizes over time.
+    """
+    try:
+        yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
+    finally:
+        release_warehouse()
+
+
+def release_warehouse() -> None:
+    """Close the DuckDB connection dbt-duckdb opened in this process to count rows.
+
+    dbt-duckdb keeps one connection per process for its lifetime; left open, it holds the
+    warehouse file and the checks that run next in the same process (or the next run) cannot
+    open it. There is no public API for this, so it closes the adapter's environment itself.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter: nothing to release
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if environment is not None:
+        environment.close()
 
 
 # The dbt executable of this environment, whether or not its bin/ is on PATH.

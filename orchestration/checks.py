@@ -1,0 +1,378 @@
+"""Checks on what the dbt build produced, beyond dbt's own tests.
+
+- every segment: size within its `size_bounds` and not changed by more than
+  CDP_SEGMENT_MAX_CHANGE (default 0.5 = 50%) since the previous evaluation of the same check;
+- identity over-merge on core.customers: the largest profile's identifiers against
+  CDP_IDENTITY_MAX_IDENTIFIERS (default 40, the dbt var's value) and its share of all source
+  records against CDP_IDENTITY_MAX_RECORD_SHARE (default 0.05, judged from 1,000 records on);
+- landing freshness: the newest file of every landing table is at most
+  CDP_LANDING_MAX_AGE_HOURS (default 26) old.
+
+The checks are blocking: an ERROR result stops what is downstream of the asset (the syncs).
+Freshness reports WARN by default, so an old sample or a paused feed does not stop the
+syncs; set CDP_LANDING_FRESHNESS_SEVERITY=ERROR where late data must block them.
+
+The previous segment size comes from the previous check evaluation's metadata in the Dagster
+instance, so the check never writes to the warehouse (DuckDB has one writer, and that is dbt).
+"""
+
+# No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
+from dagster_dbt import get_asset_key_for_model
+
+from cdp.landing import LANDING_TABLES
+from cdp.pipeline import Settings
+from orchestration.alerts import alert_check_failure
+from orchestration.dbt import cdp_dbt_assets, dbt_project
+from orchestration.sensors import list_landing_files
+
+DEFAULT_SEGMENT_MAX_CHANGE = 0.5
+DEFAULT_MAX_IDENTIFIERS = 40  # dbt var identity_max_identifiers_per_customer
+DEFAULT_MAX_RECORD_SHARE = 0.05
+MIN_RECORDS_FOR_SHARE = 1000  # below this, one profile holding 5% of records is normal
+DEFAULT_LANDING_MAX_AGE_HOURS = 26.0
+
+
+@dataclass
+class Verdict:
+    """What a check found: whether it passed, one readable sentence, and the numbers."""
+
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
+# --- segment size -------------------------------------------------------------------------
+
+
+def segment_size_verdict(
+    size: int,
+    bounds: Mapping[str, Any] | None,
+    previous_size: int | None,
+    max_change: float = DEFAULT_SEGMENT_MAX_CHANGE,
+) -> Verdict:
+    """Size within [min, max] of the segment's size_bounds, and change vs previous <= max_change.
+
+    A previous size of 0 (or none) gives no relative change to judge; the lower bound covers
+    segments that should never be empty.
+    """
+    bounds = bounds or {}
+    low, high = bounds.get("min"), bounds.get("max")
+    problems = []
+    if low is not None and size < low:
+        problems.append(f"{size} members is below the minimum of {low}")
+    if high is not None and size > high:
+        problems.append(f"{size} members is above the maximum of {high}")
+    change = None
+    if previous_size:
+        change = (size - previous_size) / previous_size
+        if abs(change) > max_change:
+            problems.append(
+                f"size changed {change:+.0%} since the last check ({previous_size} -> {size}),"
+                f" more than the allowed {max_change:.0%}"
+            )
+    metadata: dict[str, Any] = {
+        "size": size,
+        "min_size": low,
+        "max_size": high,
+        "previous_size": previous_size,
+        "change": MetadataValue.float(round(change, 4)) if change is not None else None,
+        "max_change": max_change,
+    }
+    metadata = {key: value for key, value in metadata.items() if value is not None}
+    if problems:
+        return Verdict(False, "; ".join(problems), metadata)
+    return Verdict(True, f"{size} members, within bounds and expected change", metadata)
+
+
+def segment_size(connection: duckdb.DuckDBPyConnection, relation: str) -> dict[str, int]:
+    """Members, holdout members and contactable (consented, not holdout) members of a segment."""
+    total, holdout, contactable = connection.execute(
+        f"""
+        select
+            count(*),
+            count(*) filter (where is_holdout),
+            count(*) filter (where has_consent and not is_holdout)
+        from {relation}
+        """
+    ).fetchone()
+    return {"size": total, "holdout_size": holdout, "contactable_size": contactable}
+
+
+def previous_check_size(
+    context: AssetCheckExecutionContext, check_key: AssetCheckKey
+) -> int | None:
+    """The `size` the last completed evaluation of this check recorded, if any."""
+    records = context.instance.event_log_storage.get_asset_check_execution_history(
+        check_key, limit=5
+    )
+    for record in records:
+        event = record.event
+        evaluation = event.asset_check_evaluation if event is not None else None
+        if evaluation is None:
+            continue
+        value = evaluation.metadata.get("size")
+        if value is not None:
+            return int(getattr(value, "value", value))
+    return None
+
+
+# --- identity over-merge ------------------------------------------------------------------
+
+OVERMERGE_QUERY = """
+    with ranked as (
+        select
+            customer_id,
+            identifier_count,
+            source_record_count,
+            is_oversized_profile,
+            row_number() over (
+                order by identifier_count desc, source_record_count desc, customer_id
+            ) as position
+        from core.customers
+    )
+
+    select
+        count(*) as customers,
+        coalesce(sum(source_record_count), 0) as source_records,
+        count(*) filter (where is_oversized_profile) as oversized_profiles,
+        max(customer_id) filter (where position = 1) as largest_customer_id,
+        coalesce(max(identifier_count) filter (where position = 1), 0) as largest_identifiers,
+        coalesce(max(source_record_count) filter (where position = 1), 0) as largest_records
+    from ranked
+"""
+
+
+def identity_stats(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    cursor = connection.execute(OVERMERGE_QUERY)
+    columns = [column[0] for column in cursor.description]
+    return dict(zip(columns, cursor.fetchone(), strict=True))
+
+
+def overmerge_verdict(
+    stats: Mapping[str, Any],
+    max_identifiers: int = DEFAULT_MAX_IDENTIFIERS,
+    max_record_share: float = DEFAULT_MAX_RECORD_SHARE,
+) -> Verdict:
+    """Fails when the largest profile has more identifiers than the cap, or (from
+    MIN_RECORDS_FOR_SHARE source records on) holds more than max_record_share of all records.
+    """
+    records = int(stats["source_records"] or 0)
+    largest_records = int(stats["largest_records"] or 0)
+    share = largest_records / records if records else 0.0
+    problems = []
+    if stats["largest_identifiers"] > max_identifiers:
+        problems.append(
+            f"customer {stats['largest_customer_id']} has {stats['largest_identifiers']}"
+            f" identifiers, more than the cap of {max_identifiers}"
+        )
+    if records >= MIN_RECORDS_FOR_SHARE and share > max_record_share:
+        problems.append(
+            f"customer {stats['largest_customer_id']} holds {share:.1%} of all source records,"
+            f" more than {max_record_share:.1%}"
+        )
+    metadata = {
+        "customers": int(stats["customers"]),
+        "source_records": records,
+        "oversized_profiles": int(stats["oversized_profiles"]),
+        "largest_customer_id": str(stats["largest_customer_id"]),
+        "largest_identifiers": int(stats["largest_identifiers"]),
+        "largest_records": largest_records,
+        "largest_record_share": MetadataValue.float(round(share, 6)),
+        "max_identifiers": max_identifiers,
+        "max_record_share": max_record_share,
+    }
+    if problems:
+        return Verdict(False, "; ".join(problems), metadata)
+    return Verdict(True, "no profile looks over-merged", metadata)
+
+
+# --- landing freshness --------------------------------------------------------------------
+
+
+def newest_landing_mtimes(raw_dir: Path) -> dict[str, float | None]:
+    """Per landing table, the newest file's modification time (epoch seconds), None if empty."""
+    newest: dict[str, float | None] = dict.fromkeys(LANDING_TABLES)
+    for file in list_landing_files(raw_dir):
+        seconds = file.mtime_ns / 1e9
+        current = newest[file.table]
+        newest[file.table] = seconds if current is None else max(current, seconds)
+    return newest
+
+
+def freshness_verdict(
+    newest: Mapping[str, float | None], now: float, max_age_hours: float
+) -> Verdict:
+    ages = {
+        table: None if mtime is None else round((now - mtime) / 3600, 2)
+        for table, mtime in newest.items()
+    }
+    stale = {table: age for table, age in ages.items() if age is None or age > max_age_hours}
+    metadata: dict[str, Any] = {
+        "max_age_hours": max_age_hours,
+        "tables": len(ages),
+        "stale_tables": len(stale),
+        "age_hours_by_table": MetadataValue.json(ages),
+    }
+    if stale:
+        worst = ", ".join(
+            f"{table} ({'no files' if age is None else f'{age:.1f} h'})"
+            for table, age in sorted(stale.items())[:5]
+        )
+        return Verdict(
+            False, f"{len(stale)} landing table(s) older than {max_age_hours} h: {worst}", metadata
+        )
+    return Verdict(True, f"every landing table has a file newer than {max_age_hours} h", metadata)
+
+
+# --- wiring -------------------------------------------------------------------------------
+
+
+def _result(
+    verdict: Verdict, asset_key: AssetKey, check_name: str, severity: AssetCheckSeverity
+) -> AssetCheckResult:
+    if not verdict.passed:
+        alert_check_failure(
+            asset_key.to_user_string(), check_name, verdict.description, verdict.metadata
+        )
+    return AssetCheckResult(
+        passed=verdict.passed,
+        severity=severity,
+        description=verdict.description,
+        metadata=verdict.metadata,
+    )
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse, or a plain one when this process has it open.
+
+    When the check runs in the process that ran dbt (in-process execution), dbt-duckdb's
+    adapter (opened for the row counts) still holds the file read-write, and DuckDB refuses a
+    second connection with another configuration in the same process.
+    """
+    path = str(Settings.from_env().duckdb_path)
+    try:
+        return duckdb.connect(path, read_only=True)
+    except duckdb.ConnectionException:
+        return duckdb.connect(path)
+
+
+def segment_models(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Segment model name -> its manifest node, for every model with a `meta.segment`."""
+    return {
+        node["name"]: node
+        for node in manifest.get("nodes", {}).values()
+        if node.get("resource_type") == "model" and "segment" in _node_meta(node)
+    }
+
+
+def _node_meta(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    return node.get("meta") or (node.get("config") or {}).get("meta") or {}
+
+
+def _segment_check(model: str, node: Mapping[str, Any]) -> AssetChecksDefinition:
+    asset_key = get_asset_key_for_model([cdp_dbt_assets], model)
+    # schema.table without the database: DuckDB's default database is the connected file.
+    relation = f"{node['schema']}.{node.get('alias') or node['name']}"
+    segment = _node_meta(node)["segment"]
+    bounds = dict(segment.get("size_bounds") or {})
+
+    @asset_check(
+        asset=asset_key,
+        name="segment_size",
+        blocking=True,
+        description=f"{model}: size within {bounds or 'no bounds'} and run-over-run change"
+        " within CDP_SEGMENT_MAX_CHANGE.",
+    )
+    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        with _connect() as connection:
+            sizes = segment_size(connection, relation)
+        previous = previous_check_size(context, AssetCheckKey(asset_key, "segment_size"))
+        max_change = _env_float("CDP_SEGMENT_MAX_CHANGE", DEFAULT_SEGMENT_MAX_CHANGE)
+        verdict = segment_size_verdict(sizes["size"], bounds, previous, max_change)
+        verdict.metadata.update(
+            holdout_size=sizes["holdout_size"],
+            contactable_size=sizes["contactable_size"],
+            owner=str(segment.get("owner", "")),
+        )
+        return _result(verdict, asset_key, "segment_size", AssetCheckSeverity.ERROR)
+
+    return _check
+
+
+CUSTOMERS_KEY = get_asset_key_for_model([cdp_dbt_assets], "customers")
+LANDING_AUDIT_KEY = get_asset_key_for_model([cdp_dbt_assets], "landing_audit")
+
+
+@asset_check(
+    asset=CUSTOMERS_KEY,
+    name="identity_over_merge",
+    blocking=True,
+    description="The largest profile has at most CDP_IDENTITY_MAX_IDENTIFIERS identifiers and"
+    " at most CDP_IDENTITY_MAX_RECORD_SHARE of all source records.",
+)
+def identity_over_merge_check() -> AssetCheckResult:
+    with _connect() as connection:
+        stats = identity_stats(connection)
+    verdict = overmerge_verdict(
+        stats,
+        int(_env_float("CDP_IDENTITY_MAX_IDENTIFIERS", DEFAULT_MAX_IDENTIFIERS)),
+        _env_float("CDP_IDENTITY_MAX_RECORD_SHARE", DEFAULT_MAX_RECORD_SHARE),
+    )
+    return _result(verdict, CUSTOMERS_KEY, "identity_over_merge", AssetCheckSeverity.ERROR)
+
+
+def freshness_severity() -> AssetCheckSeverity:
+    """WARN unless CDP_LANDING_FRESHNESS_SEVERITY=ERROR (the committed sample is always old)."""
+    value = os.environ.get("CDP_LANDING_FRESHNESS_SEVERITY", "WARN").strip().upper()
+    return AssetCheckSeverity.ERROR if value == "ERROR" else AssetCheckSeverity.WARN
+
+
+@asset_check(
+    asset=LANDING_AUDIT_KEY,
+    name="landing_freshness",
+    blocking=True,
+    description="Every landing table has a file newer than CDP_LANDING_MAX_AGE_HOURS (26 h);"
+    " WARN unless CDP_LANDING_FRESHNESS_SEVERITY=ERROR.",
+)
+def landing_freshness_check() -> AssetCheckResult:
+    verdict = freshness_verdict(
+        newest_landing_mtimes(Settings.from_env().raw_dir),
+        now=time.time(),
+        max_age_hours=_env_float("CDP_LANDING_MAX_AGE_HOURS", DEFAULT_LANDING_MAX_AGE_HOURS),
+    )
+    return _result(verdict, LANDING_AUDIT_KEY, "landing_freshness", freshness_severity())
+
+
+def _load_manifest() -> Mapping[str, Any]:
+    return json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+
+
+segment_checks: Sequence[AssetChecksDefinition] = [
+    _segment_check(model, node) for model, node in sorted(segment_models(_load_manifest()).items())
+]
+
+checks = [*segment_checks, identity_over_merge_check, landing_freshness_check]

@@ -1,0 +1,125 @@
+"""Hourly and nightly jobs, built from asset selections, and their schedules.
+
+The hourly job refreshes what landing data feeds (staging through segments); the nightly job
+rebuilds everything, including the predictive models and the membership snapshot. A schedule
+skips its tick while a run of its job is still queued or running, so slow runs never pile up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from dagster import (
+    AssetSelection,
+    DagsterRun,
+    DagsterRunStatus,
+    RunRequest,
+    RunsFilter,
+    ScheduleEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    schedule,
+)
+from dagster_dbt import build_dbt_asset_selection
+
+from cdp.landing import LANDING_TABLES
+from orchestration.dbt import cdp_dbt_assets
+
+# Statuses of a run that has not finished yet.
+IN_FLIGHT_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+
+HOURLY_JOB_NAME = "hourly_refresh"
+NIGHTLY_JOB_NAME = "nightly_build"
+
+
+def landing_dbt_select() -> str:
+    """dbt selection: models tagged hourly, the (small) seeds, and all downstream of landing."""
+    sources = " ".join(f"source:{table.replace('/', '.')}+" for table in LANDING_TABLES)
+    return f"tag:hourly resource_type:seed {sources}"
+
+
+# Nightly-only work: predictive models and the snapshot (which records one state per run).
+HOURLY_DBT_EXCLUDE = "tag:nightly resource_type:snapshot"
+
+# A dbt selection brings only dbt's own tests as checks; `.downstream(depth=0)` keeps the same
+# assets and adds every check that targets them (segment size, over-merge, freshness).
+hourly_selection: AssetSelection = build_dbt_asset_selection(
+    [cdp_dbt_assets], dbt_select=landing_dbt_select(), dbt_exclude=HOURLY_DBT_EXCLUDE
+).downstream(depth=0)
+# Everything: every dbt model, seed and snapshot and whatever other areas put downstream.
+nightly_selection: AssetSelection = AssetSelection.all()
+
+hourly_job = define_asset_job(
+    HOURLY_JOB_NAME,
+    selection=hourly_selection,
+    description="Landing data to segments: staging, identity, customers, traits, segments.",
+)
+nightly_job = define_asset_job(
+    NIGHTLY_JOB_NAME,
+    selection=nightly_selection,
+    description="Everything, including predictive models and the segment membership snapshot.",
+)
+
+
+def schedule_timezone() -> str:
+    """IANA time zone the cron expressions are read in (CDP_SCHEDULE_TIMEZONE, default UTC)."""
+    return os.environ.get("CDP_SCHEDULE_TIMEZONE", "").strip() or "UTC"
+
+
+def skip_reason_for_in_flight_runs(job_name: str, runs: Iterable[DagsterRun]) -> SkipReason | None:
+    """A SkipReason naming the unfinished runs of `job_name`, or None when there are none."""
+    in_flight = [
+        run for run in runs if run.job_name == job_name and run.status in IN_FLIGHT_STATUSES
+    ]
+    if not in_flight:
+        return None
+    described = ", ".join(f"{run.run_id[:8]} ({run.status.value})" for run in in_flight[:5])
+    return SkipReason(f"{job_name} is still in flight: {described}; skipping this tick.")
+
+
+def in_flight_runs(context: ScheduleEvaluationContext, job_name: str) -> list[DagsterRun]:
+    return list(
+        context.instance.get_runs(
+            filters=RunsFilter(job_name=job_name, statuses=IN_FLIGHT_STATUSES), limit=5
+        )
+    )
+
+
+def _request_unless_in_flight(context: ScheduleEvaluationContext, job_name: str):
+    skip = skip_reason_for_in_flight_runs(job_name, in_flight_runs(context, job_name))
+    if skip is not None:
+        return skip
+    return RunRequest(tags={"cdp/trigger": "schedule"})
+
+
+@schedule(
+    name="hourly_refresh_schedule",
+    job=hourly_job,
+    cron_schedule="15 * * * *",
+    execution_timezone=schedule_timezone(),
+    description="Every hour at :15, unless the previous hourly run is still going.",
+)
+def hourly_schedule(context: ScheduleEvaluationContext):
+    return _request_unless_in_flight(context, HOURLY_JOB_NAME)
+
+
+@schedule(
+    name="nightly_build_schedule",
+    job=nightly_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone=schedule_timezone(),
+    description="Every night at 03:00, unless the previous nightly run is still going.",
+)
+def nightly_schedule(context: ScheduleEvaluationContext):
+    return _request_unless_in_flight(context, NIGHTLY_JOB_NAME)
+
+
+jobs = [hourly_job, nightly_job]
+schedules = [hourly_schedule, nightly_schedule]

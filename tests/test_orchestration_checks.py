@@ -1,0 +1,201 @@
+"""Custom checks: segment size and drift, identity over-merge, landing freshness."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSelection,
+    Definitions,
+    define_asset_job,
+    instance_for_test,
+)
+
+from cdp.landing import write_csv_landing
+from orchestration import checks
+from orchestration.checks import (
+    freshness_verdict,
+    identity_stats,
+    newest_landing_mtimes,
+    overmerge_verdict,
+    segment_models,
+    segment_size,
+    segment_size_verdict,
+)
+from orchestration.dbt import cdp_dbt_assets, dbt_resource
+
+
+def test_segment_within_bounds_and_stable_passes() -> None:
+    verdict = segment_size_verdict(100, {"min": 1, "max": 1000}, previous_size=90)
+    assert verdict.passed
+    assert verdict.metadata["size"] == 100
+    assert verdict.metadata["previous_size"] == 90
+
+
+def test_empty_segment_fails_its_lower_bound() -> None:
+    verdict = segment_size_verdict(0, {"min": 1, "max": 1000}, previous_size=None)
+    assert not verdict.passed
+    assert "below the minimum of 1" in verdict.description
+
+
+def test_segment_above_its_upper_bound_fails() -> None:
+    assert not segment_size_verdict(2000, {"min": 1, "max": 1000}, None).passed
+
+
+def test_segment_that_doubled_since_the_last_check_fails_the_change_limit() -> None:
+    verdict = segment_size_verdict(200, {"min": 1}, previous_size=100, max_change=0.5)
+    assert not verdict.passed
+    assert "+100%" in verdict.description
+    assert segment_size_verdict(140, {"min": 1}, previous_size=100, max_change=0.5).passed
+    assert not segment_size_verdict(40, {"min": 1}, previous_size=100, max_change=0.5).passed
+
+
+def test_first_check_or_previously_empty_segment_has_no_change_to_judge() -> None:
+    assert segment_size_verdict(50, {}, previous_size=None).passed
+    assert segment_size_verdict(50, {}, previous_size=0).passed
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema segments; create schema core")
+        connection.execute(
+            """
+            create table segments.seg_vip as
+            select * from (values
+                ('c1', true, true), ('c2', false, true), ('c3', false, false)
+            ) as members(customer_id, is_holdout, has_consent)
+            """
+        )
+        connection.execute(
+            """
+            create table core.customers as
+            select * from (values
+                ('c1', 3, 5, false), ('c2', 60, 40, true), ('c3', 2, 2, false)
+            ) as customers(customer_id, identifier_count, source_record_count,
+                           is_oversized_profile)
+            """
+        )
+    return path
+
+
+def test_segment_size_counts_members_holdout_and_contactable(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        sizes = segment_size(connection, "segments.seg_vip")
+    assert sizes == {"size": 3, "holdout_size": 1, "contactable_size": 1}
+
+
+def test_over_merged_profile_is_named_with_its_identifier_count(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        stats = identity_stats(connection)
+    assert stats["largest_customer_id"] == "c2"
+    assert stats["source_records"] == 47
+    verdict = overmerge_verdict(stats, max_identifiers=40)
+    assert not verdict.passed
+    assert "customer c2 has 60 identifiers" in verdict.description
+    assert verdict.metadata["oversized_profiles"] == 1
+    assert overmerge_verdict(stats, max_identifiers=100).passed  # share is not judged on 47
+
+
+def test_one_profile_holding_too_many_records_fails_on_a_large_enough_set() -> None:
+    stats = {
+        "customers": 500,
+        "source_records": 10_000,
+        "oversized_profiles": 0,
+        "largest_customer_id": "c9",
+        "largest_identifiers": 12,
+        "largest_records": 900,
+    }
+    verdict = overmerge_verdict(stats, max_identifiers=40, max_record_share=0.05)
+    assert not verdict.passed
+    assert "9.0% of all source records" in verdict.description
+
+
+def test_freshness_lists_stale_and_empty_tables() -> None:
+    now = 1_000_000.0
+    newest = {"crm/contacts": now - 3600, "shop/orders": now - 30 * 3600, "email/events": None}
+    verdict = freshness_verdict(newest, now=now, max_age_hours=26)
+    assert not verdict.passed
+    assert verdict.metadata["stale_tables"] == 2
+    assert "email/events (no files)" in verdict.description
+    assert "shop/orders (30.0 h)" in verdict.description
+    assert freshness_verdict({"crm/contacts": now}, now=now, max_age_hours=26).passed
+
+
+def test_newest_landing_mtimes_reads_every_landing_table(tmp_path: Path) -> None:
+    write_csv_landing(tmp_path, {})
+    os.utime(tmp_path / "crm/contacts/part-00000.csv", (100, 100))
+    newest = newest_landing_mtimes(tmp_path)
+    assert newest["crm/contacts"] == 100
+    assert all(value is not None for value in newest.values())
+
+
+def test_every_segment_model_with_meta_gets_a_blocking_size_check() -> None:
+    manifest = checks._load_manifest()
+    models = segment_models(manifest)
+    assert "seg_champions" in models and "segment_memberships" not in models
+    keys = {key for check in checks.segment_checks for key in check.check_keys}
+    assert len(keys) == len(models)
+    assert all(spec.blocking for check in checks.checks for spec in check.check_specs)
+
+
+def test_freshness_severity_is_warn_unless_configured(monkeypatch) -> None:
+    monkeypatch.delenv("CDP_LANDING_FRESHNESS_SEVERITY", raising=False)
+    assert checks.freshness_severity() == AssetCheckSeverity.WARN
+    monkeypatch.setenv("CDP_LANDING_FRESHNESS_SEVERITY", "error")
+    assert checks.freshness_severity() == AssetCheckSeverity.ERROR
+
+
+def _evaluations(result, check_name: str):
+    return [
+        event.asset_check_evaluation_data
+        for event in result.all_events
+        if event.event_type_value == "ASSET_CHECK_EVALUATION"
+        and event.asset_check_evaluation_data.check_name == check_name
+    ]
+
+
+def test_segment_check_compares_with_the_size_it_recorded_last_time(
+    warehouse: Path, monkeypatch
+) -> None:
+    key = AssetKey(["segments", "seg_champions"])
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("create table segments.seg_champions as from segments.seg_vip")
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(warehouse))
+    monkeypatch.setenv("CDP_SEGMENT_MAX_CHANGE", "0.5")
+    check = next(c for c in checks.segment_checks if key in {k.asset_key for k in c.check_keys})
+    job = define_asset_job("segment_check_only", selection=AssetSelection.checks(check))
+    defs = Definitions(
+        assets=[cdp_dbt_assets],
+        asset_checks=[check],
+        jobs=[job],
+        resources={"dbt": dbt_resource},
+    )
+
+    with instance_for_test() as instance:
+        first = defs.resolve_job_def("segment_check_only").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        (evaluation,) = _evaluations(first, "segment_size")
+        assert evaluation.passed
+        assert evaluation.metadata["size"].value == 3
+
+        with duckdb.connect(str(warehouse)) as connection:
+            connection.execute(
+                "insert into segments.seg_champions select 'x' || i, false, true from range(7) t(i)"
+            )
+        second = defs.resolve_job_def("segment_check_only").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        (evaluation,) = _evaluations(second, "segment_size")
+        assert not evaluation.passed
+        assert evaluation.severity == AssetCheckSeverity.ERROR
+        assert evaluation.metadata["previous_size"].value == 3
+        assert evaluation.metadata["size"].value == 10
+        assert "+233%" in (evaluation.description or "")

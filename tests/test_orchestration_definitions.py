@@ -1,0 +1,52 @@
+"""The assembled definitions expose the jobs, schedules, sensors and checks of every area."""
+
+from __future__ import annotations
+
+from dagster import AssetKey
+
+from orchestration.definitions import defs
+
+
+def test_definitions_hold_the_jobs_schedules_and_sensors() -> None:
+    for job_name in ("build_everything", "hourly_refresh", "nightly_build"):
+        assert defs.resolve_job_def(job_name) is not None
+    assert defs.resolve_schedule_def("hourly_refresh_schedule").job_name == "hourly_refresh"
+    assert defs.resolve_schedule_def("nightly_build_schedule").job_name == "nightly_build"
+    assert defs.resolve_sensor_def("landing_files_sensor") is not None
+    assert defs.resolve_sensor_def("run_failure_alert") is not None
+
+
+def test_custom_checks_are_attached_to_the_dbt_assets() -> None:
+    check_keys = {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
+    assert "core/customers:identity_over_merge" in check_keys
+    assert "audit/landing_audit:landing_freshness" in check_keys
+    assert "segments/seg_champions:segment_size" in check_keys
+
+
+def test_hourly_job_leaves_nightly_models_and_the_snapshot_to_the_nightly_job() -> None:
+    hourly = defs.resolve_job_def("hourly_refresh").asset_layer.selected_asset_keys
+    nightly = defs.resolve_job_def("nightly_build").asset_layer.selected_asset_keys
+    assert AssetKey(["segments", "segment_memberships"]) in hourly
+    assert AssetKey(["core", "customers"]) in hourly
+    assert AssetKey(["predictive", "customer_churn"]) not in hourly
+    assert AssetKey(["predictive", "customer_churn"]) in nightly
+    snapshots = {key for key in nightly if "segment_membership_history" in key.path}
+    assert snapshots and not snapshots & hourly
+    assert hourly < nightly
+
+
+def test_dbt_assets_are_grouped_by_folder_and_owned_by_their_team() -> None:
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    champions = specs[AssetKey(["segments", "seg_champions"])]
+    assert champions.group_name == "segments"
+    assert champions.owners == ["team:lifecycle-marketing"]
+    assert champions.description.startswith("Bought recently and often")
+    assert specs[AssetKey(["core", "customer_traits"])].group_name == "traits"
+
+
+def test_hourly_job_runs_the_custom_checks_of_the_assets_it_builds() -> None:
+    from orchestration.schedules import hourly_selection
+
+    check_names = {key.name for key in hourly_selection.resolve_checks(defs.resolve_asset_graph())}
+    assert {"segment_size", "identity_over_merge", "landing_freshness"} <= check_names
+    assert any(name.startswith("unique_") for name in check_names)  # dbt's tests stay too
