@@ -50,3 +50,15 @@ def test_hourly_job_runs_the_custom_checks_of_the_assets_it_builds() -> None:
     check_names = {key.name for key in hourly_selection.resolve_checks(defs.resolve_asset_graph())}
     assert {"segment_size", "identity_over_merge", "landing_freshness"} <= check_names
     assert any(name.startswith("unique_") for name in check_names)  # dbt's tests stay too
+
+
+def test_every_sync_is_an_asset_downstream_of_the_segment_it_sends() -> None:
+    from cdp.activation import project_syncs
+
+    graph = defs.resolve_asset_graph()
+    for sync in project_syncs():
+        key = AssetKey(["activation", sync.name])
+        schema, model = sync.source.split(".")
+        assert AssetKey([schema, model]) in graph.get(key).parent_keys
+    nightly = defs.resolve_job_def("nightly_build").asset_layer.selected_asset_keys
+    assert AssetKey(["activation", "champions_to_file"]) in nightly

@@ -18,10 +18,9 @@ def test_nightly_job_builds_the_sample_with_row_counts_and_passing_checks(
     # so the warehouse keeps the default file name.
     monkeypatch.setenv("CDP_DUCKDB_PATH", str(tmp_path / "cdp.duckdb"))
     monkeypatch.setenv("CDP_AS_OF", "2025-07-01")
+    monkeypatch.setenv("CDP_ACTIVATION_DIR", str(tmp_path / "activation"))
     monkeypatch.setenv("CDP_LANDING_FRESHNESS_SEVERITY", "WARN")
-    # One dbt thread: the two predictive Python models import scikit-learn for the first time
-    # in the same process, and doing that from two threads at once intermittently fails with
-    # "cannot import name 'clone' from partially initialized module 'sklearn.base'".
+    # One dbt thread keeps this test's time and memory predictable on a 2-core machine.
     monkeypatch.setenv("CDP_THREADS", "1")
     # dagster-dbt gives each invocation its own target folder; the test removes the one it made.
     targets = dbt_project.project_dir / "target"
@@ -61,3 +60,8 @@ def test_nightly_job_builds_the_sample_with_row_counts_and_passing_checks(
     freshness = evaluations[(AssetKey(["audit", "landing_audit"]), "landing_freshness")]
     # The committed sample is older than a day; on it freshness only warns.
     assert freshness.passed or freshness.severity == AssetCheckSeverity.WARN
+
+    # The syncs ran after their segments, and every materialization says what was sent.
+    sync_metadata = result.asset_materializations_for_node("activation__champions_to_file")
+    assert len(sync_metadata) == 1
+    assert sync_metadata[0].metadata["added"].value > 0
