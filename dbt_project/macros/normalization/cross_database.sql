@@ -43,22 +43,6 @@
 {%- endmacro %}
 
 
-{#- Text value of a top-level key of a JSON object held as text; null when absent or invalid. -#}
-{% macro json_text(expression, key) -%}
-    {{ return(adapter.dispatch('json_text', 'cdp')(expression, key)) }}
-{%- endmacro %}
-
-{% macro default__json_text(expression, key) -%}
-    get_json_object({{ expression }}, '$.{{ key }}')
-{%- endmacro %}
-
-{% macro duckdb__json_text(expression, key) -%}
-    json_extract_string(
-        case when json_valid({{ expression }}) then {{ expression }} end, '$.{{ key }}'
-    )
-{%- endmacro %}
-
-
 {% macro is_json_object(expression) -%}
     {{ return(adapter.dispatch('is_json_object', 'cdp')(expression)) }}
 {%- endmacro %}
