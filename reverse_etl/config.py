@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -27,10 +34,39 @@ def _check_identifier(value: str, what: str) -> str:
 
 
 class DestinationConfig(BaseModel):
+    """A destination type (see `reverse_etl.destinations.registry`) and its options.
+
+    The options are validated against that type's own config model here, so a typo in a
+    vendor option fails when the file is loaded, not halfway through a run.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["file", "webhook"] = "file"
+    type: str = "file"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        from reverse_etl.destinations.registry import DESTINATION_TYPES
+
+        if value not in DESTINATION_TYPES:
+            known = ", ".join(sorted(DESTINATION_TYPES))
+            raise ValueError(f"unknown destination type {value!r} (known: {known})")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _options_fit_the_type(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from reverse_etl.destinations.registry import DESTINATION_TYPES
+
+        kind = info.data.get("type")
+        if kind in DESTINATION_TYPES:
+            try:
+                DESTINATION_TYPES[kind].config_model().model_validate(value)
+            except ValidationError as error:
+                raise ValueError(_describe(error)) from None
+        return value
 
 
 class SyncConfig(BaseModel):
@@ -44,6 +80,9 @@ class SyncConfig(BaseModel):
     fields: dict[str, str] = Field(min_length=1)
     consent_purpose: str = "marketing"
     consent_column: str = "has_consent"
+    # When set, consent is `consent_<consent_purpose>` of this relation by customer id (the
+    # sync's own purpose); otherwise the source's consent column.
+    consent_relation: str | None = None
     holdout_column: str = "is_holdout"
     batch_size: int = Field(default=500, ge=1)
     schedule: str | None = None
@@ -51,7 +90,7 @@ class SyncConfig(BaseModel):
     max_rejection_attempts: int = Field(default=3, ge=1)
     erasure_relation: str | None = "core.customers"
 
-    @field_validator("source", "erasure_relation")
+    @field_validator("source", "erasure_relation", "consent_relation")
     @classmethod
     def _relation_is_schema_dot_name(cls, value: str | None) -> str | None:
         if value is None:
@@ -68,7 +107,7 @@ class SyncConfig(BaseModel):
     def _identifiers_are_columns(cls, value: list[str]) -> list[str]:
         return [_check_identifier(column, "identifier column") for column in value]
 
-    @field_validator("consent_column", "holdout_column")
+    @field_validator("consent_column", "holdout_column", "consent_purpose")
     @classmethod
     def _column(cls, value: str) -> str:
         return _check_identifier(value, "column")
@@ -92,7 +131,8 @@ def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"]) or "(sync)"
-        problems.append(f"field '{location}': {item['msg']}")
+        message = str(item["msg"]).removeprefix("Value error, ")
+        problems.append(f"field '{location}': {message}")
     return "; ".join(problems)
 
 

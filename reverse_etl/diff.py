@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from reverse_etl.config import SyncConfig
 from reverse_etl.state import SYNC_REJECTIONS, SYNC_STATE
 
-ADD, CHANGE, REMOVE = "add", "change", "remove"
+ADD, CHANGE, REMOVE, ERASE = "add", "change", "remove", "erase"
+# Erase is a removal because the person asked to be forgotten: destinations with a deletion
+# API call it as well. Operations sort in this order, so a run sends additions first.
+OPERATIONS = (ADD, CHANGE, ERASE, REMOVE)
 
 
 def quote(identifier: str) -> str:
@@ -43,27 +46,16 @@ class DeltaQuery:
     params: list[object]
 
 
-def delta_query(
-    sync: SyncConfig,
-    *,
-    full_resync: bool = False,
-    apply_erasure: bool = False,
-    state_exists: bool = True,
-) -> DeltaQuery:
-    """The SQL yielding (operation, record_key, payload, payload_hash, destination_id).
+def _keyed_source(sync: SyncConfig, *, apply_erasure: bool, apply_consent: bool) -> str:
+    """CTEs `source`, `keyed` and `erased`: every source row with its key, payload and flags.
 
-    Desired rows are source rows that are not holdout, have consent and (when the erasure
-    relation exists) are not erased. A record that was sent and has since lost consent or
-    been erased is removed in both modes; in `mirror` mode anything else that left the
-    source is removed too. Records that are dead letters for an operation are left out
-    until their dead letters are cleared. `full_resync` ignores the state for additions and
-    changes: everything desired is sent again as an addition. Without `state_exists` (a dry
-    run before the first real one) the state is taken as empty.
+    Consent is the sync's own purpose: `consent_<purpose>` of the consent relation (by
+    customer id) when it applies, else the source's consent column.
     """
     key_present = " and ".join(f"source.{quote(column)} is not null" for column in sync.identifiers)
     erased_condition = "false"
     # Erased people may already be gone from the source; when the record key is the customer
-    # id, their keys are removed straight from the erasure relation.
+    # id, their keys are taken straight from the erasure relation.
     erased_keys = "select cast(null as varchar) as record_key where false"
     if apply_erasure and sync.erasure_relation:
         erasure = quote_relation(sync.erasure_relation)
@@ -75,8 +67,58 @@ def delta_query(
             erased_keys = (
                 f"select cast(customer_id as varchar) as record_key from {erasure} where is_erased"
             )
-    consent = f"coalesce(source.{quote(sync.consent_column)}, false)"
+    if apply_consent and sync.consent_relation:
+        consent_column = quote(f"consent_{sync.consent_purpose}")
+        consent = (
+            f"coalesce((select consent.{consent_column} from"
+            f" {quote_relation(sync.consent_relation)} as consent"
+            " where consent.customer_id = source.customer_id), false)"
+        )
+    else:
+        consent = f"coalesce(source.{quote(sync.consent_column)}, false)"
     holdout = f"coalesce(source.{quote(sync.holdout_column)}, false)"
+    return f"""
+    source as (
+        select * from {quote_relation(sync.source)}
+    ),
+
+    keyed as (
+        select
+            {_record_key(sync)} as record_key,
+            {_payload(sync)} as payload,
+            {consent} as has_consent,
+            {holdout} as is_holdout,
+            {erased_condition} as is_erased,
+        from source
+        where {key_present}
+    ),
+
+    erased as (
+        select record_key from keyed where is_erased
+        union
+        {erased_keys}
+    )"""
+
+
+def delta_query(
+    sync: SyncConfig,
+    *,
+    full_resync: bool = False,
+    apply_erasure: bool = False,
+    apply_consent: bool = False,
+    state_exists: bool = True,
+) -> DeltaQuery:
+    """The SQL yielding (operation, record_key, payload, payload_hash, destination_id).
+
+    Desired rows are source rows that are not holdout, have consent for the sync's purpose
+    and (when the erasure relation exists) are not erased. A record that was sent and has
+    since lost consent is removed in both modes, and one whose person was erased is erased
+    (removed, and deleted where the destination can); in `mirror` mode anything else that
+    left the source is removed too. Records that are dead letters for an operation are left
+    out until their dead letters are cleared. `full_resync` ignores the state for additions
+    and changes: everything desired is sent again as an addition. Without `state_exists` (a
+    dry run before the first real one) the state is taken as empty.
+    """
     if sync.mode == "mirror":
         removal_filter = "true"
     else:
@@ -94,20 +136,7 @@ def delta_query(
         )
 
     sql = f"""
-    with source as (
-        select * from {quote_relation(sync.source)}
-    ),
-
-    keyed as (
-        select
-            {_record_key(sync)} as record_key,
-            {_payload(sync)} as payload,
-            {consent} as has_consent,
-            {holdout} as is_holdout,
-            {erased_condition} as is_erased,
-        from source
-        where {key_present}
-    ),
+    with {_keyed_source(sync, apply_erasure=apply_erasure, apply_consent=apply_consent)},
 
     desired as (
         select
@@ -119,9 +148,9 @@ def delta_query(
     ),
 
     must_remove as (
-        select record_key from keyed where not has_consent or is_erased
+        select record_key from keyed where not has_consent
         union
-        {erased_keys}
+        select record_key from erased
         except
         select record_key from desired
     ),
@@ -158,7 +187,12 @@ def delta_query(
     ),
 
     removals as (
-        select '{REMOVE}' as operation, state.record_key, cast(null as varchar) as payload,
+        select
+            case
+                when state.record_key in (select record_key from erased) then '{ERASE}'
+                else '{REMOVE}'
+            end as operation,
+            state.record_key, cast(null as varchar) as payload,
             cast(null as varchar) as payload_hash, state.destination_id,
         from state
         anti join hashed on state.record_key = hashed.record_key
@@ -187,13 +221,15 @@ def delta_query(
     return DeltaQuery(sql=sql, params=[sync.name])
 
 
-def skipped_counts_query(sync: SyncConfig) -> str:
+def skipped_counts_query(
+    sync: SyncConfig, *, apply_erasure: bool = False, apply_consent: bool = False
+) -> str:
     """SQL counting the source's holdout members and its members left out for lack of consent."""
-    consent = f"coalesce({quote(sync.consent_column)}, false)"
-    holdout = f"coalesce({quote(sync.holdout_column)}, false)"
     return f"""
+    with {_keyed_source(sync, apply_erasure=apply_erasure, apply_consent=apply_consent)}
+
     select
-        count(*) filter (where {holdout}) as skipped_holdout,
-        count(*) filter (where not {holdout} and not {consent}) as skipped_consent,
-    from {quote_relation(sync.source)}
+        count(*) filter (where is_holdout) as skipped_holdout,
+        count(*) filter (where not is_holdout and not has_consent) as skipped_consent,
+    from keyed
     """

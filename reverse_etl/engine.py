@@ -18,9 +18,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reverse_etl.config import SyncConfig
+from reverse_etl.config import SyncConfig, SyncConfigError
 from reverse_etl.destinations.base import Batch, BatchResult, Destination, Record
-from reverse_etl.diff import ADD, CHANGE, REMOVE, delta_query, skipped_counts_query
+from reverse_etl.diff import (
+    ADD,
+    CHANGE,
+    ERASE,
+    REMOVE,
+    delta_query,
+    quote,
+    quote_relation,
+    skipped_counts_query,
+)
 from reverse_etl.http import redact
 from reverse_etl.state import SYNC_REJECTIONS, SYNC_RUNS, SYNC_STATE, ensure_state_tables
 from reverse_etl.warehouse import Transaction, Warehouse
@@ -47,11 +56,15 @@ class SyncRunResult:
     skipped_holdout: int = 0
     requests: int = 0
     error: str | None = None
-    planned: dict[str, int] = field(default_factory=lambda: {ADD: 0, CHANGE: 0, REMOVE: 0})
+    planned: dict[str, int] = field(
+        default_factory=lambda: {ADD: 0, CHANGE: 0, REMOVE: 0, ERASE: 0}
+    )
     sample_payloads: list[dict[str, Any]] = field(default_factory=list)
 
     def count_acknowledged(self, operation: str, count: int) -> None:
-        attribute = {ADD: "added", CHANGE: "changed", REMOVE: "removed"}[operation]
+        attribute = {ADD: "added", CHANGE: "changed", REMOVE: "removed", ERASE: "removed"}[
+            operation
+        ]
         setattr(self, attribute, getattr(self, attribute) + count)
 
 
@@ -105,7 +118,7 @@ def _commit_batch(
     for key in by_key.keys() - acknowledged - rejected.keys():
         rejected[key] = "not acknowledged by the destination"
 
-    if acknowledged and batch.operation == REMOVE:
+    if acknowledged and batch.operation in (REMOVE, ERASE):
         transaction.execute(
             f"delete from {SYNC_STATE} where sync_name = $1 and list_contains($2, record_key)",
             [sync.name, acknowledged],
@@ -180,6 +193,19 @@ def _write_counters(transaction: Transaction, run: SyncRunResult) -> None:
     )
 
 
+def _check_consent_column(warehouse: Warehouse, sync: SyncConfig) -> None:
+    column = quote(f"consent_{sync.consent_purpose}")
+    try:
+        warehouse.fetchall(
+            f"select {column} from {quote_relation(str(sync.consent_relation))} limit 0"
+        )
+    except Exception as error:
+        raise SyncConfigError(
+            f"sync '{sync.name}': field 'consent_purpose': {sync.consent_relation} has no column"
+            f" consent_{sync.consent_purpose} ({type(error).__name__})"
+        ) from None
+
+
 def run_sync(
     sync: SyncConfig,
     warehouse: Warehouse,
@@ -209,10 +235,21 @@ def run_sync(
     apply_erasure = bool(sync.erasure_relation) and warehouse.relation_exists(
         str(sync.erasure_relation)
     )
-    query = delta_query(
-        sync, full_resync=full_resync, apply_erasure=apply_erasure, state_exists=state_exists
+    apply_consent = bool(sync.consent_relation) and warehouse.relation_exists(
+        str(sync.consent_relation)
     )
-    skipped_holdout, skipped_consent = warehouse.fetchall(skipped_counts_query(sync))[0]
+    if apply_consent:
+        _check_consent_column(warehouse, sync)
+    query = delta_query(
+        sync,
+        full_resync=full_resync,
+        apply_erasure=apply_erasure,
+        apply_consent=apply_consent,
+        state_exists=state_exists,
+    )
+    skipped_holdout, skipped_consent = warehouse.fetchall(
+        skipped_counts_query(sync, apply_erasure=apply_erasure, apply_consent=apply_consent)
+    )[0]
     run.skipped_holdout, run.skipped_consent = int(skipped_holdout), int(skipped_consent)
     batch_size = min(sync.batch_size, destination.max_batch_size)
     records = _records(warehouse, query.sql, query.params, batch_size)

@@ -41,7 +41,7 @@ class ListDestination:
             if record.record_key in self.reject:
                 result.rejected[record.record_key] = self.reject[record.record_key]
                 continue
-            if batch.operation == "remove":
+            if batch.operation in ("remove", "erase"):
                 self.members.pop(record.record_key, None)
             else:
                 self.members[record.record_key] = record.payload
@@ -158,9 +158,9 @@ def test_second_run_sends_only_additions_changes_and_removals(warehouse):
     assert sorted(destination.sent) == [
         ("add", "c004"),
         ("change", "c000"),
+        ("erase", "c006"),
         ("remove", "c001"),
         ("remove", "c002"),
-        ("remove", "c006"),
     ]
     assert (result.added, result.changed, result.removed) == (1, 1, 3)
     assert destination.members == _desired(warehouse)
@@ -313,7 +313,7 @@ def test_dry_run_after_a_real_run_shows_only_the_delta_and_changes_no_state(ware
 
     result = run_sync(_sync(), warehouse, destination, dry_run=True)
 
-    assert result.planned == {"add": 0, "change": 1, "remove": 0}
+    assert result.planned == {"add": 0, "change": 1, "remove": 0, "erase": 0}
     assert warehouse.fetchall("select count(*) from reverse_etl.sync_runs") == runs_before
 
 
@@ -337,10 +337,12 @@ def test_an_erased_person_is_removed_even_after_leaving_the_source(warehouse):
     run_sync(_sync(mode="upsert"), warehouse, destination)
     warehouse.execute("update core.customers set is_erased = true where customer_id = 'c000'")
     warehouse.execute("delete from segments.seg_vip where customer_id = 'c000'")
+    destination.sent.clear()
 
     result = run_sync(_sync(mode="upsert"), warehouse, destination)
 
     assert result.removed == 1
+    assert destination.sent == [("erase", "c000")]
     assert "c000" not in destination.members
     assert "c000" not in _state(warehouse)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from reverse_etl.config import SyncConfig
+from typing import TYPE_CHECKING
+
 from reverse_etl.destinations.base import (
     Batch,
     BatchResult,
@@ -10,17 +11,15 @@ from reverse_etl.destinations.base import (
     DestinationError,
     Record,
 )
+from reverse_etl.destinations.registry import DESTINATION_TYPES
+
+if TYPE_CHECKING:
+    from reverse_etl.config import SyncConfig
 
 
 def build_destination(sync: SyncConfig) -> Destination:
     """The destination a sync declares, configured from its options."""
-    if sync.destination.type == "webhook":
-        from reverse_etl.destinations.webhook import WebhookDestination, WebhookDestinationConfig
-
-        return WebhookDestination(WebhookDestinationConfig(**sync.destination.options))
-    from reverse_etl.destinations.file import FileDestination, FileDestinationConfig
-
-    return FileDestination(FileDestinationConfig(**sync.destination.options))
+    return DESTINATION_TYPES[sync.destination.type].build(sync.destination.options)
 
 
 __all__ = [

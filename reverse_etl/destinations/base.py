@@ -8,7 +8,13 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Record:
-    """One record of the delta. `payload` is None for removals."""
+    """One record of the delta.
+
+    `operation` is add, change, remove or erase (a removal because the person asked to be
+    forgotten: remove them, and call the destination's deletion API where it has one).
+    `payload` is None for removals and erasures; `destination_id` is what the destination
+    returned when the record was last acknowledged (an id, or whatever removal needs).
+    """
 
     operation: str
     record_key: str
@@ -44,6 +50,8 @@ class DestinationError(RuntimeError):
 
 
 class Destination(Protocol):
+    """Sends batches. A destination without a deletion API treats erase as remove."""
+
     max_batch_size: int
     rate_limit_per_second: float | None
 

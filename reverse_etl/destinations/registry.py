@@ -1,0 +1,55 @@
+"""Which destination types exist, and where each one's config and implementation live.
+
+Each destination module defines a pydantic config model (extra fields forbidden) and a
+destination class whose constructor takes that config. Modules are imported only when a sync
+uses them, so a sync file is validated without importing every vendor's code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class DestinationType:
+    module: str
+    config_class: str
+    destination_class: str
+
+    def config_model(self) -> type[BaseModel]:
+        return getattr(importlib.import_module(self.module), self.config_class)
+
+    def build(self, options: dict[str, Any]) -> Any:
+        config = self.config_model()(**options)
+        return getattr(importlib.import_module(self.module), self.destination_class)(config)
+
+
+_PACKAGE = "reverse_etl.destinations"
+
+DESTINATION_TYPES: dict[str, DestinationType] = {
+    "file": DestinationType(f"{_PACKAGE}.file", "FileDestinationConfig", "FileDestination"),
+    "webhook": DestinationType(
+        f"{_PACKAGE}.webhook", "WebhookDestinationConfig", "WebhookDestination"
+    ),
+    "klaviyo": DestinationType(
+        f"{_PACKAGE}.klaviyo", "KlaviyoDestinationConfig", "KlaviyoDestination"
+    ),
+    "sendgrid": DestinationType(
+        f"{_PACKAGE}.sendgrid", "SendGridDestinationConfig", "SendGridDestination"
+    ),
+    "meta_custom_audience": DestinationType(
+        f"{_PACKAGE}.meta", "MetaCustomAudienceConfig", "MetaCustomAudienceDestination"
+    ),
+    "google_ads_customer_match": DestinationType(
+        f"{_PACKAGE}.google_ads",
+        "GoogleAdsCustomerMatchConfig",
+        "GoogleAdsCustomerMatchDestination",
+    ),
+    "hubspot": DestinationType(
+        f"{_PACKAGE}.hubspot", "HubSpotDestinationConfig", "HubSpotDestination"
+    ),
+}
