@@ -17,9 +17,10 @@ import yaml
 
 from cdp import DBT_PROJECT_DIR, PROJECT_ROOT
 from cdp.pipeline import Settings
-from reverse_etl.config import SyncConfig, load_syncs
+from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs
 from reverse_etl.destinations import build_destination
 from reverse_etl.engine import SyncRunResult, run_sync
+from reverse_etl.state import DeadLetter, clear_dead_letters, dead_letters
 from reverse_etl.warehouse import DuckDBWarehouse
 
 SYNCS_PATH = DBT_PROJECT_DIR / "syncs.yml"
@@ -30,14 +31,52 @@ def activation_dir() -> Path:
     return Path(os.environ.get("CDP_ACTIVATION_DIR", PROJECT_ROOT / "warehouse" / "activation"))
 
 
+# The purposes core.customers carries a `consent_<purpose>` column for.
+CONSENT_PURPOSES = ("email_marketing", "sms_marketing", "ads_personalization", "data_sale_sharing")
+CONSENT_RELATION = "core.customers"
+
+
 def project_syncs(path: Path = SYNCS_PATH) -> list[SyncConfig]:
-    """The declared syncs, with file destinations' relative directories under activation_dir()."""
+    """The declared syncs, bound to this project.
+
+    Each sync's consent purpose must be one core.customers records, and consent is read from
+    there for that purpose (unless the sync names another consent relation), so a sync never
+    relies on the consent its segment was built for. File destinations' relative directories
+    are resolved under activation_dir().
+    """
     syncs = load_syncs(path)
     for sync in syncs:
+        if sync.consent_purpose not in CONSENT_PURPOSES:
+            raise SyncConfigError(
+                f"{path}: sync '{sync.name}': field 'consent_purpose': "
+                f"{sync.consent_purpose!r} is not one of {', '.join(CONSENT_PURPOSES)}"
+            )
+        if "consent_relation" not in sync.model_fields_set:
+            sync.consent_relation = CONSENT_RELATION
         directory = sync.destination.options.get("directory")
         if sync.destination.type == "file" and directory and not Path(directory).is_absolute():
             sync.destination.options["directory"] = str(activation_dir() / directory)
     return syncs
+
+
+def _select(syncs: list[SyncConfig], names: Sequence[str]) -> list[SyncConfig]:
+    unknown = set(names) - {sync.name for sync in syncs}
+    if unknown:
+        raise ValueError(
+            f"no such sync: {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sync.name for sync in syncs)})"
+        )
+    return [sync for sync in syncs if not names or sync.name in names]
+
+
+def project_dead_letters(settings: Settings, names: Sequence[str] = ()) -> list[DeadLetter]:
+    """The dead letters of the selected syncs (all by default)."""
+    selected = [sync.name for sync in _select(project_syncs(), names)]
+    warehouse = DuckDBWarehouse.connect(settings.duckdb_path)
+    try:
+        return dead_letters(warehouse, selected)
+    finally:
+        warehouse.close()
 
 
 def run_project_syncs(
@@ -46,23 +85,22 @@ def run_project_syncs(
     *,
     dry_run: bool = False,
     full_resync: bool = False,
+    replay_dead_letters: bool = False,
     on_line: Callable[[str], None] = print,
 ) -> list[SyncRunResult]:
     """Run the selected syncs (all by default) against the pipeline's warehouse.
 
-    A failing sync is reported and the others still run; the caller decides the exit code
-    from the results (status "failed").
+    `replay_dead_letters` releases each sync's dead letters first, so those records are tried
+    again. A failing sync is reported and the others still run; the caller decides the exit
+    code from the results (status "failed").
     """
-    syncs = project_syncs()
-    unknown = set(names) - {sync.name for sync in syncs}
-    if unknown:
-        raise ValueError(
-            f"no such sync: {', '.join(sorted(unknown))} "
-            f"(known: {', '.join(sync.name for sync in syncs)})"
-        )
+    selected = _select(project_syncs(), names)
     warehouse = DuckDBWarehouse.connect(settings.duckdb_path)
     results = []
-    for sync in (sync for sync in syncs if not names or sync.name in names):
+    for sync in selected:
+        if replay_dead_letters and not dry_run:
+            released = clear_dead_letters(warehouse, sync.name)
+            on_line(f"  {sync.name:<40} replaying {released} dead letters")
         try:
             result = run_sync(
                 sync, warehouse, build_destination(sync), dry_run=dry_run, full_resync=full_resync

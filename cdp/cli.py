@@ -160,6 +160,10 @@ def run(
 @click.argument("names", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Show the delta and sample payloads; send nothing.")
 @click.option("--full-resync", is_flag=True, help="Ignore the saved state and send everything.")
+@click.option("--dead-letters", is_flag=True, help="List the dead letters; send nothing.")
+@click.option(
+    "--replay-dead-letters", is_flag=True, help="Release the dead letters, then run the syncs."
+)
 def sync(
     raw_dir: Path | None,
     duckdb_path: Path | None,
@@ -167,16 +171,30 @@ def sync(
     names: tuple[str, ...],
     dry_run: bool,
     full_resync: bool,
+    dead_letters: bool,
+    replay_dead_letters: bool,
 ) -> None:
     """Run the syncs in dbt_project/syncs.yml (all, or the NAMES given)."""
-    from cdp.activation import run_project_syncs
+    from cdp.activation import project_dead_letters, run_project_syncs
 
+    settings = _settings(raw_dir, duckdb_path, fmt)
     try:
+        if dead_letters:
+            letters = project_dead_letters(settings, names)
+            for letter in letters:
+                click.echo(
+                    f"{letter.sync_name}\t{letter.record_key}\t{letter.operation}\t"
+                    f"{letter.attempts} attempts\tlast {letter.last_seen_at:%Y-%m-%d %H:%M}\t"
+                    f"{letter.reason}"
+                )
+            click.echo(f"{len(letters)} dead letters")
+            return
         results = run_project_syncs(
-            _settings(raw_dir, duckdb_path, fmt),
+            settings,
             names,
             dry_run=dry_run,
             full_resync=full_resync,
+            replay_dead_letters=replay_dead_letters,
             on_line=click.echo,
         )
     except ValueError as error:

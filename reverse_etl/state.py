@@ -6,6 +6,10 @@ what every destination was last told with plain SQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
 from reverse_etl.warehouse import Warehouse
 
 SCHEMA = "reverse_etl"
@@ -64,8 +68,51 @@ def ensure_state_tables(warehouse: Warehouse) -> None:
         warehouse.execute(statement)
 
 
-def clear_dead_letters(warehouse: Warehouse, sync_name: str) -> None:
-    """Forget a sync's dead letters, so the next run tries those records again."""
-    warehouse.execute(
-        f"delete from {SYNC_REJECTIONS} where sync_name = ? and is_dead_letter", [sync_name]
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record the destination kept rejecting; it is left out of every run until replayed."""
+
+    sync_name: str
+    record_key: str
+    operation: str
+    reason: str | None
+    attempts: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+def dead_letters(
+    warehouse: Warehouse, sync_names: Sequence[str] = (), limit: int = 1000
+) -> list[DeadLetter]:
+    """The dead letters of the named syncs (all syncs by default), most recent first."""
+    if not warehouse.relation_exists(SYNC_REJECTIONS):
+        return []
+    rows = warehouse.fetchall(
+        f"""
+        select sync_name, record_key, operation, reason, attempts, first_seen_at, last_seen_at
+        from {SYNC_REJECTIONS}
+        where is_dead_letter and (len($1::varchar[]) = 0 or list_contains($1, sync_name))
+        order by last_seen_at desc, sync_name, record_key
+        limit $2
+        """,
+        [list(sync_names), limit],
     )
+    return [DeadLetter(*row) for row in rows]
+
+
+def clear_dead_letters(warehouse: Warehouse, sync_name: str) -> int:
+    """Forget a sync's dead letters, so the next run tries those records again.
+
+    Returns how many were released.
+    """
+    if not warehouse.relation_exists(SYNC_REJECTIONS):
+        return 0
+    with warehouse.transaction() as transaction:
+        [(count,)] = warehouse.fetchall(
+            f"select count(*) from {SYNC_REJECTIONS} where sync_name = ? and is_dead_letter",
+            [sync_name],
+        )
+        transaction.execute(
+            f"delete from {SYNC_REJECTIONS} where sync_name = ? and is_dead_letter", [sync_name]
+        )
+    return int(count)

@@ -12,6 +12,7 @@ from cdp import DEFAULT_RAW_DIR
 from cdp.activation import project_syncs, run_project_syncs
 from cdp.cli import main
 from cdp.pipeline import Settings
+from reverse_etl.config import SyncConfigError
 from tests.conftest import build_warehouse, query
 
 
@@ -41,6 +42,7 @@ def test_syncs_send_consented_members_once_and_then_nothing(
     assert all(result.status == "success" for result in first + second)
     assert sum(result.added for result in first) > 100
     assert all(result.added == result.changed == result.removed == 0 for result in second)
+    purposes = {sync.name: sync.consent_purpose for sync in project_syncs()}
     for result in first:
         segment = result.sync_name.removesuffix("_to_file")
         sent = set()
@@ -50,8 +52,27 @@ def test_syncs_send_consented_members_once_and_then_nothing(
             row[0]
             for row in query(
                 db,
-                f"select customer_id from segments.seg_{segment} "
-                "where has_consent and not is_holdout",
+                f"select segment.customer_id from segments.seg_{segment} as segment"
+                " inner join core.customers as customers using (customer_id)"
+                f" where customers.consent_{purposes[result.sync_name]}"
+                " and not segment.is_holdout",
             )
         }
         assert sent == expected, segment
+
+    listed = CliRunner().invoke(main, ["sync", "--dead-letters", "--duckdb-path", str(db)])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.strip().endswith("0 dead letters")
+
+
+def test_a_sync_with_an_unknown_consent_purpose_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "syncs.yml"
+    path.write_text(
+        "syncs:\n"
+        "  - name: vip_to_file\n"
+        "    source: segments.seg_champions\n"
+        "    fields: {email: email}\n"
+        "    consent_purpose: carrier_pigeons\n"
+    )
+    with pytest.raises(SyncConfigError, match="sync 'vip_to_file': field 'consent_purpose'"):
+        project_syncs(path)

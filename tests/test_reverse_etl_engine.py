@@ -8,10 +8,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from reverse_etl.config import SyncConfig
+from reverse_etl.config import SyncConfig, SyncConfigError
 from reverse_etl.destinations.base import Batch, BatchResult
 from reverse_etl.engine import run_sync
-from reverse_etl.state import clear_dead_letters
+from reverse_etl.state import clear_dead_letters, dead_letters
 from reverse_etl.warehouse import DuckDBWarehouse
 
 FIELDS = {"email": "email", "first_name": "first_name", "country": "country"}
@@ -269,8 +269,17 @@ def test_rejected_records_are_retried_then_dead_lettered(warehouse):
         == 2
     )
 
+    [letter] = dead_letters(warehouse, [sync.name])
+    assert (letter.record_key, letter.operation, letter.reason, letter.attempts) == (
+        "c000",
+        "add",
+        "invalid email",
+        2,
+    )
+    assert dead_letters(warehouse, ["another_sync"]) == []
+
     destination.reject = {}
-    clear_dead_letters(warehouse, sync.name)
+    assert clear_dead_letters(warehouse, sync.name) == 1
     fourth = run_sync(sync, warehouse, destination)
     assert fourth.added == 1
     assert "c000" in destination.members
@@ -381,3 +390,36 @@ def test_each_run_writes_one_row_to_the_run_log(warehouse):
     assert rows[0][1] == len(_desired(warehouse))
     assert rows[1][1] == 0
     assert all(row[3] for row in rows)
+
+
+def test_consent_is_read_for_the_syncs_own_purpose_from_the_consent_relation(warehouse):
+    # The segment was built for email; this sync sends to ads, which needs its own consent.
+    warehouse.execute(
+        "alter table core.customers add column consent_ads_personalization boolean default false"
+    )
+    warehouse.execute(
+        "update core.customers set consent_ads_personalization = true"
+        " where customer_id in ('c000', 'c001', 'c002')"
+    )
+    sync = _sync(consent_purpose="ads_personalization", consent_relation="core.customers")
+    destination = ListDestination()
+
+    first = run_sync(sync, warehouse, destination)
+
+    expected = {"c000", "c001", "c002"} - _holdout_keys(warehouse)
+    assert set(destination.members) == expected
+    assert first.skipped_consent == CUSTOMERS - len(_holdout_keys(warehouse)) - len(expected)
+
+    # Withdrawing that purpose removes the member; the segment's own consent does not matter.
+    warehouse.execute(
+        "update core.customers set consent_ads_personalization = false where customer_id = 'c000'"
+    )
+    run_sync(sync, warehouse, destination)
+    assert set(destination.members) == expected - {"c000"}
+
+
+def test_a_consent_purpose_the_relation_does_not_record_is_a_clear_error(warehouse):
+    sync = _sync(consent_purpose="postal_marketing", consent_relation="core.customers")
+
+    with pytest.raises(SyncConfigError, match="consent_postal_marketing"):
+        run_sync(sync, warehouse, ListDestination())
