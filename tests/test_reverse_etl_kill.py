@@ -1,0 +1,164 @@
+"""A sync process killed with SIGKILL mid-run, then run again, loses and duplicates nothing.
+
+The sync runs as its own process (`python -m reverse_etl`) against a signed webhook on
+127.0.0.1. The server holds one request open and the test kills the process while that batch
+is in flight: every earlier batch was acknowledged and committed, the held one was not. The
+second process must send the held batch and the rest, never an acknowledged record again,
+and leave the destination holding exactly the desired members.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import duckdb
+import pytest
+
+MEMBERS = 230
+BATCH_SIZE = 10
+HOLD_REQUEST = 7  # the 7th request is in flight when the process is killed
+SECRET = "kill-test-secret-9f8e7d"
+
+
+class HoldingWebhook:
+    """Acknowledges every batch, except that it holds one request until released."""
+
+    def __init__(self, hold_request: int | None) -> None:
+        self.hold_request = hold_request
+        self.requests = 0
+        self.acknowledged: list[tuple[str, str]] = []  # (operation, key) answered with 200
+        self.members: set[str] = set()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        webhook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                webhook.requests += 1
+                if webhook.requests == webhook.hold_request:
+                    webhook.holding.set()
+                    webhook.release.wait(timeout=30)
+                    return  # the client is dead; nothing was acknowledged
+                for record in body["records"]:
+                    webhook.acknowledged.append((body["operation"], record["key"]))
+                    if body["operation"] in ("remove", "erase"):
+                        webhook.members.discard(record["key"])
+                    else:
+                        webhook.members.add(record["key"])
+                payload = b"{}"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+
+@pytest.fixture
+def webhook() -> Iterator[HoldingWebhook]:
+    server = HoldingWebhook(hold_request=HOLD_REQUEST)
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def _warehouse(path: Path) -> set[str]:
+    """A segment of MEMBERS people; every 9th is a holdout, every 7th has no consent."""
+    rows = [
+        (f"c{number:04d}", number % 9 == 0, number % 7 != 0, f"c{number:04d}@example.com")
+        for number in range(MEMBERS)
+    ]
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema segments")
+        connection.execute(
+            "create table segments.seg_vip (customer_id varchar, is_holdout boolean,"
+            " has_consent boolean, email varchar)"
+        )
+        connection.executemany("insert into segments.seg_vip values (?, ?, ?, ?)", rows)
+    return {key for key, holdout, consent, _ in rows if consent and not holdout}
+
+
+def _sync_file(path: Path, url: str) -> Path:
+    config = path / "syncs.yml"
+    config.write_text(
+        f"""
+syncs:
+  - name: vip_hook
+    source: segments.seg_vip
+    fields: {{email: email}}
+    erasure_relation: null
+    secret_env: [KILL_TEST_SECRET]
+    destination:
+      type: webhook
+      options: {{url: "{url}", secret_env: KILL_TEST_SECRET, max_batch_size: {BATCH_SIZE},
+                 max_attempts: 1}}
+"""
+    )
+    return config
+
+
+def _run(config: Path, database: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "reverse_etl", str(config), "--duckdb-path", str(database)],
+        env=os.environ | {"KILL_TEST_SECRET": SECRET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_a_sync_killed_mid_batch_resumes_without_loss_or_resending(tmp_path, webhook):
+    database = tmp_path / "warehouse.duckdb"
+    desired = _warehouse(database)
+    config = _sync_file(tmp_path, webhook.url)
+
+    first = _run(config, database)
+    assert webhook.holding.wait(timeout=60), first.communicate()[0]
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    webhook.release.set()
+    acknowledged_before_kill = list(webhook.acknowledged)
+    assert len(acknowledged_before_kill) == (HOLD_REQUEST - 1) * BATCH_SIZE
+
+    second = _run(config, database)
+    output = second.communicate(timeout=120)[0].decode()
+    assert second.returncode == 0, output
+
+    sent_again = webhook.acknowledged[len(acknowledged_before_kill) :]
+    assert not set(sent_again) & set(acknowledged_before_kill)
+    assert webhook.members == desired
+    assert len(webhook.acknowledged) == len(desired)  # each member acknowledged exactly once
+    assert SECRET not in output
+
+    with duckdb.connect(str(database), read_only=True) as connection:
+        state = {
+            row[0]
+            for row in connection.execute(
+                "select record_key from reverse_etl.sync_state"
+            ).fetchall()
+        }
+        runs = connection.execute(
+            "select status, added from reverse_etl.sync_runs order by started_at"
+        ).fetchall()
+    assert state == desired
+    # The killed run never finished; its counters show what it had committed.
+    assert runs == [("running", len(acknowledged_before_kill)), ("success", len(sent_again))]
+
+    third = _run(config, database)
+    assert third.communicate(timeout=120)[0] and third.returncode == 0
+    assert len(webhook.acknowledged) == len(desired)  # nothing changed, nothing sent
