@@ -16,6 +16,8 @@ import click
 from reverse_etl.config import SyncConfigError, load_syncs
 from reverse_etl.destinations import build_destination
 from reverse_etl.engine import run_sync
+from reverse_etl.state import clear_dead_letters
+from reverse_etl.state import dead_letters as list_dead_letters
 from reverse_etl.warehouse import DuckDBWarehouse
 
 
@@ -24,9 +26,17 @@ from reverse_etl.warehouse import DuckDBWarehouse
 @click.option("--sync", "names", multiple=True, help="Run only these syncs (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show the delta; call nothing, write nothing.")
 @click.option("--full-resync", is_flag=True, help="Ignore the saved state and send everything.")
+@click.option("--dead-letters", is_flag=True, help="List the dead letters; send nothing.")
+@click.option("--replay-dead-letters", is_flag=True, help="Release dead letters, then run.")
 @click.option("--duckdb-path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def main(
-    config: Path, names: tuple[str, ...], dry_run: bool, full_resync: bool, duckdb_path: Path | None
+    config: Path,
+    names: tuple[str, ...],
+    dry_run: bool,
+    full_resync: bool,
+    dead_letters: bool,
+    replay_dead_letters: bool,
+    duckdb_path: Path | None,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -40,7 +50,18 @@ def main(
     warehouse = DuckDBWarehouse.connect(duckdb_path) if duckdb_path else DuckDBWarehouse.from_env()
     failures = 0
     try:
+        if dead_letters:
+            letters = list_dead_letters(warehouse, [sync.name for sync in selected])
+            for letter in letters:
+                click.echo(
+                    f"{letter.sync_name}\t{letter.record_key}\t{letter.operation}\t"
+                    f"{letter.attempts}\t{letter.last_seen_at:%Y-%m-%d %H:%M}\t{letter.reason}"
+                )
+            click.echo(f"{len(letters)} dead letters")
+            return
         for sync in selected:
+            if replay_dead_letters and not dry_run:
+                click.echo(f"{sync.name}: replaying {clear_dead_letters(warehouse, sync.name)}")
             try:
                 result = run_sync(
                     sync,

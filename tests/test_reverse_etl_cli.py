@@ -58,3 +58,34 @@ def test_the_cli_names_an_unknown_sync(tmp_path):
     result = CliRunner().invoke(main, [str(config), "--sync", "nope", "--duckdb-path", str(path)])
     assert result.exit_code != 0
     assert "no such sync: nope" in result.output
+
+
+def test_the_cli_lists_dead_letters_and_replays_them(tmp_path):
+    path, config, output = _setup(tmp_path)
+    runner = CliRunner()
+    runner.invoke(main, [str(config), "--duckdb-path", str(path)])
+    # c1 was parked as a dead letter for its addition after the destination kept refusing it.
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("delete from reverse_etl.sync_state")
+        connection.execute(
+            "insert into reverse_etl.sync_rejections values ('vip_file', 'c1', 'add',"
+            " 'mailbox does not exist', 3, now()::timestamp, now()::timestamp, true)"
+        )
+
+    parked = runner.invoke(main, [str(config), "--duckdb-path", str(path)])
+    assert "vip_file: 0 added" in parked.output
+
+    listed = runner.invoke(main, [str(config), "--dead-letters", "--duckdb-path", str(path)])
+    assert listed.exit_code == 0, listed.output
+    assert "vip_file\tc1\tadd\t3\t" in listed.output
+    assert "mailbox does not exist" in listed.output
+    assert listed.output.strip().endswith("1 dead letters")
+
+    replayed = runner.invoke(
+        main, [str(config), "--replay-dead-letters", "--duckdb-path", str(path)]
+    )
+    assert replayed.exit_code == 0, replayed.output
+    assert "vip_file: replaying 1" in replayed.output
+    assert "vip_file: 1 added" in replayed.output
+    again = runner.invoke(main, [str(config), "--dead-letters", "--duckdb-path", str(path)])
+    assert again.output.strip().endswith("0 dead letters")
