@@ -61,7 +61,7 @@ def test_the_cli_names_an_unknown_sync(tmp_path):
 
 
 def test_the_cli_lists_dead_letters_and_replays_them(tmp_path):
-    path, config, output = _setup(tmp_path)
+    path, config, _ = _setup(tmp_path)
     runner = CliRunner()
     runner.invoke(main, [str(config), "--duckdb-path", str(path)])
     # c1 was parked as a dead letter for its addition after the destination kept refusing it.
