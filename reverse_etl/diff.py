@@ -138,13 +138,31 @@ def delta_query(
     sql = f"""
     with {_keyed_source(sync, apply_erasure=apply_erasure, apply_consent=apply_consent)},
 
-    desired as (
-        select
-            record_key,
-            any_value(payload order by payload) as payload,
+    eligible as (
+        select record_key, payload
         from keyed
         where has_consent and not is_holdout and not is_erased
+    ),
+
+    -- A key on several eligible rows keeps its smallest payload, so every run picks the
+    -- same one. Only the (normally absent) repeated keys are grouped: grouping every row
+    -- with its payload would cost more than the rest of the delta together.
+    repeated_keys as (
+        select record_key
+        from eligible
         group by record_key
+        having count(*) > 1
+    ),
+
+    desired as (
+        select eligible.record_key, eligible.payload
+        from eligible
+        anti join repeated_keys on eligible.record_key = repeated_keys.record_key
+        union all
+        select eligible.record_key, min(eligible.payload) as payload
+        from eligible
+        semi join repeated_keys on eligible.record_key = repeated_keys.record_key
+        group by eligible.record_key
     ),
 
     must_remove as (

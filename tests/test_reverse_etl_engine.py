@@ -423,3 +423,20 @@ def test_a_consent_purpose_the_relation_does_not_record_is_a_clear_error(warehou
 
     with pytest.raises(SyncConfigError, match="consent_postal_marketing"):
         run_sync(sync, warehouse, ListDestination())
+
+
+def test_a_key_on_several_source_rows_is_sent_once_with_the_same_payload_every_run(warehouse):
+    warehouse.execute(
+        "insert into segments.seg_vip select * replace ('AA' as country)"
+        " from segments.seg_vip where customer_id = 'c000'"
+    )
+    destination = ListDestination()
+
+    first = run_sync(_sync(), warehouse, destination)
+    second = run_sync(_sync(), warehouse, destination)
+
+    sent = [key for operation, key in destination.sent if key == "c000"]
+    assert sent == ["c000"]
+    assert destination.members["c000"]["country"] == "AA"  # the smallest payload wins
+    assert first.added == len(_desired(warehouse))  # one record per person
+    assert (second.added, second.changed, second.removed) == (0, 0, 0)
