@@ -49,7 +49,10 @@ def run_failure_text(job_name: str, run_id: str, message: str | None) -> str:
 def check_failure_text(
     asset: str, check: str, description: str, metadata: Mapping[str, Any]
 ) -> str:
-    details = ", ".join(f"{key}={value}" for key, value in list(metadata.items())[:8])
+    # Metadata values (MetadataValue.float, ...) are shown by what they hold.
+    details = ", ".join(
+        f"{key}={getattr(value, 'value', value)}" for key, value in list(metadata.items())[:8]
+    )
     text = f":warning: Check `{check}` on `{asset}` failed: {description}"
     return f"{text} ({details})" if details else text
 

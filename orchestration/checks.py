@@ -6,11 +6,20 @@
   CDP_IDENTITY_MAX_IDENTIFIERS (default 40, the dbt var's value) and its share of all source
   records against CDP_IDENTITY_MAX_RECORD_SHARE (default 0.05, judged from 1,000 records on);
 - landing freshness: the newest file of every landing table is at most
-  CDP_LANDING_MAX_AGE_HOURS (default 26) old.
+  CDP_LANDING_MAX_AGE_HOURS (default 26) old;
+- every sync: its latest finished run in reverse_etl.sync_runs did not fail, and at most
+  CDP_SYNC_MAX_FAILURE_RATE (default 0.05) of the records it tried to send were rejected
+  (judged from CDP_SYNC_MIN_RECORDS, default 100, records on).
 
-The checks are blocking: an ERROR result stops what is downstream of the asset (the syncs).
-Freshness reports WARN by default, so an old sample or a paused feed does not stop the
-syncs; set CDP_LANDING_FRESHNESS_SEVERITY=ERROR where late data must block them.
+The checks are blocking: an ERROR result stops what is downstream of the asset (the syncs),
+fails the run (so the run-failure alert fires too) and posts its own alert. Freshness reports
+WARN by default, so an old sample or a paused feed does not stop the syncs; set
+CDP_LANDING_FRESHNESS_SEVERITY=ERROR where late data must block them. Nothing is downstream of
+a sync yet: its check gates whatever is added there later, and marks the run failed.
+
+A sync whose run raises fails its own step, so in that run its check does not execute; the
+check still reports the failed run when evaluated on its own (e.g. from the UI after `cdp sync`
+ran outside Dagster).
 
 The previous segment size comes from the previous check evaluation's metadata in the Dagster
 instance, so the check never writes to the warehouse (DuckDB has one writer, and that is dbt).
@@ -43,12 +52,17 @@ from cdp.pipeline import Settings
 from orchestration.alerts import alert_check_failure
 from orchestration.dbt import cdp_dbt_assets, dbt_project
 from orchestration.sensors import list_landing_files
+from orchestration.syncs import sync_assets
+from reverse_etl.state import SYNC_RUNS
 
 DEFAULT_SEGMENT_MAX_CHANGE = 0.5
 DEFAULT_MAX_IDENTIFIERS = 40  # dbt var identity_max_identifiers_per_customer
 DEFAULT_MAX_RECORD_SHARE = 0.05
 MIN_RECORDS_FOR_SHARE = 1000  # below this, one profile holding 5% of records is normal
 DEFAULT_LANDING_MAX_AGE_HOURS = 26.0
+DEFAULT_SYNC_MAX_FAILURE_RATE = 0.05
+DEFAULT_SYNC_MIN_RECORDS = 100  # below this, a few rejected records are not a rate
+MAX_ERROR_CHARS = 500
 
 
 @dataclass
@@ -248,6 +262,92 @@ def freshness_verdict(
     return Verdict(True, f"every landing table has a file newer than {max_age_hours} h", metadata)
 
 
+# --- sync failure rate --------------------------------------------------------------------
+
+LATEST_SYNC_RUN_QUERY = f"""
+    select run_id, status, started_at, finished_at, added, changed, removed, failed,
+        skipped_consent, skipped_holdout, requests, error
+    from {SYNC_RUNS}
+    where sync_name = ? and status <> 'running'
+    order by started_at desc, finished_at desc nulls last
+    limit 1
+"""
+
+
+def latest_sync_run(connection: duckdb.DuckDBPyConnection, sync_name: str) -> dict[str, Any] | None:
+    """The sync's latest finished run from reverse_etl.sync_runs, None if it has none.
+
+    Runs still marked `running` are left out: one in flight (or one whose process died) has no
+    final counts yet.
+    """
+    schema, _, table = SYNC_RUNS.partition(".")
+    exists = connection.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()[0]
+    if not exists:
+        return None
+    cursor = connection.execute(LATEST_SYNC_RUN_QUERY, [sync_name])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([column[0] for column in cursor.description], row, strict=True))
+
+
+def sync_failure_verdict(
+    run: Mapping[str, Any] | None,
+    max_failure_rate: float = DEFAULT_SYNC_MAX_FAILURE_RATE,
+    min_records: int = DEFAULT_SYNC_MIN_RECORDS,
+) -> Verdict:
+    """Fails when the run failed, or when more than max_failure_rate of the records it tried to
+    send (added + changed + removed + failed) were rejected, judged from min_records on.
+    """
+    if run is None:
+        return Verdict(
+            True,
+            "no finished run of this sync is recorded yet",
+            {"max_failure_rate": max_failure_rate, "min_records": min_records},
+        )
+    counts = {name: int(run.get(name) or 0) for name in ("added", "changed", "removed", "failed")}
+    attempted = sum(counts.values())
+    rate = counts["failed"] / attempted if attempted else 0.0
+    run_id = str(run["run_id"])
+    status = str(run["status"])
+    error = (run.get("error") or "").strip()[:MAX_ERROR_CHARS] or None
+    metadata: dict[str, Any] = {
+        "status": status,
+        "failed": counts["failed"],
+        "attempted": attempted,
+        "failure_rate": MetadataValue.float(round(rate, 6)),
+        "max_failure_rate": max_failure_rate,
+        "run_id": run_id,
+        "added": counts["added"],
+        "changed": counts["changed"],
+        "removed": counts["removed"],
+        "min_records": min_records,
+        "requests": int(run.get("requests") or 0),
+        "skipped_consent": int(run.get("skipped_consent") or 0),
+        "skipped_holdout": int(run.get("skipped_holdout") or 0),
+        "started_at": str(run.get("started_at")),
+        "finished_at": str(run.get("finished_at")),
+        "error": error,
+    }
+    metadata = {key: value for key, value in metadata.items() if value is not None}
+    summary = f"{counts['failed']} of {attempted} records failed ({rate:.1%}) in run {run_id[:8]}"
+    problems = []
+    if status == "failed":
+        problems.append(f"run {run_id[:8]} failed: {error or 'no error recorded'}")
+    if attempted >= min_records and rate > max_failure_rate:
+        problems.append(f"{summary}, more than the allowed {max_failure_rate:.1%}")
+    if problems:
+        return Verdict(False, "; ".join(problems), metadata)
+    if attempted < min_records and counts["failed"]:
+        return Verdict(
+            True, f"{summary}; the rate is judged from {min_records} records on", metadata
+        )
+    return Verdict(True, summary, metadata)
+
+
 # --- wiring -------------------------------------------------------------------------------
 
 
@@ -367,6 +467,30 @@ def landing_freshness_check() -> AssetCheckResult:
     return _result(verdict, LANDING_AUDIT_KEY, "landing_freshness", freshness_severity())
 
 
+def _sync_check(asset_key: AssetKey) -> AssetChecksDefinition:
+    sync_name = asset_key.path[-1]
+
+    @asset_check(
+        asset=asset_key,
+        name="sync_failure_rate",
+        blocking=True,
+        description=f"{sync_name}: the latest run did not fail, and at most"
+        " CDP_SYNC_MAX_FAILURE_RATE of its records were rejected (from CDP_SYNC_MIN_RECORDS"
+        " records on).",
+    )
+    def _check() -> AssetCheckResult:
+        with _connect() as connection:
+            run = latest_sync_run(connection, sync_name)
+        verdict = sync_failure_verdict(
+            run,
+            _env_float("CDP_SYNC_MAX_FAILURE_RATE", DEFAULT_SYNC_MAX_FAILURE_RATE),
+            int(_env_float("CDP_SYNC_MIN_RECORDS", DEFAULT_SYNC_MIN_RECORDS)),
+        )
+        return _result(verdict, asset_key, "sync_failure_rate", AssetCheckSeverity.ERROR)
+
+    return _check
+
+
 def _load_manifest() -> Mapping[str, Any]:
     return json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
 
@@ -375,4 +499,6 @@ segment_checks: Sequence[AssetChecksDefinition] = [
     _segment_check(model, node) for model, node in sorted(segment_models(_load_manifest()).items())
 ]
 
-checks = [*segment_checks, identity_over_merge_check, landing_freshness_check]
+sync_checks: Sequence[AssetChecksDefinition] = [_sync_check(asset.key) for asset in sync_assets]
+
+checks = [*segment_checks, identity_over_merge_check, landing_freshness_check, *sync_checks]

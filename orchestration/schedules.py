@@ -1,8 +1,9 @@
 """Hourly and nightly jobs, built from asset selections, and their schedules.
 
-The hourly job refreshes what landing data feeds (staging through segments); the nightly job
-rebuilds everything, including the predictive models and the membership snapshot. A schedule
-skips its tick while a run of its job is still queued or running, so slow runs never pile up.
+The hourly job refreshes what landing data feeds (staging through segments) and runs the syncs
+tagged `schedule: hourly` in dbt_project/syncs.yml; the nightly job rebuilds everything,
+including the predictive models, the membership snapshot and every sync. A schedule skips its
+tick while a run of its job is still queued or running, so slow runs never pile up.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dagster_dbt import build_dbt_asset_selection
 
 from cdp.landing import LANDING_TABLES
 from orchestration.dbt import cdp_dbt_assets
+from orchestration.syncs import sync_selection
 
 # Statuses of a run that has not finished yet.
 IN_FLIGHT_STATUSES = [
@@ -50,21 +52,25 @@ HOURLY_DBT_EXCLUDE = "tag:nightly resource_type:snapshot"
 
 # A dbt selection brings only dbt's own tests as checks; `.downstream(depth=0)` keeps the same
 # assets and adds every check that targets them (segment size, over-merge, freshness).
-hourly_selection: AssetSelection = build_dbt_asset_selection(
+hourly_dbt_selection: AssetSelection = build_dbt_asset_selection(
     [cdp_dbt_assets], dbt_select=landing_dbt_select(), dbt_exclude=HOURLY_DBT_EXCLUDE
 ).downstream(depth=0)
-# Everything: every dbt model, seed and snapshot and whatever other areas put downstream.
+# Only the syncs tagged hourly; the others wait for the nightly job.
+hourly_selection: AssetSelection = hourly_dbt_selection | sync_selection("hourly")
+# Everything: every dbt model, seed and snapshot, and every sync whatever its schedule.
 nightly_selection: AssetSelection = AssetSelection.all()
 
 hourly_job = define_asset_job(
     HOURLY_JOB_NAME,
     selection=hourly_selection,
-    description="Landing data to segments: staging, identity, customers, traits, segments.",
+    description="Landing data to segments (staging, identity, customers, traits, segments),"
+    " then the syncs tagged hourly.",
 )
 nightly_job = define_asset_job(
     NIGHTLY_JOB_NAME,
     selection=nightly_selection,
-    description="Everything, including predictive models and the segment membership snapshot.",
+    description="Everything, including predictive models, the segment membership snapshot"
+    " and every sync.",
 )
 
 

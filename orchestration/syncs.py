@@ -4,12 +4,17 @@ Built from the sync configuration, not listed by hand. Because each sync asset d
 segment's asset, the segment's blocking checks (size, change, identity) stop the sync in any
 run where they fail, while the rest of the graph completes. Every materialization records what
 was sent, so the UI plots records sent and failed over time.
+
+Each asset is tagged with its sync's `schedule` (hourly, nightly, or manual when unset);
+`sync_selection` turns that tag into the asset selection the jobs are built from. The
+`sync_failure_rate` check on every sync asset lives in orchestration/checks.py.
 """
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSelection,
     Failure,
     MaterializeResult,
     asset,
@@ -20,17 +25,20 @@ from cdp.pipeline import Settings
 from orchestration.dbt import release_warehouse
 from reverse_etl.config import SyncConfig
 
+KEY_PREFIX = "activation"
+SCHEDULE_TAG = "schedule"
+
 
 def sync_asset(sync: SyncConfig) -> AssetsDefinition:
     schema, model = sync.source.split(".")
 
     @asset(
         name=sync.name,
-        key_prefix=["activation"],
+        key_prefix=[KEY_PREFIX],
         deps=[AssetKey([schema, model])],
         group_name="activation",
         kinds={"reverse_etl", sync.destination.type},
-        tags={"schedule": sync.schedule or "manual"},
+        tags={SCHEDULE_TAG: sync.schedule or "manual"},
         description=(
             f"Sync of {model} to the {sync.destination.type} destination ({sync.mode}); "
             "sends the delta since the last acknowledged state."
@@ -58,3 +66,11 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
 
 
 sync_assets = [sync_asset(sync) for sync in project_syncs()]
+
+
+def sync_selection(schedule: str | None = None) -> AssetSelection:
+    """The sync assets (with their checks), only those tagged `schedule: <schedule>` if given."""
+    selection = AssetSelection.assets(*sync_assets)
+    if schedule is not None:
+        selection = selection & AssetSelection.tag(SCHEDULE_TAG, schedule)
+    return selection

@@ -1,4 +1,4 @@
-"""Custom checks: segment size and drift, identity over-merge, landing freshness."""
+"""Custom checks: segment size and drift, identity over-merge, landing freshness, sync failures."""
 
 from __future__ import annotations
 
@@ -21,13 +21,18 @@ from orchestration import checks
 from orchestration.checks import (
     freshness_verdict,
     identity_stats,
+    latest_sync_run,
     newest_landing_mtimes,
     overmerge_verdict,
     segment_models,
     segment_size,
     segment_size_verdict,
+    sync_failure_verdict,
 )
 from orchestration.dbt import cdp_dbt_assets, dbt_resource
+from orchestration.syncs import sync_assets
+from reverse_etl.state import ensure_state_tables
+from reverse_etl.warehouse import DuckDBWarehouse
 
 
 def test_segment_within_bounds_and_stable_passes() -> None:
@@ -199,3 +204,142 @@ def test_segment_check_compares_with_the_size_it_recorded_last_time(
         assert evaluation.metadata["previous_size"].value == 3
         assert evaluation.metadata["size"].value == 10
         assert "+233%" in (evaluation.description or "")
+
+
+# --- sync failure rate --------------------------------------------------------------------
+
+
+def _sync_run(**counts) -> dict:
+    run = {
+        "run_id": "0123456789abcdef",
+        "status": "success",
+        "added": 0,
+        "changed": 0,
+        "removed": 0,
+        "failed": 0,
+        "error": None,
+    }
+    return run | counts
+
+
+def test_a_sync_run_without_rejections_passes_with_its_counts() -> None:
+    verdict = sync_failure_verdict(_sync_run(added=900, changed=80, removed=20))
+    assert verdict.passed
+    assert verdict.metadata["attempted"] == 1000
+    assert verdict.metadata["failed"] == 0
+    assert verdict.metadata["run_id"] == "0123456789abcdef"
+    assert "error" not in verdict.metadata
+
+
+def test_a_failure_rate_above_the_maximum_fails() -> None:
+    verdict = sync_failure_verdict(
+        _sync_run(added=150, changed=30, removed=9, failed=11), max_failure_rate=0.05
+    )
+    assert not verdict.passed
+    assert verdict.metadata["failure_rate"].value == 0.055
+    verdict = sync_failure_verdict(_sync_run(added=180, failed=20), max_failure_rate=0.05)
+    assert not verdict.passed
+    assert "20 of 200 records failed (10.0%) in run 01234567" in verdict.description
+    assert "more than the allowed 5.0%" in verdict.description
+
+
+def test_the_maximum_itself_is_allowed() -> None:
+    assert sync_failure_verdict(_sync_run(added=190, failed=10), max_failure_rate=0.05).passed
+
+
+def test_the_rate_is_not_judged_below_the_minimum_number_of_records() -> None:
+    verdict = sync_failure_verdict(_sync_run(added=5, failed=5), min_records=100)
+    assert verdict.passed
+    assert "judged from 100 records on" in verdict.description
+    assert not sync_failure_verdict(_sync_run(added=5, failed=5), min_records=10).passed
+
+
+def test_a_failed_run_fails_whatever_its_counts_and_names_the_error() -> None:
+    verdict = sync_failure_verdict(
+        _sync_run(status="failed", added=3, error="HTTPError: 401 for https://x/?key=***")
+    )
+    assert not verdict.passed
+    assert "run 01234567 failed: HTTPError: 401" in verdict.description
+    assert verdict.metadata["error"] == "HTTPError: 401 for https://x/?key=***"
+    assert verdict.metadata["status"] == "failed"
+
+
+def test_no_recorded_run_passes() -> None:
+    verdict = sync_failure_verdict(None)
+    assert verdict.passed
+    assert "no finished run" in verdict.description
+
+
+@pytest.fixture
+def sync_runs(tmp_path: Path) -> Path:
+    """A warehouse with the engine's own state tables and three runs of one sync."""
+    path = tmp_path / "runs.duckdb"
+    warehouse = DuckDBWarehouse.connect(path)
+    ensure_state_tables(warehouse)
+    warehouse.execute(
+        """
+        insert into reverse_etl.sync_runs
+            (run_id, sync_name, started_at, finished_at, status, added, changed, removed,
+             failed, requests, error)
+        values
+            ('old', 'champions_to_file', '2025-07-01 03:00', '2025-07-01 03:01', 'success',
+             500, 0, 0, 0, 1, null),
+            ('latest', 'champions_to_file', '2025-07-02 03:00', '2025-07-02 03:01', 'success',
+             100, 50, 30, 20, 4, 'HTTPError: 422 on 20 records'),
+            ('in_flight', 'champions_to_file', '2025-07-02 04:00', null, 'running',
+             0, 0, 0, 0, 0, null),
+            ('other', 'big_spenders_to_file', '2025-07-03 03:00', '2025-07-03 03:01', 'failed',
+             0, 0, 0, 0, 0, 'ConnectionError')
+        """
+    )
+    warehouse.close()
+    return path
+
+
+def test_latest_sync_run_is_the_newest_finished_one(sync_runs: Path, tmp_path: Path) -> None:
+    with duckdb.connect(str(sync_runs), read_only=True) as connection:
+        run = latest_sync_run(connection, "champions_to_file")
+        assert latest_sync_run(connection, "nobody_to_file") is None
+    assert run["run_id"] == "latest"
+    assert (run["added"], run["changed"], run["removed"], run["failed"]) == (100, 50, 30, 20)
+    with duckdb.connect(str(tmp_path / "empty.duckdb")) as connection:
+        assert latest_sync_run(connection, "champions_to_file") is None
+
+
+def test_sync_check_fails_on_the_latest_run_and_alerts(sync_runs: Path, monkeypatch) -> None:
+    alerted: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        checks,
+        "alert_check_failure",
+        lambda asset, check, description, metadata: alerted.append((asset, check)),
+    )
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(sync_runs))
+    monkeypatch.setenv("CDP_SYNC_MAX_FAILURE_RATE", "0.05")
+    monkeypatch.setenv("CDP_SYNC_MIN_RECORDS", "100")
+    key = AssetKey(["activation", "champions_to_file"])
+    check = next(c for c in checks.sync_checks if key in {k.asset_key for k in c.check_keys})
+    job = define_asset_job("sync_check_only", selection=AssetSelection.checks(check))
+    defs = Definitions(assets=sync_assets, asset_checks=[check], jobs=[job])
+
+    with instance_for_test() as instance:
+        result = defs.resolve_job_def("sync_check_only").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+    (evaluation,) = _evaluations(result, "sync_failure_rate")
+    assert not evaluation.passed
+    assert evaluation.severity == AssetCheckSeverity.ERROR
+    metadata = {name: getattr(value, "value", value) for name, value in evaluation.metadata.items()}
+    assert metadata["run_id"] == "latest"
+    assert metadata["failed"] == 20 and metadata["attempted"] == 200
+    assert metadata["failure_rate"] == 0.1
+    assert metadata["error"] == "HTTPError: 422 on 20 records"
+    assert "20 of 200 records failed (10.0%)" in (evaluation.description or "")
+    # A failing blocking check fails its step, and it alerted.
+    assert not result.success
+    assert alerted == [("activation/champions_to_file", "sync_failure_rate")]
+
+
+def test_every_sync_asset_has_a_blocking_failure_rate_check() -> None:
+    keys = {key.asset_key for check in checks.sync_checks for key in check.check_keys}
+    assert keys == {asset.key for asset in sync_assets}
+    assert all(spec.blocking for check in checks.sync_checks for spec in check.check_specs)

@@ -21,6 +21,7 @@ def test_custom_checks_are_attached_to_the_dbt_assets() -> None:
     assert "core/customers:identity_over_merge" in check_keys
     assert "audit/landing_audit:landing_freshness" in check_keys
     assert "segments/seg_champions:segment_size" in check_keys
+    assert "activation/champions_to_file:sync_failure_rate" in check_keys
 
 
 def test_hourly_job_leaves_nightly_models_and_the_snapshot_to_the_nightly_job() -> None:
@@ -49,6 +50,7 @@ def test_hourly_job_runs_the_custom_checks_of_the_assets_it_builds() -> None:
 
     check_names = {key.name for key in hourly_selection.resolve_checks(defs.resolve_asset_graph())}
     assert {"segment_size", "identity_over_merge", "landing_freshness"} <= check_names
+    assert "sync_failure_rate" in check_names
     assert any(name.startswith("unique_") for name in check_names)  # dbt's tests stay too
 
 
@@ -62,3 +64,26 @@ def test_every_sync_is_an_asset_downstream_of_the_segment_it_sends() -> None:
         assert AssetKey([schema, model]) in graph.get(key).parent_keys
     nightly = defs.resolve_job_def("nightly_build").asset_layer.selected_asset_keys
     assert AssetKey(["activation", "champions_to_file"]) in nightly
+
+
+def test_hourly_job_runs_exactly_the_syncs_tagged_hourly_and_nightly_runs_all() -> None:
+    from cdp.activation import project_syncs
+
+    syncs = project_syncs()
+    hourly_syncs = {AssetKey(["activation", s.name]) for s in syncs if s.schedule == "hourly"}
+    other_syncs = {AssetKey(["activation", s.name]) for s in syncs} - hourly_syncs
+    assert hourly_syncs and other_syncs  # the sample configuration has both kinds
+
+    hourly_job = defs.resolve_job_def("hourly_refresh")
+    hourly = hourly_job.asset_layer.selected_asset_keys
+    nightly = defs.resolve_job_def("nightly_build").asset_layer.selected_asset_keys
+    assert {key for key in hourly if key.path[0] == "activation"} == hourly_syncs
+    assert hourly_syncs | other_syncs <= nightly
+    # Each hourly sync's segment is rebuilt in the same run, and its failure-rate check runs.
+    graph = defs.resolve_asset_graph()
+    for key in hourly_syncs:
+        assert graph.get(key).parent_keys <= hourly
+    checks = hourly_job.asset_layer.asset_graph.asset_check_keys
+    assert {check.asset_key for check in checks if check.name == "sync_failure_rate"} == (
+        hourly_syncs
+    )
