@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,3 +58,40 @@ class Destination(Protocol):
     rate_limit_per_second: float | None
 
     def send(self, batch: Batch) -> BatchResult: ...
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def chunks_within(items: list[Any], max_items: int, max_bytes: int) -> Iterator[list[Any]]:
+    """Consecutive chunks of at most `max_items` whose JSON stays under `max_bytes`."""
+    chunk: list[Any] = []
+    size = 0
+    for item in items:
+        item_size = len(json.dumps(item, separators=(",", ":")).encode()) + 1
+        if chunk and (len(chunk) == max_items or size + item_size > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item_size
+    if chunk:
+        yield chunk
+
+
+def compact_json(value: dict[str, Any]) -> str:
+    """Canonical JSON text (sorted keys, no spaces), e.g. hashes kept as a destination id."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def json_object(value: str | None) -> dict[str, Any]:
+    """The JSON object in `value`, or {} when it is empty, not JSON or not an object."""
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

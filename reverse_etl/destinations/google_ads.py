@@ -43,7 +43,6 @@ its own first, then adds the new ones.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -55,7 +54,13 @@ from typing import Any, Literal
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from reverse_etl.destinations.base import Batch, BatchResult, DestinationError
+from reverse_etl.destinations.base import (
+    Batch,
+    BatchResult,
+    DestinationError,
+    compact_json,
+    json_object,
+)
 from reverse_etl.destinations.hashing import (
     google_country_code,
     google_email,
@@ -133,18 +138,12 @@ def google_identifiers(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def compact(identifiers: dict[str, Any]) -> str:
-    return json.dumps(identifiers, sort_keys=True, separators=(",", ":"))
+    return compact_json(identifiers)
 
 
 def parse_destination_id(value: str | None) -> dict[str, Any]:
-    if not value:
-        return {}
-    try:
-        identifiers = json.loads(value)
-    except ValueError:
-        return {}
-    if not isinstance(identifiers, dict):
-        return {}
+    """The identifiers stored as a record's destination id ({} when there are none)."""
+    identifiers = json_object(value)
     return {key: identifiers[key] for key in IDENTIFIER_TYPES if identifiers.get(key)}
 
 

@@ -43,7 +43,14 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
-from reverse_etl.destinations.base import Batch, BatchResult, DestinationError, Record
+from reverse_etl.destinations.base import (
+    Batch,
+    BatchResult,
+    DestinationError,
+    Record,
+    chunks,
+    chunks_within,
+)
 from reverse_etl.http import HttpClient, TokenBucket, redact
 
 KLAVIYO_REVISION = "2026-07-15"
@@ -129,26 +136,6 @@ def profile_attributes(record_key: str, payload: dict[str, Any]) -> dict[str, An
     if properties:
         attributes["properties"] = properties
     return attributes
-
-
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def chunks_within(items: list[Any], max_items: int, max_bytes: int) -> Iterator[list[Any]]:
-    """Consecutive chunks of at most `max_items` whose JSON stays under `max_bytes`."""
-    chunk: list[Any] = []
-    size = 0
-    for item in items:
-        item_size = len(json.dumps(item, separators=(",", ":")).encode()) + 1
-        if chunk and (len(chunk) == max_items or size + item_size > max_bytes):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(item)
-        size += item_size
-    if chunk:
-        yield chunk
 
 
 def error_detail(response: requests.Response) -> str:

@@ -46,7 +46,13 @@ from typing import Any
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
-from reverse_etl.destinations.base import Batch, BatchResult, DestinationError
+from reverse_etl.destinations.base import (
+    Batch,
+    BatchResult,
+    DestinationError,
+    compact_json,
+    json_object,
+)
 from reverse_etl.destinations.hashing import (
     birth_date,
     meta_city,
@@ -128,19 +134,12 @@ def is_matchable(keys: dict[str, str]) -> bool:
 
 
 def compact(keys: dict[str, str]) -> str:
-    return json.dumps(keys, sort_keys=True, separators=(",", ":"))
+    return compact_json(keys)
 
 
 def parse_destination_id(value: str | None) -> dict[str, str]:
     """The hashed keys stored as a record's destination id ({} when there are none)."""
-    if not value:
-        return {}
-    try:
-        keys = json.loads(value)
-    except ValueError:
-        return {}
-    if not isinstance(keys, dict):
-        return {}
+    keys = json_object(value)
     return {str(k): str(v) for k, v in keys.items() if k in SCHEMA_KEYS and v}
 
 

@@ -34,13 +34,20 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
-from reverse_etl.destinations.base import Batch, BatchResult, DestinationError, Record
+from reverse_etl.destinations.base import (
+    Batch,
+    BatchResult,
+    DestinationError,
+    Record,
+    chunks,
+    chunks_within,
+)
 from reverse_etl.http import HttpClient, redact
 
 MAX_CONTACTS_PER_UPSERT = 30_000
@@ -126,26 +133,6 @@ def contact_for(record_key: str, payload: dict[str, Any], *, external_id: bool) 
     if custom:
         contact["custom_fields"] = custom
     return contact
-
-
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def chunks_within(items: list[Any], max_items: int, max_bytes: int) -> Iterator[list[Any]]:
-    """Consecutive chunks of at most `max_items` whose JSON stays under `max_bytes`."""
-    chunk: list[Any] = []
-    size = 0
-    for item in items:
-        item_size = len(json.dumps(item, separators=(",", ":")).encode()) + 1
-        if chunk and (len(chunk) == max_items or size + item_size > max_bytes):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(item)
-        size += item_size
-    if chunk:
-        yield chunk
 
 
 def error_messages(response: requests.Response) -> list[dict[str, Any]]:
