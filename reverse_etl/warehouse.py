@@ -51,8 +51,20 @@ class DuckDBWarehouse:
         self._connection = connection
 
     @classmethod
-    def connect(cls, path: str | Path) -> DuckDBWarehouse:
-        return cls(duckdb.connect(str(path)))
+    def connect(cls, path: str | Path, memory_limit: str | None = None) -> DuckDBWarehouse:
+        """Open a DuckDB file with a memory limit for the sync's queries.
+
+        The limit (`memory_limit`, else CDP_SYNC_MEMORY_LIMIT, default 512MB) keeps a sync of
+        millions of members within a small, predictable footprint: beyond it DuckDB spills
+        the delta's joins to disk instead of growing. When this process already has the
+        file open (dbt built it in process a moment ago), that database and its settings are
+        shared instead, since DuckDB opens one file with one configuration per process.
+        """
+        limit = memory_limit or os.environ.get("CDP_SYNC_MEMORY_LIMIT", "").strip() or "512MB"
+        try:
+            return cls(duckdb.connect(str(path), config={"memory_limit": limit}))
+        except duckdb.ConnectionException:
+            return cls(duckdb.connect(str(path)))
 
     @classmethod
     def from_env(cls) -> DuckDBWarehouse:

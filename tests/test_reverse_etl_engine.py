@@ -440,3 +440,15 @@ def test_a_key_on_several_source_rows_is_sent_once_with_the_same_payload_every_r
     assert destination.members["c000"]["country"] == "AA"  # the smallest payload wins
     assert first.added == len(_desired(warehouse))  # one record per person
     assert (second.added, second.changed, second.removed) == (0, 0, 0)
+
+
+def test_the_sync_connection_has_a_memory_limit_from_the_environment(tmp_path, monkeypatch):
+    path = tmp_path / "limited.duckdb"
+    opened = DuckDBWarehouse.connect(path)
+    assert opened.fetchall("select current_setting('memory_limit')") == [("488.2 MiB",)]
+    opened.close()
+
+    monkeypatch.setenv("CDP_SYNC_MEMORY_LIMIT", "1GB")
+    opened = DuckDBWarehouse.connect(path)
+    assert opened.fetchall("select current_setting('memory_limit')") == [("953.6 MiB",)]
+    opened.close()
