@@ -131,6 +131,21 @@ def run_project_syncs(
     return results
 
 
+# The option naming what a destination's records land in, per destination type.
+_OBJECT_OPTIONS = ("list_id", "audience_id", "user_list_id", "url")
+
+
+def destination_object(sync: SyncConfig) -> str:
+    """What the sync writes to at the destination: a list, an audience, a URL, a folder."""
+    options = sync.destination.options
+    for option in _OBJECT_OPTIONS:
+        if options.get(option):
+            return f"{option}: {options[option]}"
+    if sync.destination.type == "file":
+        return f"folder: {sync.name}/"  # under CDP_ACTIVATION_DIR; no machine path
+    return sync.destination.type
+
+
 def render_exposures(syncs: Sequence[SyncConfig]) -> str:
     """dbt exposures, one per sync, downstream of the model it sends."""
     exposures = []
@@ -152,9 +167,14 @@ def render_exposures(syncs: Sequence[SyncConfig]) -> str:
                 "depends_on": [f"ref('{model}')"],
                 "meta": {
                     "destination": sync.destination.type,
+                    "destination_object": destination_object(sync),
                     "mode": sync.mode,
+                    "identifiers": sync.identifiers,
+                    "fields": sync.fields,
                     "consent_purpose": sync.consent_purpose,
                     "batch_size": sync.batch_size,
+                    "schedule": sync.schedule or "manual",
+                    "secrets_from_env": sync.secret_env,
                 },
             }
         )

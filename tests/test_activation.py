@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from cdp import DEFAULT_RAW_DIR
-from cdp.activation import project_syncs, run_project_syncs
+from cdp.activation import project_syncs, render_exposures, run_project_syncs
 from cdp.cli import main
 from cdp.pipeline import Settings
-from reverse_etl.config import SyncConfigError
+from reverse_etl.config import SyncConfigError, parse_syncs
 from tests.conftest import build_warehouse, query
 
 
@@ -76,3 +77,27 @@ def test_a_sync_with_an_unknown_consent_purpose_is_refused(tmp_path: Path) -> No
     )
     with pytest.raises(SyncConfigError, match="sync 'vip_to_file': field 'consent_purpose'"):
         project_syncs(path)
+
+
+def test_exposures_name_the_destination_object_and_the_mapping() -> None:
+    [sync] = parse_syncs(
+        {
+            "syncs": [
+                {
+                    "name": "champions_to_klaviyo",
+                    "source": "segments.seg_champions",
+                    "fields": {"email": "email", "first_name": "first_name"},
+                    "consent_purpose": "email_marketing",
+                    "schedule": "hourly",
+                    "destination": {"type": "klaviyo", "options": {"list_id": "Y6nRLr"}},
+                }
+            ]
+        }
+    )
+    [exposure] = yaml.safe_load(render_exposures([sync]))["exposures"]
+
+    assert exposure["depends_on"] == ["ref('seg_champions')"]
+    assert exposure["meta"]["destination"] == "klaviyo"
+    assert exposure["meta"]["destination_object"] == "list_id: Y6nRLr"
+    assert exposure["meta"]["fields"] == {"email": "email", "first_name": "first_name"}
+    assert exposure["meta"]["schedule"] == "hourly"
