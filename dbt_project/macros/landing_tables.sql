@@ -2,6 +2,10 @@
     The landing tables of the contract: the base model that reads each, its key, the time a
     record was observed, and which columns carry which identity-graph identifiers (as SQL
     expressions over the base model). Identity, the landing audit and erasure all read this.
+
+    `incremental`: the table's staging model is incremental, so its base model stops before
+    dispositions (the staging model ranks only new files against what it staged before) and
+    int_landing__row_dispositions ranks every row of it by `version` (docs/adr/0002).
 #}
 {% macro landing_tables() -%}
     {{ return([
@@ -17,28 +21,28 @@
         },
         {
             'name': 'shop/orders', 'model': 'base_shop__orders', 'key': 'order_id',
-            'observed_at': 'ordered_at',
+            'observed_at': 'ordered_at', 'incremental': true, 'version': 'updated_at',
             'identifiers': {'shop_customer_id': 'customer_id', 'email': 'email'},
         },
         {
             'name': 'shop/order_items', 'model': 'base_shop__order_items', 'key': 'order_item_id',
-            'observed_at': 'null', 'identifiers': {},
+            'observed_at': 'null', 'identifiers': {}, 'incremental': true,
         },
         {
             'name': 'events/tracks', 'model': 'base_events__tracks', 'key': 'message_id',
-            'observed_at': 'event_at',
+            'observed_at': 'event_at', 'incremental': true,
             'identifiers': {'anonymous_id': 'anonymous_id', 'shop_customer_id': 'user_id'},
         },
         {
             'name': 'events/identifies', 'model': 'base_events__identifies', 'key': 'message_id',
-            'observed_at': 'identified_at',
+            'observed_at': 'identified_at', 'incremental': true,
             'identifiers': {
                 'anonymous_id': 'anonymous_id', 'shop_customer_id': 'user_id', 'email': 'email'
             },
         },
         {
             'name': 'email/events', 'model': 'base_email__events', 'key': 'email_event_id',
-            'observed_at': 'occurred_at', 'identifiers': {'email': 'email'},
+            'observed_at': 'occurred_at', 'identifiers': {'email': 'email'}, 'incremental': true,
         },
         {
             'name': 'support/tickets', 'model': 'base_support__tickets', 'key': 'ticket_id',

@@ -10,9 +10,15 @@
 
     For append-only event tables (no version column) every repeat of a key is a duplicate
     delivery. `_row_hash` makes ties deterministic.
+
+    The ranking is a total order over the rows of a key, so the staged row of a set of rows is
+    also the staged row of (the staged row of any subset) + (the rest): an incremental staging
+    model ranks only the new rows against the row it staged before and gets the same answer
+    as a ranking over every landed row (docs/adr/0002). `prefix` names the two CTEs when one
+    model ranks several tables.
 #}
-{% macro landing_dispositions(from_cte, key_column, version_column=none) -%}
-    ranked_versions as (
+{% macro landing_dispositions(from_cte, key_column, version_column=none, prefix='') -%}
+    {{ prefix }}ranked_versions as (
         select
             {{ from_cte }}.*,
             case
@@ -27,7 +33,7 @@
         from {{ from_cte }}
     ),
 
-    with_dispositions as (
+    {{ prefix }}with_dispositions as (
         select
             *,
             case
@@ -42,7 +48,7 @@
                     else 'duplicate_delivery'
                 {% endif %}
             end as _disposition
-        from ranked_versions
+        from {{ prefix }}ranked_versions
     )
 {%- endmacro %}
 

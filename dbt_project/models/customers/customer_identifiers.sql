@@ -39,8 +39,19 @@ erased_records as (
     ('stg_support__tickets', 'email', 'requester_email'),
 ] %}
 
+-- noqa: disable=LT02
+{#- Base models of incrementally staged tables stop before dispositions: rank them here. -#}
+{% for table in landing_tables() if table.name in versioned_tables and table.get('incremental') %}
+    {{ table.model }}_rows as (
+        select * from {{ ref(table.model) }}
+    ),
+
+    {{ landing_dispositions(
+        table.model ~ '_rows', table.key, table.get('version'), prefix=table.model ~ '_'
+    ) }},
+{% endfor %}
+
 values_seen as (
-    -- noqa: disable=LT02
     {% for model_name, identifier_type, column in identifier_columns %}
         select
             '{{ identifier_type }}' as identifier_type,
@@ -58,7 +69,11 @@ values_seen as (
             select
                 '{{ identifier_type }}' as identifier_type,
                 superseded.{{ column }} as identifier_value
-            from {{ ref(table.model) }} as superseded
+            {% if table.get('incremental') %}
+                from {{ table.model }}_with_dispositions as superseded
+            {% else %}
+                from {{ ref(table.model) }} as superseded
+            {% endif %}
             left join erased_records
                 on
                     erased_records.record_source = '{{ table.name }}'

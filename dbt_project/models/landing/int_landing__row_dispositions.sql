@@ -4,11 +4,24 @@
     keys of the identifiers it carries. Keys, hashes and file names only: no personal data.
     The identity graph and the landing audit both start here, so the landing files are
     parsed once for them.
+
+    Base models of incrementally staged tables stop before dispositions (see landing_tables()),
+    so their rows are ranked here, over every landed row, with the same macro.
 #}
 with
 
+-- noqa: disable=LT02
+{% for table in landing_tables() if table.get('incremental') %}
+    {{ table.model }}_rows as (
+        select * from {{ ref(table.model) }}
+    ),
+
+    {{ landing_dispositions(
+        table.model ~ '_rows', table.key, table.get('version'), prefix=table.model ~ '_'
+    ) }},
+{% endfor %}
+
 dispositions as (
-    -- noqa: disable=LT02
     {% for table in landing_tables() %}
         select
             '{{ table.name }}' as landing_table,
@@ -24,7 +37,11 @@ dispositions as (
                     cast(null as {{ dbt.type_string() }})
                 {% endif %} as {{ identifier_type }}_key{{ ',' if not loop.last }}
             {% endfor %}
-        from {{ ref(table.model) }}
+        {% if table.get('incremental') %}
+            from {{ table.model }}_with_dispositions
+        {% else %}
+            from {{ ref(table.model) }}
+        {% endif %}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
     -- noqa: enable=LT02

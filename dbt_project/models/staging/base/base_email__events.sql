@@ -37,8 +37,6 @@ validated as (
         _landed_file,
         _row_hash
     from parsed
-),
+)
 
-{{ landing_dispositions('validated', 'email_event_id') }}
-
-select * from with_dispositions
+select * from validated

@@ -41,8 +41,6 @@ validated as (
         _landed_file,
         _row_hash
     from parsed
-),
+)
 
-{{ landing_dispositions('validated', 'message_id') }}
-
-select * from with_dispositions
+select * from validated

@@ -40,8 +40,6 @@ validated as (
         _landed_file,
         _row_hash
     from parsed
-),
+)
 
-{{ landing_dispositions('validated', 'order_item_id') }}
-
-select * from with_dispositions
+select * from validated

@@ -61,8 +61,6 @@ validated as (
         _landed_file,
         _row_hash
     from parsed
-),
+)
 
-{{ landing_dispositions('validated', 'order_id', 'updated_at') }}
-
-select * from with_dispositions
+select * from validated

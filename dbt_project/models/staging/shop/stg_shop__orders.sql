@@ -1,7 +1,92 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+    )
+}}
+
+{#
+    Incremental (docs/adr/0002): only landing files not read before. A new version of an order
+    (a refund, a status change) competes with the version already staged by updated_at, then
+    by file, exactly as in a full build, so a late stale version never wins; rows of people
+    erased since they were staged are rewritten masked.
+#}
 with
 
-orders as (
+landed_orders as (
     select * from {{ ref('base_shop__orders') }}
+    where {{ landed_file_is_new('_landed_file') }}
+),
+
+{% if is_incremental() %}
+    staged_before as (
+        select * from {{ this }}
+    ),
+
+    erased_records as (
+        select record_key from {{ ref('int_privacy__erased_records') }}
+        where record_source = 'shop/orders'
+    ),
+{% endif %}
+
+candidates as (
+    select
+        order_id,
+        customer_id,
+        email,
+        ordered_at,
+        status,
+        subtotal,
+        discount,
+        total,
+        refunded_amount,
+        updated_at,
+        has_invalid_email,
+        has_invalid_subtotal,
+        has_invalid_discount,
+        has_invalid_refunded_amount,
+        has_invalid_updated_at,
+        _quarantine_reason,
+        _landed_file,
+        _row_hash
+    from landed_orders
+
+    {% if is_incremental() %}
+        union all
+
+        select
+            order_id,
+            customer_id,
+            email,
+            ordered_at,
+            status,
+            subtotal,
+            discount,
+            total,
+            refunded_amount,
+            updated_at,
+            has_invalid_email,
+            has_invalid_subtotal,
+            has_invalid_discount,
+            has_invalid_refunded_amount,
+            has_invalid_updated_at,
+            cast(null as {{ dbt.type_string() }}) as _quarantine_reason,
+            landed_file as _landed_file,
+            null as _row_hash
+        from staged_before
+        where
+            order_id in (select landed_orders.order_id from landed_orders)
+            or (
+                not is_erased
+                and order_id in (select erased_records.record_key from erased_records)
+            )
+    {% endif %}
+),
+
+{{ landing_dispositions('candidates', 'order_id', 'updated_at') }},
+
+orders as (
+    select * from with_dispositions
     where _disposition = 'staged'
 ),
 
