@@ -44,15 +44,15 @@ support as (
 ),
 
 clv as (
-    select * from {{ ref('customer_clv') }}
+    select * from {{ predictive_table('customer_clv') }}
 ),
 
 churn as (
-    select * from {{ ref('customer_churn') }}
+    select * from {{ predictive_table('customer_churn') }}
 ),
 
 clusters as (
-    select * from {{ ref('customer_clusters') }}
+    select * from {{ predictive_table('customer_clusters') }}
 ),
 
 predictive_tiers as (
