@@ -30,9 +30,17 @@ CLUSTER_FEATURES = [
 ]
 
 
+def by_customer(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in customer_id order: a warehouse returns rows in no particular order, and the
+    fits below (subsampling, k-means starts) should not depend on it, so every engine and
+    every run trains on the same sequence."""
+    return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
 def churn_table(training: pd.DataFrame, scoring: pd.DataFrame) -> pd.DataFrame:
     """customer_churn: churn risk for every scored customer, with the model's metrics."""
     churn = load_models()["churn"]
+    training, scoring = by_customer(training), by_customer(scoring)
     churn_model = churn.train_churn_model(training)
     metrics = churn_model.metrics()
     return pd.DataFrame(
@@ -50,6 +58,7 @@ def churn_table(training: pd.DataFrame, scoring: pd.DataFrame) -> pd.DataFrame:
 def clv_table(summary: pd.DataFrame) -> pd.DataFrame:
     """customer_clv: 12-month expected purchases and value from one summary row per customer."""
     fit_and_predict = load_models()["clv"].fit_and_predict
+    summary = by_customer(summary)
     frequency = summary["frequency"].to_numpy(dtype=np.float64)
     monetary = summary["monetary_value"].astype("float64").fillna(0.0).to_numpy()
     result = fit_and_predict(
@@ -90,7 +99,7 @@ def clusters_table(scoring: pd.DataFrame, previous: pd.DataFrame | None) -> pd.D
     on a first run; matching to them keeps ids and names stable across runs.
     """
     clustering = load_models()["clustering"]
-    features = scoring[["customer_id", *CLUSTER_FEATURES]]
+    features = by_customer(scoring)[["customer_id", *CLUSTER_FEATURES]]
     result = clustering.fit_clusters(features, previous_centroids=previous)
     centroids = result.centroids.rename(
         columns={name: f"centroid_{name}" for name in CLUSTER_FEATURES}

@@ -24,7 +24,16 @@ SCHEMA = "predictive"
 
 
 def _read(spark: Any, table: str) -> pd.DataFrame:
-    return spark.table(f"{SCHEMA}.{table}").toPandas()
+    """A table as pandas, typed like DuckDB's .df(): decimals become floats (Spark hands them
+    over as Python Decimal objects, which the models would not see as numbers)."""
+    frame = spark.table(f"{SCHEMA}.{table}")
+    decimals = [
+        field.name for field in frame.schema.fields if field.dataType.typeName() == "decimal"
+    ]
+    result = frame.toPandas()
+    for name in decimals:
+        result[name] = pd.to_numeric(result[name], errors="coerce").astype("float64")
+    return result
 
 
 def _table_exists(spark: Any, table: str) -> bool:

@@ -12,7 +12,7 @@
 #}
 {% macro spark__snapshot_merge_sql(target, source, insert_cols) -%}
     {%- if target.is_delta or target.is_iceberg or target.is_hudi -%}
-        {{ return(dbt_spark.spark__snapshot_merge_sql(target, source, insert_cols)) }}
+        {{ return(dbt.spark__snapshot_merge_sql(target, source, insert_cols)) }}
     {%- endif -%}
     {%- set names = config.get("snapshot_table_column_names") or get_snapshot_table_column_names() -%}
     {%- set target_columns = adapter.get_columns_in_relation(target) -%}
