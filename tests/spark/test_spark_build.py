@@ -34,7 +34,8 @@ def test_the_whole_project_builds_and_passes_its_tests_on_spark(spark_sample: Sp
     assert spark_sample.outcome.success, f"Spark build failed:\n{tail}"
     statuses = spark_sample.outcome.statuses
     assert not {"error", "fail", "skipped"} & set(statuses), statuses
-    assert statuses.get("success", 0) >= 60, statuses  # models, seeds and the snapshot
+    assert statuses.get("ok", 0) >= 50, statuses  # models
+    assert statuses.get("success", 0) >= 5, statuses  # seeds and the snapshot
     assert statuses.get("pass", 0) >= 100, statuses  # data and unit tests
     print(f"\nSpark build of the sample: {spark_sample.seconds:.0f}s ({statuses})")
 
@@ -114,7 +115,8 @@ def test_duckdb_and_spark_builds_are_equal(
 ) -> None:
     assert spark_sample.outcome.success, "the Spark build failed (see the first test)"
     keys = COMPARED[table]
-    with duckdb.connect(str(duckdb_sample), read_only=True) as connection:
+    # The same configuration as dbt's own connection, which the process may still hold.
+    with duckdb.connect(str(duckdb_sample)) as connection:
         cursor = connection.execute(f"select * from {table}")
         duck_columns = [column[0] for column in cursor.description]
         duck = _rows(cursor.fetchall(), duck_columns, keys)
