@@ -23,6 +23,8 @@ pytestmark = [
 # Every column of these tables is compared; floats after rounding to this many places.
 DECIMALS = 6
 COMPARED = {
+    "audit.landing_audit": ["landing_table"],
+    "core.customer_identifiers": ["identifier_type", "identifier_value"],
     "core.customers": ["customer_id"],
     "core.customer_traits": ["customer_id"],
     "segments.segment_memberships": ["segment_name", "customer_id"],
