@@ -39,7 +39,7 @@ final as (
         cast({{ dbt.datediff('min(first_purchase_day)', 'max(purchase_day)', 'day') }} as double) / 7 -- noqa: LT05
             as recency_weeks,
         cast({{ dbt.datediff('min(first_purchase_day)', as_of(), 'day') }} as double) / 7 as age_weeks, -- noqa: LT05
-        -- the average of cents, divided once in double precision: what DuckDB's avg() of a
+        -- the average of cents, divided once in double precision: what DuckDB's avg() of this
         -- decimal gives, and the same double on every engine
         cast(sum(case when day_number > 1 then day_revenue * 100 end) as double)
         / nullif(count(case when day_number > 1 then day_revenue end) * 100, 0) as monetary_value
