@@ -4,12 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark-installed
 
 export CDP_RAW_DIR ?= $(CURDIR)/seeds
 export CDP_DUCKDB_PATH ?= $(CURDIR)/warehouse/cdp.duckdb
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export CDP_SPARK_DIR ?= $(CURDIR)/warehouse/spark
 
-.PHONY: setup demo test test-fast lint format docs dagster bench seeds clean
+.PHONY: setup demo test test-fast lint format docs dagster bench seeds clean spark-setup spark-demo test-spark
 
 setup: $(STAMP)
 
@@ -54,6 +56,22 @@ dagster: setup
 
 bench: setup
 	$(BIN)/python benchmarks/identity_scale.py
+
+# Apache Spark as the warehouse (dbt-spark in session mode on a local PySpark; needs Java 17).
+spark-setup: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
+# The whole pipeline on Spark on the sample data, into warehouse/spark (CDP_SPARK_DIR).
+spark-demo: export CDP_AS_OF ?= 2025-07-01
+spark-demo: spark-setup
+	CDP_TARGET=spark $(BIN)/cdp run
+
+# The Spark suite: the whole project built on Spark, and equal to the DuckDB build.
+test-spark: spark-setup
+	$(BIN)/pytest -m spark tests/spark
 
 # Regenerate the committed sample (about 2,000 people).
 seeds: setup

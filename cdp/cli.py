@@ -115,7 +115,7 @@ def run(
     no_sync: bool,
 ) -> None:
     """Build the whole pipeline (dbt build: models and their tests) and print a summary."""
-    from cdp.pipeline import missing_landing_tables, run_dbt, summarize
+    from cdp.pipeline import build, missing_landing_tables, summarize
 
     settings = _settings(raw_dir, duckdb_path, fmt)
     missing = missing_landing_tables(settings)
@@ -126,16 +126,12 @@ def run(
             "(a header-only CSV is enough)"
         )
     click.echo(f"landing   {settings.raw_dir} ({settings.landing_format})")
-    click.echo(f"warehouse {settings.duckdb_path}")
-    args = ["build"]
-    if selector:
-        args += ["--select", selector]
-    if full_refresh:
-        args.append("--full-refresh")
-    outcome = run_dbt(args, settings, on_line=click.echo)
+    warehouse = settings.spark_dir if settings.target == "spark" else settings.duckdb_path
+    click.echo(f"warehouse {warehouse}" + (" (spark)" if settings.target == "spark" else ""))
+    outcome = build(settings, click.echo, selector=selector, full_refresh=full_refresh)
     counts = ", ".join(f"{count} {status}" for status, count in sorted(outcome.statuses.items()))
     click.echo(f"\ndbt build finished in {outcome.seconds:.1f}s: {counts or 'nothing ran'}")
-    if outcome.success or settings.duckdb_path.exists():
+    if outcome.success or warehouse.exists():
         try:
             click.echo("")
             for line in summarize(settings):
@@ -146,6 +142,9 @@ def run(
         for failure in outcome.failures:
             click.echo(f"failed: {failure}", err=True)
         raise SystemExit(1)
+    if settings.target == "spark":
+        click.echo("\nsyncs skipped: the reverse-ETL engine reads the DuckDB warehouse")
+        return
     if not no_sync and not selector:
         from cdp.activation import run_project_syncs
 
@@ -153,6 +152,25 @@ def run(
         results = run_project_syncs(settings, on_line=click.echo)
         if any(result.status == "failed" for result in results):
             raise SystemExit(1)
+
+
+@main.command()
+@with_warehouse_options
+def predict(raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None) -> None:
+    """Spark target: train and score churn, CLV and clusters through the Spark session.
+
+    Reads the feature tables the dbt build made, writes predictive.customer_churn,
+    customer_clv and customer_clusters; run it before customer_traits (`cdp run` does).
+    """
+    from cdp.pipeline import predict as run_predict
+
+    settings = _settings(raw_dir, duckdb_path, fmt)
+    if settings.target != "spark":
+        raise click.ClickException(
+            "cdp predict is for CDP_TARGET=spark; on DuckDB the dbt build runs the models"
+        )
+    for table, rows in run_predict(settings).items():
+        click.echo(f"predictive.{table:<24} {rows:>10,} rows")
 
 
 @main.command()

@@ -7,13 +7,14 @@ benchmarks and Dagster all agree on where the landing files and the warehouse ar
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cdp import DBT_PROJECT_DIR, DEFAULT_DUCKDB_PATH, DEFAULT_RAW_DIR
+from cdp import DBT_PROJECT_DIR, DEFAULT_DUCKDB_PATH, DEFAULT_RAW_DIR, DEFAULT_SPARK_DIR
 from cdp.landing import LANDING_TABLES
 
 
@@ -26,6 +27,7 @@ class Settings:
     landing_format: str = "csv"
     target: str = "duckdb"
     dbt_target_path: Path | None = None  # dbt's artifacts (default: dbt_project/target)
+    spark_dir: Path = DEFAULT_SPARK_DIR  # the spark target's tables and metastore
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -36,6 +38,7 @@ class Settings:
             landing_format=env.get("CDP_LANDING_FORMAT", "csv"),
             target=env.get("CDP_TARGET", "duckdb"),
             dbt_target_path=Path(env["DBT_TARGET_PATH"]) if env.get("DBT_TARGET_PATH") else None,
+            spark_dir=Path(env.get("CDP_SPARK_DIR", DEFAULT_SPARK_DIR)).resolve(),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -44,6 +47,7 @@ class Settings:
             "CDP_DUCKDB_PATH": str(self.duckdb_path),
             "CDP_LANDING_FORMAT": self.landing_format,
             "CDP_TARGET": self.target,
+            "CDP_SPARK_DIR": str(self.spark_dir),
         }
         if self.dbt_target_path is not None:
             env["DBT_TARGET_PATH"] = str(self.dbt_target_path)
@@ -62,6 +66,8 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
     saved = {key: os.environ.get(key) for key in settings.as_env()}
     os.environ.update(settings.as_env())
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    if settings.target == "spark":
+        settings.spark_dir.mkdir(parents=True, exist_ok=True)
     try:
         yield
     finally:
@@ -138,6 +144,77 @@ def run_dbt(
     return outcome
 
 
+def build(
+    settings: Settings,
+    on_line: Callable[[str], None] | None = None,
+    *,
+    selector: str | None = None,
+    full_refresh: bool = False,
+    project_dir: Path | None = None,
+) -> DbtOutcome:
+    """`dbt build` of the project (or of `selector`), with its tests.
+
+    On Spark the predictive models are not dbt models (see cdp/predictive/warehouse.py), so a
+    whole build runs in three steps in this process: everything up to the features, then
+    `cdp predict` through the Spark session, then customer_traits and everything after it.
+    A build with a selector runs only the dbt part.
+    """
+    extra = ["--full-refresh"] if full_refresh else []
+    if selector:
+        return run_dbt(
+            ["build", "--select", selector, *extra], settings, on_line, project_dir=project_dir
+        )
+    if settings.target != "spark":
+        return run_dbt(["build", *extra], settings, on_line, project_dir=project_dir)
+    emit = on_line or (lambda line: None)
+    first = run_dbt(
+        ["build", "--exclude", "customer_traits+", *extra],
+        settings,
+        on_line,
+        project_dir=project_dir,
+    )
+    if not first.success:
+        return first
+    started = time.perf_counter()
+    try:
+        written = predict(settings)
+    except Exception as error:  # reported like a failed node; the rest of the build is skipped
+        first.success = False
+        first.failures.append(f"cdp predict: {error}")
+        return first
+    emit(
+        "  predictive models (cdp predict): "
+        + ", ".join(f"{name} {rows:,} rows" for name, rows in written.items())
+        + f" ({time.perf_counter() - started:.1f}s)"
+    )
+    second = run_dbt(
+        ["build", "--select", "customer_traits+", *extra],
+        settings,
+        on_line,
+        project_dir=project_dir,
+    )
+    statuses = dict(first.statuses)
+    for status, count in second.statuses.items():
+        statuses[status] = statuses.get(status, 0) + count
+    return DbtOutcome(
+        success=second.success,
+        seconds=first.seconds + time.perf_counter() - started,
+        statuses=statuses,
+        failures=first.failures + second.failures,
+    )
+
+
+def predict(settings: Settings) -> dict[str, int]:
+    """Train and score the predictive models through the Spark session (spark target only)."""
+    from cdp.predictive.warehouse import run_predictive_models
+    from cdp.spark import spark_session
+
+    if settings.target != "spark":
+        raise ValueError("cdp predict is for the spark target; on DuckDB dbt runs the models")
+    with dbt_environment(settings):
+        return run_predictive_models(spark_session())
+
+
 SUMMARY_QUERIES = {
     "landing": """
         select
@@ -182,17 +259,39 @@ SUMMARY_QUERIES = {
 }
 
 
-def summarize(settings: Settings) -> list[str]:
-    """A few lines a person can read after a run, straight from the warehouse."""
+def _summary_rows(settings: Settings) -> dict[str, tuple | None]:
+    row: dict[str, tuple | None] = {}
+    if settings.target == "spark":
+        from cdp.spark import spark_session
+
+        with dbt_environment(settings):
+            spark = spark_session()
+        for name, query in SUMMARY_QUERIES.items():
+            tables = re.findall(r"\bfrom\s+(\w+\.\w+)", query)
+            if not all(spark.catalog.tableExists(table) for table in tables):
+                row[name] = None  # a model the run did not build (e.g. --select)
+                continue
+            try:
+                found = spark.sql(query).collect()
+            except Exception:  # a model the run did not build (e.g. --select)
+                row[name] = None
+            else:
+                row[name] = tuple(found[0]) if found else None
+        return row
     import duckdb
 
-    row: dict[str, tuple | None] = {}
     with duckdb.connect(str(settings.duckdb_path)) as connection:
         for name, query in SUMMARY_QUERIES.items():
             try:
                 row[name] = connection.execute(query).fetchone()
             except duckdb.Error:  # a model the run did not build (e.g. --select)
                 row[name] = None
+    return row
+
+
+def summarize(settings: Settings) -> list[str]:
+    """A few lines a person can read after a run, straight from the warehouse."""
+    row = _summary_rows(settings)
     if row["landing"] is None or row["customers"] is None:
         return ["(no summary: the single customer view was not built)"]
     landed, staged, superseded, duplicates, quarantined = row["landing"]

@@ -10,5 +10,5 @@
 
 {#- Whole days from `earlier` to `later` (both timestamps). -#}
 {% macro days_between(earlier, later) -%}
-    {{ dbt.datediff(earlier, later, 'day') }}
+    cast({{ dbt.datediff(earlier, later, 'day') }} as {{ dbt.type_bigint() }})
 {%- endmacro %}

@@ -1,6 +1,7 @@
 {#
     Engine-specific SQL lives only here, behind adapter.dispatch, so that every model stays
-    portable. Each macro has a default (ANSI-ish / Spark-compatible) and a DuckDB variant.
+    portable. Each macro has a default (ANSI-ish / Spark-compatible) and a DuckDB variant, and
+    a Spark variant where Spark needs its own (backslashes in string literals).
 #}
 
 {% macro regexp_replace_all(expression, pattern, replacement) -%}
@@ -15,13 +16,23 @@
     regexp_replace({{ expression }}, '{{ pattern }}', '{{ replacement }}', 'g')
 {%- endmacro %}
 
+{#- Spark string literals treat a backslash as an escape: double it so the regex sees it. -#}
+{% macro spark__regexp_replace_all(expression, pattern, replacement) -%}
+    regexp_replace({{ expression }}, '{{ pattern | replace("\\", "\\\\") }}', '{{ replacement | replace("\\", "\\\\") }}')
+{%- endmacro %}
+
 
 {% macro regexp_like(expression, pattern) -%}
     {{ return(adapter.dispatch('regexp_like', 'cdp')(expression, pattern)) }}
 {%- endmacro %}
 
+{#- The whole value must match (rlike alone finds the pattern anywhere in it). -#}
 {% macro default__regexp_like(expression, pattern) -%}
-    ({{ expression }} rlike '{{ pattern }}')
+    ({{ expression }} rlike '^(?:{{ pattern }})$')
+{%- endmacro %}
+
+{% macro spark__regexp_like(expression, pattern) -%}
+    ({{ expression }} rlike '^(?:{{ pattern | replace("\\", "\\\\") }})$')
 {%- endmacro %}
 
 {% macro duckdb__regexp_like(expression, pattern) -%}

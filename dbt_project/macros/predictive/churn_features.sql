@@ -32,7 +32,9 @@
             customer_id,
             count(*) as orders_count,
             sum(net_revenue) as lifetime_revenue,
-            avg(net_revenue) as avg_order_value,
+            -- a double that is the same on every engine (what DuckDB's avg() gives here;
+            -- Spark's avg() of a decimal keeps six places, and the churn model would move)
+            cast(sum(net_revenue) as double) / count(net_revenue) as avg_order_value,
             {{ days_between('max(ordered_at)', reference_time) }} as days_since_last_order,
             {{ days_between('min(ordered_at)', reference_time) }} as days_since_first_order,
             count(

@@ -363,7 +363,7 @@ select * from final
     {%- if since_last is not none -%}
         {%- do filters.append(
             'events.occurred_at > coalesce((select max(anchor.occurred_at) from ' ~ context.events
-            ~ ' as anchor where anchor.customer_id = traits.customer_id and anchor.event_name = '
+            ~ ' as anchor where anchor.customer_id = events.customer_id and anchor.event_name = '
             ~ segment_literal(since_last) ~ "), cast('1900-01-01' as " ~ dbt.type_timestamp() ~ '))'
         ) -%}
     {%- endif -%}

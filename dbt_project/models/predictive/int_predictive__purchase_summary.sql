@@ -5,6 +5,8 @@
       recency_weeks   from the first to the last purchase day (0 without a repeat)
       age_weeks       from the first purchase day to as_of
       monetary_value  average revenue of the repeat purchase days (null without a repeat)
+    Divisions are in double precision on every engine: Spark would keep a decimal with six
+    places, and the Gamma-Gamma fit moves with the last digits of monetary_value.
 -#}
 with
 
@@ -34,10 +36,13 @@ final as (
     select
         customer_id,
         count(*) - 1 as frequency,
-        {{ dbt.datediff('min(first_purchase_day)', 'max(purchase_day)', 'day') }} / 7.0 -- noqa: LT05
+        cast({{ dbt.datediff('min(first_purchase_day)', 'max(purchase_day)', 'day') }} as double) / 7 -- noqa: LT05
             as recency_weeks,
-        {{ dbt.datediff('min(first_purchase_day)', as_of(), 'day') }} / 7.0 as age_weeks, -- noqa: LT05
-        avg(case when day_number > 1 then day_revenue end) as monetary_value
+        cast({{ dbt.datediff('min(first_purchase_day)', as_of(), 'day') }} as double) / 7 as age_weeks, -- noqa: LT05
+        -- the average of cents, divided once in double precision: what DuckDB's avg() of this
+        -- decimal gives, and the same double on every engine
+        cast(sum(case when day_number > 1 then day_revenue * 100 end) as double)
+        / nullif(count(case when day_number > 1 then day_revenue end) * 100, 0) as monetary_value
     from ranked
     group by customer_id
 )

@@ -55,10 +55,10 @@ rates as (
     select
         *,
         case
-            when treated_entries > 0 then 1.0 * treated_conversions / treated_entries
+            when treated_entries > 0 then cast(treated_conversions as double) / treated_entries
         end as treated_rate,
         case
-            when holdout_entries > 0 then 1.0 * holdout_conversions / holdout_entries
+            when holdout_entries > 0 then cast(holdout_conversions as double) / holdout_entries
         end as holdout_rate
     from groups
 ),

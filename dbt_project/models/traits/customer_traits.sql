@@ -44,15 +44,15 @@ support as (
 ),
 
 clv as (
-    select * from {{ ref('customer_clv') }}
+    select * from {{ predictive_table('customer_clv') }}
 ),
 
 churn as (
-    select * from {{ ref('customer_churn') }}
+    select * from {{ predictive_table('customer_churn') }}
 ),
 
 clusters as (
-    select * from {{ ref('customer_clusters') }}
+    select * from {{ predictive_table('customer_clusters') }}
 ),
 
 predictive_tiers as (
@@ -71,7 +71,7 @@ final as (
         {{ as_of() }} as as_of,
         coalesce(order_metrics.orders_count, 0) as orders_count,
         cast(coalesce(order_metrics.lifetime_revenue, 0) as decimal(38, 2)) as lifetime_revenue,
-        order_metrics.avg_order_value,
+        cast(order_metrics.avg_order_value as double) as avg_order_value,
         order_metrics.first_order_at,
         order_metrics.last_order_at,
         order_metrics.days_since_last_order,
@@ -79,7 +79,8 @@ final as (
         coalesce(order_metrics.orders_last_90_days, 0) as orders_last_90_days,
         cast(coalesce(order_metrics.revenue_last_365_days, 0) as decimal(38, 2))
             as revenue_last_365_days,
-        coalesce(order_metrics.discounted_orders_share, 0) as discounted_orders_share,
+        cast(coalesce(order_metrics.discounted_orders_share, 0) as double)
+            as discounted_orders_share,
         coalesce(order_metrics.refunded_orders_count, 0) as refunded_orders_count,
         rfm.recency_score,
         rfm.frequency_score,

@@ -34,7 +34,7 @@ final as (
                 when event_type = 'click' then 2.0
                 else 0.0
             end
-            * power(0.5, days_ago / {{ var('engagement_half_life_days') }}.0)
+            * power(0.5, cast(days_ago as double) / {{ var('engagement_half_life_days') }})
         ) as email_engagement_score,
         count(case when event_type = 'open' and days_ago < 30 then 1 end) as email_opens_30d,
         count(case when event_type = 'open' and days_ago < 90 then 1 end) as email_opens_90d,

@@ -47,7 +47,9 @@ final as (
         all_orders.customer_id,
         coalesce(purchase_metrics.orders_count, 0) as orders_count,
         coalesce(purchase_metrics.lifetime_revenue, 0) as lifetime_revenue,
-        purchase_metrics.lifetime_revenue / purchase_metrics.orders_count as avg_order_value,
+        -- divisions in double precision, the same value on every engine
+        cast(purchase_metrics.lifetime_revenue as double) / purchase_metrics.orders_count
+            as avg_order_value,
         purchase_metrics.first_order_at,
         purchase_metrics.last_order_at,
         {{ days_between('purchase_metrics.last_order_at', as_of()) }} as days_since_last_order, -- noqa: LT05
@@ -56,7 +58,8 @@ final as (
         coalesce(purchase_metrics.revenue_last_365_days, 0) as revenue_last_365_days,
         coalesce(purchase_metrics.discounted_orders_count, 0) as discounted_orders_count,
         coalesce(
-            1.0 * purchase_metrics.discounted_orders_count / purchase_metrics.orders_count, 0
+            cast(purchase_metrics.discounted_orders_count as double) / purchase_metrics.orders_count,
+            0
         ) as discounted_orders_share,
         all_orders.orders_placed_count,
         all_orders.refunded_orders_count,

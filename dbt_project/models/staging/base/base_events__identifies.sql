@@ -11,13 +11,13 @@ parsed as (
         {{ clean_text('user_id') }} as user_id,
         {{ normalize_email('email') }} as email,
         {{ clean_text('email') }} is not null as has_email_value,
-        {{ parse_timestamp_utc('"timestamp"') }} as identified_at,
+        {{ parse_timestamp_utc(adapter.quote('timestamp')) }} as identified_at,
         case when {{ is_json_object('traits') }} then traits end as traits,
         {{ clean_text('traits') }} is not null
         and not {{ is_json_object('traits') }} as has_invalid_traits,
         source.filename as _landed_file,
         {{ row_hash('source', [
-            'message_id', 'anonymous_id', 'user_id', 'email', '"timestamp"', 'traits'
+            'message_id', 'anonymous_id', 'user_id', 'email', adapter.quote('timestamp'), 'traits'
         ]) }} as _row_hash
     from source
 ),

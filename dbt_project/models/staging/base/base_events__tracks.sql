@@ -10,13 +10,13 @@ parsed as (
         {{ clean_text('anonymous_id') }} as anonymous_id,
         {{ clean_text('user_id') }} as user_id,
         {{ clean_text('event') }} as event_name,
-        {{ parse_timestamp_utc('"timestamp"') }} as event_at,
+        {{ parse_timestamp_utc(adapter.quote('timestamp')) }} as event_at,
         case when {{ is_json_object('properties') }} then properties end as properties,
         {{ clean_text('properties') }} is not null
         and not {{ is_json_object('properties') }} as has_invalid_properties,
         source.filename as _landed_file,
         {{ row_hash('source', [
-            'message_id', 'anonymous_id', 'user_id', 'event', '"timestamp"', 'properties'
+            'message_id', 'anonymous_id', 'user_id', 'event', adapter.quote('timestamp'), 'properties'
         ]) }} as _row_hash
     from source
 ),
