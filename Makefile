@@ -29,9 +29,11 @@ demo dagster: export CDP_AS_OF ?= 2025-07-01
 demo: setup
 	$(BIN)/cdp run
 
-# Unit, dbt and end-to-end tests.
-test: setup
+# Unit, dbt and end-to-end tests on DuckDB, then the Spark suite (skipped, with the reason,
+# where Java 17 is missing).
+test: spark-setup
 	$(BIN)/pytest
+	$(BIN)/pytest -m spark tests/spark
 
 # Everything except the tests that build whole warehouses.
 test-fast: setup
