@@ -24,6 +24,7 @@ from reverse_etl.diff import (
     ADD,
     CHANGE,
     ERASE,
+    OPERATIONS,
     REMOVE,
     delta_query,
     quote,
@@ -56,9 +57,7 @@ class SyncRunResult:
     skipped_holdout: int = 0
     requests: int = 0
     error: str | None = None
-    planned: dict[str, int] = field(
-        default_factory=lambda: {ADD: 0, CHANGE: 0, REMOVE: 0, ERASE: 0}
-    )
+    planned: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OPERATIONS, 0))
     sample_payloads: list[dict[str, Any]] = field(default_factory=list)
 
     def count_acknowledged(self, operation: str, count: int) -> None:

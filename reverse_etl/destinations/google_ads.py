@@ -137,10 +137,6 @@ def google_identifiers(payload: dict[str, Any]) -> dict[str, Any]:
     return identifiers
 
 
-def compact(identifiers: dict[str, Any]) -> str:
-    return compact_json(identifiers)
-
-
 def parse_destination_id(value: str | None) -> dict[str, Any]:
     """The identifiers stored as a record's destination id ({} when there are none)."""
     identifiers = json_object(value)
@@ -334,7 +330,9 @@ class GoogleAdsCustomerMatchDestination:
         if items:
             result.rejected.update(self._run_job("create", items))
         result.acknowledged = {
-            key: compact(identifiers) for key, identifiers in items if key not in result.rejected
+            key: compact_json(identifiers)
+            for key, identifiers in items
+            if key not in result.rejected
         }
         return result
 
@@ -350,7 +348,9 @@ class GoogleAdsCustomerMatchDestination:
         if items:
             result.rejected.update(self._run_job("remove", items))
         result.acknowledged = {
-            key: compact(identifiers) for key, identifiers in items if key not in result.rejected
+            key: compact_json(identifiers)
+            for key, identifiers in items
+            if key not in result.rejected
         }
         return result
 

@@ -133,10 +133,6 @@ def is_matchable(keys: dict[str, str]) -> bool:
     return any(key in keys for key in PRIMARY_KEYS) or ("FN" in keys and "LN" in keys)
 
 
-def compact(keys: dict[str, str]) -> str:
-    return compact_json(keys)
-
-
 def parse_destination_id(value: str | None) -> dict[str, str]:
     """The hashed keys stored as a record's destination id ({} when there are none)."""
     keys = json_object(value)
@@ -259,7 +255,7 @@ class MetaCustomAudienceDestination:
         if rows:
             result.rejected.update(self._call("POST", rows))
         result.acknowledged = {
-            key: compact(keys) for key, keys in rows.items() if key not in result.rejected
+            key: compact_json(keys) for key, keys in rows.items() if key not in result.rejected
         }
         return result
 
@@ -275,7 +271,7 @@ class MetaCustomAudienceDestination:
         if rows:
             result.rejected.update(self._call("DELETE", rows))
         result.acknowledged = {
-            key: compact(keys) for key, keys in rows.items() if key not in result.rejected
+            key: compact_json(keys) for key, keys in rows.items() if key not in result.rejected
         }
         return result
 
