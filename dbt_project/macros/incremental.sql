@@ -26,3 +26,108 @@
         1 = 1
     {%- endif -%}
 {%- endmacro %}
+
+
+{#
+    Change propagation past staging (docs/adr/0004). A model downstream of identity refreshes
+    only the keys the new data touched: internal tables stamp the rows a run (re)wrote with
+    `changed_at` (run_stamp()), and a model reads the changes made since its own last
+    successful run, which audit.incremental_runs records (a post-hook, in the model's own
+    transaction on DuckDB). A failed run therefore never loses changes: the next run reads
+    everything since the last run that succeeded.
+#}
+{% macro incremental_runs_relation() -%}
+    {{ return('audit.incremental_runs') }}
+{%- endmacro %}
+
+{#- on-run-start: the table of successful incremental runs, made once. -#}
+{% macro create_incremental_runs() -%}
+    {%- if execute -%}
+        {%- do run_query('create schema if not exists audit') -%}
+        {%- do run_query(
+            'create table if not exists ' ~ incremental_runs_relation() ~ ' ('
+            ~ 'model_id ' ~ dbt.type_string() ~ ', '
+            ~ 'run_started_at ' ~ dbt.type_timestamp() ~ ', '
+            ~ 'as_of ' ~ dbt.type_timestamp() ~ ')'
+            ~ (' using parquet' if target.type == 'spark' else '')
+        ) -%}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{#- The run's start as a timestamp literal: the `changed_at` of every row a run writes. -#}
+{% macro run_stamp() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- post-hook: record that this model's run succeeded, and the as_of it computed at. -#}
+{% macro record_incremental_run() -%}
+    insert into {{ incremental_runs_relation() }} (model_id, run_started_at, as_of)
+    values ('{{ model.unique_id }}', {{ run_stamp() }}, {{ as_of() }})
+{%- endmacro %}
+
+{#-
+    The start of this model's last successful run, as a timestamp literal, when the model runs
+    incrementally; none on a first build or a full refresh (then there is no "since": every
+    key is affected).
+-#}
+{% macro incremental_since() -%}
+    {%- if not execute or not is_incremental() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        'select cast(max(run_started_at) as ' ~ dbt.type_string() ~ ') from '
+        ~ incremental_runs_relation() ~ " where model_id = '" ~ model.unique_id ~ "'"
+    ).columns[0].values()[0] -%}
+    {%- if found is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return("cast('" ~ found ~ "' as " ~ dbt.type_timestamp() ~ ")") }}
+{%- endmacro %}
+
+{#- The as_of this model last computed at (a timestamp literal), or none. -#}
+{% macro incremental_previous_as_of() -%}
+    {%- if not execute or not is_incremental() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        'select cast(max(as_of) as ' ~ dbt.type_string() ~ ') from '
+        ~ incremental_runs_relation() ~ " where model_id = '" ~ model.unique_id ~ "'"
+        ~ ' and run_started_at = (select max(run_started_at) from ' ~ incremental_runs_relation()
+        ~ " where model_id = '" ~ model.unique_id ~ "')"
+    ).columns[0].values()[0] -%}
+    {{ return(none if found is none else "cast('" ~ found ~ "' as " ~ dbt.type_timestamp() ~ ")") }}
+{%- endmacro %}
+
+
+{#
+    The `replace` incremental strategy: delete every row of the affected keys, then insert the
+    new batch. Unlike delete+insert it also removes keys that now have no row at all (a
+    customer id retired by a merge, a member who left a segment, a record whose identifiers
+    became suppressed). The model names, in its `affected_keys` config, the macro that returns
+    the SQL selecting the affected keys (columns named as `unique_key`); the model's own SQL
+    selects the new rows of the same keys.
+#}
+{% macro get_incremental_replace_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set unique_key = arg_dict['unique_key'] -%}
+    {%- set keys = [unique_key] if unique_key is string else unique_key -%}
+    {%- set affected_macro = config.get('affected_keys') -%}
+    {%- if not affected_macro -%}
+        {{ exceptions.raise_compiler_error(
+            model.name ~ ": the replace strategy needs an `affected_keys` config (a macro name)"
+        ) }}
+    {%- endif -%}
+    {%- set affected = context[affected_macro]() -%}
+    {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    delete from {{ target }}
+    where exists (
+        select 1 from ({{ affected }}) as affected_keys
+        where
+        {%- for key in keys %}
+            affected_keys.{{ key }} = {{ target }}.{{ key }}{{ ' and' if not loop.last }}
+        {%- endfor %}
+    );
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+{%- endmacro %}
