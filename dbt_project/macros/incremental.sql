@@ -131,3 +131,35 @@
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}
+
+
+{#-
+    The customers a customer-level model must recompute (as SQL selecting `customer_id`): the
+    customers of every record rewritten since the model's last successful run, and every id in
+    the model's table that is no longer a current customer (retired by a merge). With no
+    previous run: every current customer and every id in the table. The calling model must
+    depend on int_identity__record_customers and int_identity__identifier_customers (a
+    `-- depends_on:` comment will do).
+-#}
+{% macro affected_customers() -%}
+    {%- set since = incremental_since() -%}
+    select record_customers.customer_id
+    from {{ ref('int_identity__record_customers') }} as record_customers
+    {% if since is not none -%}
+        where record_customers.changed_at > {{ since }}
+    {%- endif %}
+    {% if since is none -%}
+        union
+        select current_customers.customer_id
+        from {{ ref('int_identity__identifier_customers') }} as current_customers
+    {%- endif %}
+    {% if is_incremental() -%}
+        union
+        select previous_rows.customer_id
+        from {{ this }} as previous_rows
+        where not exists (
+            select 1 from {{ ref('int_identity__identifier_customers') }} as current_customers
+            where current_customers.customer_id = previous_rows.customer_id
+        )
+    {%- endif %}
+{%- endmacro %}
