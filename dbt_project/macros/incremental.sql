@@ -11,11 +11,22 @@
     again, so that costs time, never correctness.
 #}
 {% macro landed_file_is_new(file_column) -%}
-    {%- set files = [] -%}
+    {{ file_not_in(file_column, landed_files_seen()) }}
+{%- endmacro %}
+
+{#- The landed files already in this model's table (`landed_file`), when it runs incrementally;
+    `where` narrows them (e.g. to some landing tables). -#}
+{% macro landed_files_seen(where='1 = 1') -%}
     {%- if execute and is_incremental() -%}
-        {%- set seen = run_query('select distinct landed_file from ' ~ this) -%}
-        {%- set files = seen.columns[0].values() | list -%}
+        {%- set seen = run_query(
+            'select distinct landed_file from ' ~ this ~ ' where landed_file is not null and ' ~ where
+        ) -%}
+        {{ return(seen.columns[0].values() | list) }}
     {%- endif -%}
+    {{ return([]) }}
+{%- endmacro %}
+
+{% macro file_not_in(file_column, files) -%}
     {%- if files | length > 0 -%}
         {{ file_column }} not in (
         {%- for file in files -%}
@@ -24,6 +35,18 @@
         )
     {%- else -%}
         1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- pre-hook of int_landing__row_dispositions: the tables it ranks whole every run (their
+    staging is not incremental) are replaced whole, including rows without a key. -#}
+{% macro delete_fully_ranked_tables() -%}
+    {%- set names = [] -%}
+    {%- for table in landing_tables() if not table.get('incremental') -%}
+        {%- do names.append("'" ~ table.name ~ "'") -%}
+    {%- endfor -%}
+    {%- if is_incremental() and names -%}
+        delete from {{ this }} where landing_table in ({{ names | join(', ') }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -66,13 +89,30 @@
     values ('{{ model.unique_id }}', {{ run_stamp() }}, {{ as_of() }})
 {%- endmacro %}
 
+{#- is_incremental(), also for the connected_components materialization (which can update
+    only the components new data touched). -#}
+{% macro runs_incrementally() -%}
+    {%- if not execute or this is none or model.resource_type != 'model' -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- if config.get('materialized') != 'connected_components' -%}
+        {{ return(is_incremental()) }}
+    {%- endif -%}
+    {#- Spark's Parquet tables cannot delete rows: there the components are rebuilt whole. -#}
+    {%- set relation = load_cached_relation(this) -%}
+    {{ return(
+        target.type != 'spark' and relation is not none and relation.type == 'table'
+        and not should_full_refresh()
+    ) }}
+{%- endmacro %}
+
 {#-
     The start of this model's last successful run, as a timestamp literal, when the model runs
     incrementally; none on a first build or a full refresh (then there is no "since": every
     key is affected).
 -#}
 {% macro incremental_since() -%}
-    {%- if not execute or not is_incremental() -%}
+    {%- if not execute or not runs_incrementally() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set found = run_query(
@@ -87,7 +127,7 @@
 
 {#- The as_of this model last computed at (a timestamp literal), or none. -#}
 {% macro incremental_previous_as_of() -%}
-    {%- if not execute or not is_incremental() -%}
+    {%- if not execute or not runs_incrementally() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set found = run_query(
@@ -161,5 +201,36 @@
             select 1 from {{ ref('int_identity__identifier_customers') }} as current_customers
             where current_customers.customer_id = previous_rows.customer_id
         )
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Identity (docs/adr/0004): the identifiers whose customer may have changed since this model's
+    last successful run (recomputed identifiers, and every member of a recomputed component),
+    as SQL selecting `identifier_key`; every identifier when there is no previous run. -#}
+{% macro affected_identifier_keys() -%}
+    {%- set since = incremental_since() -%}
+    select changed_identifiers.identifier_key
+    from {{ ref('int_identity__identifiers') }} as changed_identifiers
+    {% if since is not none -%}
+        where changed_identifiers.changed_at > {{ since }}
+
+        union
+
+        select component_identifiers.identifier_key
+        from {{ ref('int_identity__identifiers') }} as component_identifiers
+        inner join {{ ref('int_identity__components') }} as changed_components
+            on component_identifiers.node_id = changed_components.node_id
+        where changed_components.changed_at > {{ since }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- The records whose customer may have changed (they carry an affected identifier), as SQL
+    selecting `record_source, record_key`. -#}
+{% macro affected_records() -%}
+    select distinct affected_observations.record_source, affected_observations.record_key
+    from {{ ref('int_identity__observations') }} as affected_observations
+    {% if incremental_since() is not none -%}
+        where affected_observations.identifier_key in ({{ affected_identifier_keys() }})
     {%- endif %}
 {%- endmacro %}

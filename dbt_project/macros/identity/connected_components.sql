@@ -14,13 +14,22 @@
     `max_iterations` (default: the `identity_max_iterations` var) only stops a run that would
     never end, with an error.
 
-    Only create/drop table statements and plain SQL are used, so the materialization works on
-    any adapter that implements create_table_as.
+    Incremental mode (when the model runs incrementally, see runs_incrementally()): the SQL
+    returns only the edges of the part of the graph to recompute, plus (node_id, null) for
+    nodes that leave the graph. Every node it names is replaced: deleted from the table, then
+    inserted again with its new component unless it left. The SQL must name every node of
+    each old component it touches (a component is replaced whole or not at all).
+
+    Every row carries `changed_at`, the run that wrote it, for the models downstream.
+
+    Only create/drop table statements and plain SQL are used (and, incrementally, a delete),
+    so the materialization works on any adapter that implements create_table_as.
 #}
 {% materialization connected_components, default %}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set max_iterations = config.get('max_iterations', var('identity_max_iterations', 100)) | int -%}
+    {%- set incremental = existing_relation is not none and incremental_since() is not none -%}
 
     {%- set work = {} -%}
     {%- for suffix in ['raw_edges', 'edges', 'labels_a', 'labels_b'] -%}
@@ -46,16 +55,17 @@
         {{ create_table_as(False, edges, "
             select node_id, neighbor_id
             from (
-                select node_id, neighbor_id from " ~ raw_edges ~ "
+                select node_id, neighbor_id from " ~ raw_edges ~ " where neighbor_id is not null
                 union all
                 select neighbor_id as node_id, node_id as neighbor_id from " ~ raw_edges ~ "
+                where neighbor_id is not null
                 union all
                 select node_id, node_id as neighbor_id from " ~ raw_edges ~ "
+                where neighbor_id is not null
             ) as both_directions
             group by node_id, neighbor_id
         ") }}
     {%- endcall %}
-    {% do adapter.drop_relation(raw_edges) %}
 
     {%- set state = namespace(current=work['labels_a'], spare=work['labels_b'], iterations=0, converged=false, label_sum=none) -%}
 
@@ -64,7 +74,7 @@
             "select node_id, min(neighbor_id) as label from " ~ edges ~ " group by node_id") }}
     {%- endcall %}
     {%- set state.label_sum = run_query(
-        "select cast(sum(label) as " ~ dbt.type_string() ~ ") from " ~ state.current
+        "select cast(sum(cast(label as decimal(38, 0))) as " ~ dbt.type_string() ~ ") from " ~ state.current
     ).columns[0].values()[0] -%}
 
     {%- for iteration in range(1, max_iterations + 1) %}
@@ -97,7 +107,7 @@
             {%- endcall %}
             {#- Labels never increase, so an unchanged sum means no label changed. -#}
             {%- set label_sum = run_query(
-                "select cast(sum(label) as " ~ dbt.type_string() ~ ") from " ~ state.spare
+                "select cast(sum(cast(label as decimal(38, 0))) as " ~ dbt.type_string() ~ ") from " ~ state.spare
             ).columns[0].values()[0] -%}
             {%- set changed = label_sum != state.label_sum -%}
             {%- set state.label_sum = label_sum -%}
@@ -118,15 +128,25 @@
         ) }}
     {%- endif %}
 
-    {% if existing_relation is not none %}
-        {% do adapter.drop_relation(existing_relation) %}
+    {%- set result_sql = "select node_id, label as component_id, "
+        ~ state.iterations ~ " as resolved_in_rounds, " ~ run_stamp() ~ " as changed_at from "
+        ~ state.current -%}
+    {% if incremental %}
+        {% call statement('main') -%}
+            delete from {{ target_relation }}
+            where node_id in (select node_id from {{ raw_edges }});
+            insert into {{ target_relation }} (node_id, component_id, resolved_in_rounds, changed_at)
+            {{ result_sql }}
+        {%- endcall %}
+    {% else %}
+        {% if existing_relation is not none %}
+            {% do adapter.drop_relation(existing_relation) %}
+        {% endif %}
+        {% call statement('main') -%}
+            {{ create_table_as(False, target_relation, result_sql) }}
+        {%- endcall %}
     {% endif %}
-
-    {% call statement('main') -%}
-        {{ create_table_as(False, target_relation,
-            "select node_id, label as component_id, " ~ state.iterations
-            ~ " as resolved_in_rounds from " ~ state.current) }}
-    {%- endcall %}
+    {% do adapter.drop_relation(raw_edges) %}
 
     {% do adapter.drop_relation(state.current) %}
     {% do adapter.drop_relation(edges) %}

@@ -85,3 +85,17 @@
 {% macro bigquery__try_cast_text(expression, data_type) -%}
     safe_cast({{ expression }} as {{ data_type }})
 {%- endmacro %}
+
+
+{#- A graph node id for an identifier key (md5 hex): its first 15 hex digits as an integer. -#}
+{% macro identifier_node_id(identifier_key) -%}
+    {{ return(adapter.dispatch('identifier_node_id', 'cdp')(identifier_key)) }}
+{%- endmacro %}
+
+{% macro default__identifier_node_id(identifier_key) -%}
+    cast(conv(substr({{ identifier_key }}, 1, 15), 16, 10) as {{ dbt.type_bigint() }})
+{%- endmacro %}
+
+{% macro duckdb__identifier_node_id(identifier_key) -%}
+    cast('0x' || substr({{ identifier_key }}, 1, 15) as {{ dbt.type_bigint() }})
+{%- endmacro %}

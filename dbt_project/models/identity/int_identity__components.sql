@@ -1,15 +1,61 @@
-{{ config(materialized='connected_components') }}
+{{ config(materialized='connected_components', post_hook="{{ record_incremental_run() }}") }}
 
 {#
     The identity graph's connected components. A record links all of the identifiers it
     carries (a star from its smallest node); suppressed identifiers link nothing. Records that
     share an identifier are therefore the same person, transitively, for chains of any length.
+
+    Incremental: only the components that new data touched are recomputed. They are the old
+    components of every identifier recomputed since the last run, plus the new identifiers;
+    no edge leaves that part of the graph, because a record's identifiers all belong to one
+    component, and a record new data touched has all its identifiers recomputed. Identifiers
+    that became suppressed leave the graph: they are returned as (node_id, null).
 #}
+
+{%- set since = incremental_since() -%}
 with
 
+{% if since is not none %}
+    touched_nodes as (
+        select node_id from {{ ref('int_identity__identifiers') }}
+        where changed_at > {{ since }}
+    ),
+
+    affected_nodes as (
+        select touched_nodes.node_id from touched_nodes
+
+        union
+
+        select previous.node_id from {{ this }} as previous
+        where previous.component_id in (
+            select touched_components.component_id from {{ this }} as touched_components
+            where touched_components.node_id in (select touched_nodes.node_id from touched_nodes)
+        )
+    ),
+
+    affected_identifiers as (
+        select * from {{ ref('int_identity__identifiers') }}
+        where node_id in (select affected_nodes.node_id from affected_nodes)
+    ),
+
+    observations as (
+        select * from {{ ref('int_identity__observations') }} as all_observations
+        where exists (
+            select 1
+            from {{ ref('int_identity__observations') }} as affected_observations
+            inner join affected_identifiers
+                on affected_observations.identifier_key = affected_identifiers.identifier_key
+            where
+                not affected_identifiers.is_suppressed
+                and affected_observations.record_source = all_observations.record_source
+                and affected_observations.record_key = all_observations.record_key
+        )
+    ),
+{% else %}
 observations as (
     select * from {{ ref('int_identity__observations') }}
 ),
+{% endif %}
 
 identifiers as (
     select * from {{ ref('int_identity__identifiers') }}
@@ -39,6 +85,16 @@ final as (
         node_id,
         anchor_node_id as neighbor_id
     from record_anchors
+
+    {% if since is not none %}
+        union all
+
+        select
+            node_id,
+            cast(null as {{ dbt.type_bigint() }}) as neighbor_id
+        from affected_identifiers
+        where is_suppressed
+    {% endif %}
 )
 
 select * from final

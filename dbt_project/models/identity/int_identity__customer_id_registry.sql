@@ -5,6 +5,7 @@
         incremental_strategy='delete+insert',
         full_refresh=false,
         on_schema_change='fail',
+        post_hook="{{ record_incremental_run() }}",
     )
 }}
 
@@ -22,8 +23,13 @@
        its seed identifier (the identifier seen first, ties by key). Minting from the data rather
        than a sequence means a warehouse rebuilt from nothing gives the same ids again.
     Identifiers that disappear (suppressed, erased, no longer landed) keep their last row.
+
+    Incremental: only the components recomputed since the last run are assigned again. That is
+    exact, because every identifier of a customer_id lies in one old component, and a
+    recomputed component is recomputed whole.
 #}
 
+{%- set since = incremental_since() -%}
 with
 
 identifiers as (
@@ -33,6 +39,9 @@ identifiers as (
 
 components as (
     select * from {{ ref('int_identity__components') }}
+    {% if since is not none %}
+        where changed_at > {{ since }}
+    {% endif %}
 ),
 
 previous_assignments as (
@@ -44,6 +53,13 @@ previous_assignments as (
         previous_customer_id,
         customer_id_assigned_at
     from {{ this }}
+    {% if since is not none %}
+        where identifier_key in (
+            select identifiers.identifier_key
+            from identifiers
+            inner join components on identifiers.node_id = components.node_id
+        )
+    {% endif %}
     {% else %}
     select
         cast(null as {{ dbt.type_string() }}) as identifier_key,
@@ -122,7 +138,11 @@ survivors as (
 ),
 
 known_customer_ids as (
+    {% if is_incremental() %}
+        select distinct customer_id from {{ this }}
+    {% else %}
     select distinct customer_id from previous_assignments
+    {% endif %}
 ),
 
 minted as (

@@ -1,9 +1,25 @@
-{#- The current customer of every identifier that links people (suppressed ones excluded). -#}
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        unique_key='identifier_key',
+        incremental_strategy='replace',
+        affected_keys='affected_identifier_keys',
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
+{#- The current customer of every identifier that links people (suppressed ones excluded).
+    Incremental: the identifiers of the components recomputed since the last run. -#}
+-- depends_on: {{ ref('int_identity__components') }}
 with
 
 identifiers as (
     select * from {{ ref('int_identity__identifiers') }}
-    where not is_suppressed
+    where
+        not is_suppressed
+    {% if is_incremental() %}
+            and identifier_key in ({{ affected_identifier_keys() }})
+        {% endif %}
 ),
 
 registry as (

@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='identifier_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#
     One row per distinct identifier (a node of the identity graph), with the evidence that
     decides whether it may link people:
@@ -9,11 +19,33 @@
 
     A suppressed identifier never links records; it is kept here, and listed with its reason
     in identity_suppressed_identifiers.
+
+    `node_id` comes from the key itself (its first 60 bits), so it never changes and an
+    incremental run can work on part of the graph; a collision fails the uniqueness test.
+    Incremental: every identifier carried by a record observed since the last run is
+    recomputed (its counts, and its profile count from every record that carries it).
 #}
+
+{%- set since = incremental_since() -%}
 with
+
+{% if since is not none %}
+    touched_identifiers as (
+        select distinct identifier_key from {{ ref('int_identity__observations') }}
+        where changed_at > {{ since }}
+    ),
+{% endif %}
 
 observations as (
     select * from {{ ref('int_identity__observations') }}
+    {% if since is not none %}
+        where identifier_key in (select touched.identifier_key from touched_identifiers as touched)
+    {% endif %}
+),
+
+anchor_observations as (
+    select * from {{ ref('int_identity__observations') }}
+    where identifier_type in ('crm_contact_id', 'shop_customer_id')
 ),
 
 blocklist as (
@@ -24,8 +56,15 @@ blocklist as (
 ),
 
 profile_anchors as (
-    select * from observations
-    where identifier_type in ('crm_contact_id', 'shop_customer_id')
+    select * from anchor_observations
+    {% if since is not none %}
+        where exists (
+            select 1 from observations as shared
+            where
+                shared.record_source = anchor_observations.record_source
+                and shared.record_key = anchor_observations.record_key
+        )
+    {% endif %}
 ),
 
 linked_profiles as (
@@ -54,7 +93,7 @@ identifiers as (
 
 final as (
     select
-        row_number() over (order by identifiers.identifier_key) as node_id,
+        {{ identifier_node_id('identifiers.identifier_key') }} as node_id,
         identifiers.identifier_key,
         identifiers.identifier_type,
         identifiers.first_seen_at,
@@ -78,5 +117,6 @@ final as (
 
 select
     *,
-    suppression_reason is not null as is_suppressed
+    suppression_reason is not null as is_suppressed,
+    {{ run_stamp() }} as changed_at
 from final

@@ -1,13 +1,30 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['record_source', 'record_key'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#
     Which identifiers each usable landed record carries (every version, so an email used
     before a change still links): the bridge from records to the identity graph. Values are
     hashed (identifier_key); no personal data is stored here.
+
+    Incremental: the dispositions rewrite every row of a record that new data touched, so the
+    records changed since the last run are read whole and replace their observations.
 #}
+
+{%- set since = incremental_since() -%}
 with
 
 dispositions as (
     select * from {{ ref('int_landing__row_dispositions') }}
-    where disposition <> 'quarantined'
+    where
+        disposition <> 'quarantined'
+    {% if since is not none %}and changed_at > {{ since }}{% endif %}
 ),
 
 observations as (
@@ -32,7 +49,8 @@ final as (
         record_key,
         identifier_type,
         identifier_key,
-        min(observed_at) as observed_at
+        min(observed_at) as observed_at,
+        {{ run_stamp() }} as changed_at
     from observations
     group by record_source, record_key, identifier_type, identifier_key
 )

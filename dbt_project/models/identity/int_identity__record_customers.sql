@@ -1,12 +1,35 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        unique_key=['record_source', 'record_key'],
+        incremental_strategy='replace',
+        affected_keys='affected_records',
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#
     The customer behind every landed record that carries a linking identifier. All of a
     record's linking identifiers are in one component, so any of them gives the customer.
     Records whose identifiers are all suppressed are listed in identity_unresolved_records.
+
+    Incremental: the records carrying an identifier whose customer may have changed since the
+    last run. `changed_at` marks them: the customer-level models start from it.
 #}
+-- depends_on: {{ ref('int_identity__identifiers') }}
+-- depends_on: {{ ref('int_identity__components') }}
 with
 
 observations as (
-    select * from {{ ref('int_identity__observations') }}
+    select * from {{ ref('int_identity__observations') }} as all_observations -- noqa: AL05
+    {% if is_incremental() %}
+        where exists (
+            select 1 from ({{ affected_records() }}) as affected
+            where
+                affected.record_source = all_observations.record_source
+                and affected.record_key = all_observations.record_key
+        )
+    {% endif %}
 ),
 
 identifier_customers as (
@@ -18,7 +41,8 @@ final as (
         observations.record_source,
         observations.record_key,
         min(identifier_customers.customer_id) as customer_id,
-        min(observations.observed_at) as observed_at
+        min(observations.observed_at) as observed_at,
+        {{ run_stamp() }} as changed_at
     from observations
     inner join identifier_customers
         on observations.identifier_key = identifier_customers.identifier_key
