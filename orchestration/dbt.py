@@ -115,6 +115,9 @@ def _owner(owner: str) -> str:
     return owner if "@" in owner or owner.startswith("team:") else f"team:{owner}"
 
 
+# Run tag: rebuild incremental models from scratch (`dbt build --full-refresh`).
+FULL_REFRESH_TAG = "cdp/full_refresh"
+
 dbt_translator = CdpDbtTranslator(
     settings=DagsterDbtTranslatorSettings(enable_asset_checks=True),
 )
@@ -124,10 +127,15 @@ dbt_translator = CdpDbtTranslator(
 def cdp_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     """Every dbt model, seed and snapshot; dbt tests run as asset checks.
 
-    Row counts are read after each model is built, so the UI plots table sizes over time.
+    Row counts are read after each model is built, so the UI plots table sizes over time. A
+    run tagged `cdp/full_refresh` (the nightly job) rebuilds the incremental models from
+    scratch; the hourly job updates them with what landed since.
     """
+    args = ["build"]
+    if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+        args.append("--full-refresh")
     try:
-        yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
+        yield from dbt.cli(args, context=context).stream().fetch_row_counts()
     finally:
         release_warehouse()
 

@@ -25,7 +25,7 @@ from dagster import (
 from dagster_dbt import build_dbt_asset_selection
 
 from cdp.landing import LANDING_TABLES
-from orchestration.dbt import cdp_dbt_assets
+from orchestration.dbt import FULL_REFRESH_TAG, cdp_dbt_assets
 from orchestration.syncs import sync_selection
 
 # Statuses of a run that has not finished yet.
@@ -47,14 +47,25 @@ def landing_dbt_select() -> str:
     return f"tag:hourly resource_type:seed {sources}"
 
 
-# Nightly-only work: predictive models and the snapshot (which records one state per run).
+# Nightly-only work: predictive models, the snapshot (which records one state per run), and
+# the dbt tests tagged nightly (whole-warehouse invariants that the incremental models keep by
+# construction, too slow to repeat every hour at scale).
 HOURLY_DBT_EXCLUDE = "tag:nightly resource_type:snapshot"
 
+# The dbt tests tagged nightly, as asset checks.
+nightly_dbt_checks: AssetSelection = build_dbt_asset_selection(
+    [cdp_dbt_assets], dbt_select="tag:nightly,resource_type:test"
+)
+
 # A dbt selection brings only dbt's own tests as checks; `.downstream(depth=0)` keeps the same
-# assets and adds every check that targets them (segment size, over-merge, freshness).
-hourly_dbt_selection: AssetSelection = build_dbt_asset_selection(
-    [cdp_dbt_assets], dbt_select=landing_dbt_select(), dbt_exclude=HOURLY_DBT_EXCLUDE
-).downstream(depth=0)
+# assets and adds every check that targets them (segment size, over-merge, freshness), from
+# which the nightly dbt tests are taken out again.
+hourly_dbt_selection: AssetSelection = (
+    build_dbt_asset_selection(
+        [cdp_dbt_assets], dbt_select=landing_dbt_select(), dbt_exclude=HOURLY_DBT_EXCLUDE
+    ).downstream(depth=0)
+    - nightly_dbt_checks
+)
 # Only the syncs tagged hourly; the others wait for the nightly job.
 hourly_selection: AssetSelection = hourly_dbt_selection | sync_selection("hourly")
 # Everything: every dbt model, seed and snapshot, and every sync whatever its schedule.
@@ -69,8 +80,9 @@ hourly_job = define_asset_job(
 nightly_job = define_asset_job(
     NIGHTLY_JOB_NAME,
     selection=nightly_selection,
-    description="Everything, including predictive models, the segment membership snapshot"
-    " and every sync.",
+    description="Everything rebuilt from scratch (incremental models with --full-refresh),"
+    " including predictive models, the segment membership snapshot and every sync.",
+    tags={FULL_REFRESH_TAG: "true"},
 )
 
 

@@ -87,3 +87,22 @@ def test_hourly_job_runs_exactly_the_syncs_tagged_hourly_and_nightly_runs_all() 
     assert {check.asset_key for check in checks if check.name == "sync_failure_rate"} == (
         hourly_syncs
     )
+
+
+def test_hourly_job_leaves_the_nightly_dbt_tests_to_the_nightly_job() -> None:
+    from orchestration.dbt import FULL_REFRESH_TAG
+    from orchestration.schedules import hourly_selection, nightly_job
+
+    graph = defs.resolve_asset_graph()
+    hourly = {key.name for key in hourly_selection.resolve_checks(graph)}
+    nightly = {
+        key.name
+        for key in defs.resolve_job_def("nightly_build").asset_layer.asset_graph.asset_check_keys
+    }
+    whole_table = (
+        "unique_combination_int_identity__observations"
+        "_record_source__record_key__identifier_type__identifier_key"
+    )
+    assert whole_table not in hourly and whole_table in nightly
+    assert "unique_customers_customer_id" in hourly  # the checks that gate syncs stay hourly
+    assert nightly_job.tags[FULL_REFRESH_TAG] == "true"

@@ -1,3 +1,6 @@
+-- A whole-warehouse invariant: checked nightly (the hourly job excludes tag:nightly).
+{{ config(tags=['nightly']) }}
+
 -- Every linking identifier carried by a landed record must resolve to a customer, and
 -- (unless the person was erased) be listed in customer_identifiers.
 with
