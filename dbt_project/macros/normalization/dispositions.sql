@@ -53,26 +53,15 @@
 {%- endmacro %}
 
 
-{#- A fingerprint of a landed row's raw values: equal rows get equal fingerprints. It only breaks
-    ties and spots identical re-deliveries within one run, so a fast non-cryptographic hash
-    is enough where the engine has one. -#}
+{#- A fingerprint of a landed row's raw values: equal rows get equal fingerprints. It breaks
+    ties between versions of a key that share a version and a file, and spots identical
+    re-deliveries. It is the same md5 on every engine, so every engine keeps the same version
+    of a tie (an engine's own fast hash would order ties differently on each). -#}
 {% macro row_hash(relation_alias, columns) -%}
-    {{ return(adapter.dispatch('row_hash', 'cdp')(relation_alias, columns)) }}
-{%- endmacro %}
-
-{% macro default__row_hash(relation_alias, columns) -%}
     {%- set parts = [] -%}
     {%- for column in columns -%}
-        {%- do parts.append("coalesce(" ~ relation_alias ~ "." ~ column ~ ", '')") -%}
+        {%- do parts.append("coalesce(cast(" ~ relation_alias ~ "." ~ column ~ " as " ~ dbt.type_string() ~ "), '')") -%}
         {%- if not loop.last %}{% do parts.append("'|'") %}{% endif -%}
     {%- endfor -%}
     {{ dbt.hash(dbt.concat(parts)) }}
-{%- endmacro %}
-
-{% macro duckdb__row_hash(relation_alias, columns) -%}
-    hash(
-        {%- for column in columns -%}
-            {{ relation_alias }}.{{ column }}{{ ', ' if not loop.last }}
-        {%- endfor -%}
-    )
 {%- endmacro %}
