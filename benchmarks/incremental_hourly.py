@@ -49,6 +49,11 @@ INCREMENTAL_TABLES = [
     "staging.stg_email__events",
     "staging.stg_shop__orders",
     "staging.stg_shop__order_items",
+    "staging.stg_crm__contacts",
+    "staging.stg_shop__customers",
+    "staging.stg_consent__events",
+    "staging.stg_support__tickets",
+    "staging.stg_privacy__deletion_requests",
 ]
 # Where the hourly run's time goes: model folders, and dbt tests.
 AREAS = ["staging", "landing", "identity", "privacy", "customers", "traits", "segments"]

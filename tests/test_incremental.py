@@ -1,8 +1,10 @@
 """Incremental staging: after a drop, the hourly run gives exactly what a full refresh gives.
 
 One warehouse is built on the sample, copied, and then both copies see the same drop: the
-generator's drop 1 plus hand-written rows that arrive in later files (re-deliveries, a newer
-and a stale version of old orders, and a deletion request for a person staged long before).
+generator's drop 1 plus hand-written rows that arrive in later files (re-deliveries of events,
+tickets, consent events and deletion requests, a newer and a stale version of old orders and CRM
+contacts, and a deletion request for a person staged long before, whose newer contact version
+and new consent event arrive in the same drop).
 One copy runs the hourly selection incrementally, the other the same selection with
 `--full-refresh`; every table the hourly job builds must come out identical.
 """
@@ -10,6 +12,7 @@ One copy runs the hourly selection incrementally, the other the same selection w
 from __future__ import annotations
 
 import csv
+import hashlib
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -44,6 +47,11 @@ INCREMENTAL_MODELS = [
     "staging.stg_email__events",
     "staging.stg_shop__orders",
     "staging.stg_shop__order_items",
+    "staging.stg_crm__contacts",
+    "staging.stg_shop__customers",
+    "staging.stg_consent__events",
+    "staging.stg_support__tickets",
+    "staging.stg_privacy__deletion_requests",
 ]
 
 
@@ -56,6 +64,15 @@ class Drop:
     redelivered_message_id: str
     refunded_order_id: str
     stale_order_id: str
+    newer_contact_id: str
+    stale_contact_id: str
+    erased_contact_id: str
+    redelivered_ticket_id: str
+    late_ticket_id: str
+    redelivered_consent_event_id: str
+    redelivered_deletion_request_id: str
+    late_consent_event_id: str
+    late_deletion_request_id: str
 
 
 def hourly_build(
@@ -97,10 +114,20 @@ def staged_once(
 
 
 def old_person_to_erase(duckdb_path: Path) -> str:
-    """An email of a person with orders, email events and tracks, none erased yet."""
+    """An email of a person with records in every staged table that carries personal data
+    (orders, email events, tracks, CRM contacts, shop accounts, tickets, consent), none erased
+    yet."""
+    more_sources = "".join(
+        f"""
+                intersect
+                select record_customers.customer_id
+                from identity.int_identity__record_customers as record_customers
+                where record_customers.record_source = '{source}'"""
+        for source in ("crm/contacts", "shop/customers", "support/tickets", "consent/events")
+    )
     [(email,)] = query(
         duckdb_path,
-        """
+        f"""
         select min(identifiers.identifier_value)
         from core.customer_identifiers as identifiers
         inner join core.customers as customers using (customer_id)
@@ -123,6 +150,7 @@ def old_person_to_erase(duckdb_path: Path) -> str:
                 where
                     record_customers.record_source = 'events/tracks'
                     and tracks.properties is not null
+                {more_sources}
             )
         """,
     )
@@ -168,6 +196,70 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
         "select order_id from staging.stg_shop__order_items where line_number = 1 order by 1",
         1,
     )
+    # The person erased in this drop: a newer version of their contact lands with the request.
+    [(erased_contact_id,)] = query(
+        duckdb_path,
+        f"""
+        select min(contacts.record_key)
+        from identity.int_identity__record_customers as contacts
+        where contacts.record_source = 'crm/contacts' and contacts.customer_id = (
+            select identifiers.customer_id from core.customer_identifiers as identifiers
+            where identifiers.identifier_type = 'email'
+                and identifiers.identifier_value = '{erased_email}'
+        )
+        """,
+    )
+    erased_contact = max(
+        raw_rows(raw_dir, "crm/contacts", "contact_id")[erased_contact_id],
+        key=lambda row: row["updated_at"],
+    )
+    newer_contact, stale_contact = staged_once(
+        raw_dir,
+        duckdb_path,
+        "crm/contacts",
+        "contact_id",
+        f"""
+        select contact_id from staging.stg_crm__contacts
+        where
+            not is_erased and not has_invalid_updated_at and not has_invalid_created_at
+            and contact_id <> '{erased_contact_id}'
+        order by 1
+        """,
+        2,
+    )
+    redelivered_ticket, late_ticket = staged_once(
+        raw_dir,
+        duckdb_path,
+        "support/tickets",
+        "ticket_id",
+        "select ticket_id from staging.stg_support__tickets where not is_erased order by 1",
+        2,
+    )
+    [consent_event] = staged_once(
+        raw_dir,
+        duckdb_path,
+        "consent/events",
+        "consent_event_id",
+        "select consent_event_id from staging.stg_consent__events where not is_erased order by 1",
+        1,
+    )
+    # An event of a person erased before: the staged, masked copy keeps winning, with its key.
+    [erased_consent_event] = staged_once(
+        raw_dir,
+        duckdb_path,
+        "consent/events",
+        "consent_event_id",
+        "select consent_event_id from staging.stg_consent__events where is_erased order by 1",
+        1,
+    )
+    deletion_request, late_deletion_request = staged_once(
+        raw_dir,
+        duckdb_path,
+        "privacy/deletion_requests",
+        "request_id",
+        "select deletion_request_id from staging.stg_privacy__deletion_requests order by 1",
+        2,
+    )
     # Names sort after "part-": the copy in this file wins the tie on file name.
     write_csv_landing(
         raw_dir,
@@ -182,17 +274,51 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
             ],
             "privacy/deletion_requests": [
                 {"request_id": "erase-late-1", "identifier_type": "email",
-                 "identifier_value": erased_email.upper(), "requested_at": "2025-07-01T10:00:00Z"}
+                 "identifier_value": erased_email.upper(), "requested_at": "2025-07-01T10:00:00Z"},
+                deletion_request,
+            ],
+            # Versions later than any of the generator's drop day, and one older than staged.
+            "crm/contacts": [
+                {**newer_contact, "job_title": "Chief Testing Officer",
+                 "updated_at": "2025-07-02T00:00:00Z"},
+                {**stale_contact, "job_title": "Stale Title", "updated_at": "2001-01-01T00:00:00Z"},
+                {**erased_contact, "city": "Late City", "updated_at": "2025-07-02T00:00:00Z"},
+            ],
+            "support/tickets": [redelivered_ticket],
+            "consent/events": [
+                consent_event,
+                {"consent_event_id": "consent-late-1", "identifier_type": "email",
+                 "identifier_value": erased_email, "purpose": "email_marketing",
+                 "status": "granted", "recorded_at": "2025-07-01T08:00:00Z",
+                 "source": "web_form"},
             ],
         },
         file_name="redelivery-0001.csv",
     )  # fmt: skip
     # Sorts before "part-": the copy already staged keeps winning.
-    write_csv_landing(raw_dir, {"email/events": [email_event]}, file_name="drop-0001-late.csv")
+    write_csv_landing(
+        raw_dir,
+        {
+            "email/events": [email_event],
+            "support/tickets": [late_ticket],
+            "consent/events": [erased_consent_event],
+            "privacy/deletion_requests": [late_deletion_request],
+        },
+        file_name="drop-0001-late.csv",
+    )
     return {
         "redelivered_message_id": track["message_id"].strip(),
         "refunded_order_id": refunded["order_id"].strip(),
         "stale_order_id": stale["order_id"].strip(),
+        "newer_contact_id": newer_contact["contact_id"].strip(),
+        "stale_contact_id": stale_contact["contact_id"].strip(),
+        "erased_contact_id": erased_contact_id,
+        "redelivered_ticket_id": redelivered_ticket["ticket_id"].strip(),
+        "late_ticket_id": late_ticket["ticket_id"].strip(),
+        "redelivered_consent_event_id": consent_event["consent_event_id"].strip(),
+        "redelivered_deletion_request_id": deletion_request["request_id"].strip(),
+        "late_consent_event_id": erased_consent_event["consent_event_id"].strip(),
+        "late_deletion_request_id": late_deletion_request["request_id"].strip(),
     }
 
 
@@ -344,6 +470,65 @@ def test_rows_from_later_files_supersede_and_duplicate_across_files(drop: Drop) 
     assert duplicates >= 4 and superseded >= 2
 
 
+def test_later_contact_versions_and_copies_of_tickets_consent_and_requests(drop: Drop) -> None:
+    db = drop.incremental
+
+    def staged(model: str, key_column: str, key: str, columns: str) -> tuple:
+        [row] = query(db, f"select {columns} from staging.{model} where {key_column} = '{key}'")
+        return row
+
+    job_title, landed_file = staged(
+        "stg_crm__contacts", "contact_id", drop.newer_contact_id, "job_title, landed_file"
+    )
+    assert job_title == "Chief Testing Officer" and landed_file.endswith("redelivery-0001.csv")
+    job_title, updated_at = staged(
+        "stg_crm__contacts", "contact_id", drop.stale_contact_id, "job_title, updated_at"
+    )
+    assert job_title != "Stale Title" and updated_at.year > 2001
+    for model, key_column, key, file_name in [
+        ("stg_support__tickets", "ticket_id", drop.redelivered_ticket_id, "redelivery-0001.csv"),
+        ("stg_support__tickets", "ticket_id", drop.late_ticket_id, "part-00000.csv"),
+        (
+            "stg_consent__events",
+            "consent_event_id",
+            drop.redelivered_consent_event_id,
+            "redelivery-0001.csv",
+        ),
+        (
+            "stg_privacy__deletion_requests",
+            "deletion_request_id",
+            drop.redelivered_deletion_request_id,
+            "redelivery-0001.csv",
+        ),
+        ("stg_consent__events", "consent_event_id", drop.late_consent_event_id, "part-00000.csv"),
+        (
+            "stg_privacy__deletion_requests",
+            "deletion_request_id",
+            drop.late_deletion_request_id,
+            "part-00000.csv",
+        ),
+    ]:
+        [landed_file] = staged(model, key_column, key, "landed_file")
+        assert landed_file.endswith(file_name), (model, key)
+    [(duplicates,)] = query(
+        db,
+        """
+        select sum(duplicate_delivery_rows) from audit.landing_audit
+        where landing_table in ('support/tickets', 'consent/events', 'privacy/deletion_requests')
+        """,
+    )
+    assert duplicates >= 6
+    # The masked copy staged before keeps the key of the value it no longer shows.
+    [(is_erased, identifier_value, identifier_key)] = query(
+        db,
+        f"""
+        select is_erased, identifier_value, identifier_key from staging.stg_consent__events
+        where consent_event_id = '{drop.late_consent_event_id}'
+        """,
+    )
+    assert is_erased and identifier_value is None and identifier_key is not None
+
+
 def test_a_late_deletion_request_masks_rows_staged_before_it(drop: Drop) -> None:
     db = drop.incremental
     [(customer_id, is_erased, email)] = query(
@@ -364,6 +549,10 @@ def test_a_late_deletion_request_masks_rows_staged_before_it(drop: Drop) -> None
         ("stg_events__tracks", "events/tracks", "message_id", "properties"),
         ("stg_email__events", "email/events", "email_event_id", "email"),
         ("stg_shop__orders", "shop/orders", "order_id", "email"),
+        ("stg_crm__contacts", "crm/contacts", "contact_id", "email"),
+        ("stg_shop__customers", "shop/customers", "customer_id", "email"),
+        ("stg_support__tickets", "support/tickets", "ticket_id", "requester_email"),
+        ("stg_consent__events", "consent/events", "consent_event_id", "identifier_value"),
     ]:
         [(records, masked)] = query(
             db,
@@ -386,7 +575,30 @@ def test_a_late_deletion_request_masks_rows_staged_before_it(drop: Drop) -> None
             select email from staging.stg_email__events
             union all select email from staging.stg_shop__orders
             union all select email from staging.stg_events__identifies
+            union all select email from staging.stg_crm__contacts
+            union all select email from staging.stg_shop__customers
+            union all select requester_email from staging.stg_support__tickets
+            union all select identifier_value from staging.stg_consent__events
         ) where email = '{drop.erased_email}'
         """,
     )
     assert leaks == 0
+    # Rows of the erased person that arrived in the same drop as the request.
+    [(landed_file, is_erased, email, city)] = query(
+        db,
+        f"""
+        select landed_file, is_erased, email, city from staging.stg_crm__contacts
+        where contact_id = '{drop.erased_contact_id}'
+        """,
+    )
+    assert landed_file.endswith("redelivery-0001.csv") and is_erased
+    assert email is None and city is None
+    [(is_erased, identifier_value, identifier_key)] = query(
+        db,
+        """
+        select is_erased, identifier_value, identifier_key from staging.stg_consent__events
+        where consent_event_id = 'consent-late-1'
+        """,
+    )
+    assert is_erased and identifier_value is None
+    assert identifier_key == hashlib.md5(f"email:{drop.erased_email}".encode()).hexdigest()

@@ -11,12 +11,14 @@
     {{ return([
         {
             'name': 'crm/contacts', 'model': 'base_crm__contacts', 'key': 'contact_id',
-            'observed_at': 'coalesce(created_at, updated_at)',
+            'observed_at': 'coalesce(created_at, updated_at)', 'incremental': true,
+            'version': 'updated_at',
             'identifiers': {'crm_contact_id': 'contact_id', 'email': 'email', 'phone': 'phone'},
         },
         {
             'name': 'shop/customers', 'model': 'base_shop__customers', 'key': 'customer_id',
-            'observed_at': 'coalesce(created_at, updated_at)',
+            'observed_at': 'coalesce(created_at, updated_at)', 'incremental': true,
+            'version': 'updated_at',
             'identifiers': {'shop_customer_id': 'customer_id', 'email': 'email', 'phone': 'phone'},
         },
         {
@@ -47,10 +49,11 @@
         {
             'name': 'support/tickets', 'model': 'base_support__tickets', 'key': 'ticket_id',
             'observed_at': 'created_at', 'identifiers': {'email': 'requester_email'},
+            'incremental': true, 'version': 'coalesce(solved_at, created_at)',
         },
         {
             'name': 'consent/events', 'model': 'base_consent__events', 'key': 'consent_event_id',
-            'observed_at': 'recorded_at',
+            'observed_at': 'recorded_at', 'incremental': true,
             'identifiers': {
                 'email': "case when identifier_type = 'email' then identifier_value end",
                 'phone': "case when identifier_type = 'phone' then identifier_value end",
@@ -61,6 +64,7 @@
         {
             'name': 'privacy/deletion_requests', 'model': 'base_privacy__deletion_requests',
             'key': 'deletion_request_id', 'observed_at': 'requested_at', 'identifiers': {},
+            'incremental': true,
         },
     ]) }}
 {%- endmacro %}

@@ -5,8 +5,7 @@
 with
 
 requests as (
-    select * from {{ ref('base_privacy__deletion_requests') }}
-    where _disposition = 'staged'
+    select * from {{ ref('stg_privacy__deletion_requests') }}
 ),
 
 identifier_customers as (
@@ -20,9 +19,7 @@ final as (
         count(distinct requests.deletion_request_id) as deletion_request_count
     from requests
     inner join identifier_customers
-        on
-            {{ identifier_key('requests.identifier_type', 'requests.identifier_value') }}
-            = identifier_customers.identifier_key
+        on requests.identifier_key = identifier_customers.identifier_key
     group by identifier_customers.customer_id
 )
 

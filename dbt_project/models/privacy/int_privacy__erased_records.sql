@@ -6,10 +6,7 @@
 with
 
 requests as (
-    select
-        {{ identifier_key('identifier_type', 'identifier_value') }} as identifier_key
-    from {{ ref('base_privacy__deletion_requests') }}
-    where _disposition = 'staged'
+    select identifier_key from {{ ref('stg_privacy__deletion_requests') }}
 ),
 
 erased_customers as (

@@ -54,8 +54,6 @@ validated as (
         _landed_file,
         _row_hash
     from normalized
-),
+)
 
-{{ landing_dispositions('validated', 'consent_event_id') }}
-
-select * from with_dispositions
+select * from validated

@@ -42,8 +42,6 @@ validated as (
         _landed_file,
         _row_hash
     from normalized
-),
+)
 
-{{ landing_dispositions('validated', 'deletion_request_id') }}
-
-select * from with_dispositions
+select * from validated

@@ -69,8 +69,6 @@ validated as (
         _landed_file,
         _row_hash
     from normalized
-),
+)
 
-{{ landing_dispositions('validated', 'customer_id', 'updated_at') }}
-
-select * from with_dispositions
+select * from validated

@@ -50,8 +50,6 @@ validated as (
         _landed_file,
         _row_hash
     from parsed
-),
+)
 
-{{ landing_dispositions('validated', 'ticket_id', 'coalesce(solved_at, created_at)') }}
-
-select * from with_dispositions
+select * from validated
