@@ -38,17 +38,6 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- pre-hook of int_landing__row_dispositions: the tables it ranks whole every run (their
-    staging is not incremental) are replaced whole, including rows without a key. -#}
-{% macro delete_fully_ranked_tables() -%}
-    {%- set names = [] -%}
-    {%- for table in landing_tables() if not table.get('incremental') -%}
-        {%- do names.append("'" ~ table.name ~ "'") -%}
-    {%- endfor -%}
-    {%- if is_incremental() and names -%}
-        delete from {{ this }} where landing_table in ({{ names | join(', ') }})
-    {%- endif -%}
-{%- endmacro %}
 
 
 {#

@@ -4,7 +4,6 @@
         unique_key=['landing_table', 'record_key'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook="{{ delete_fully_ranked_tables() }}",
         post_hook="{{ record_incremental_run() }}",
     )
 }}
@@ -20,17 +19,21 @@
     whose staging is incremental, the new rows are ranked together with the rows already here
     for the same keys (the ranking is a total order, so this gives the full ranking's answer)
     and every row of those keys is replaced; `changed_at` marks the rows a run (re)wrote, which
-    is where identity starts its own incremental work. The other tables are ranked whole by
-    their base model and replaced whole every run.
+    is where identity starts its own incremental work. Every landing table's staging is
+    incremental, so every base model stops before dispositions (landing_tables()).
 #}
 
+{%- for table in landing_tables() if not table.get('incremental') -%}
+    {{ exceptions.raise_compiler_error(
+        table.name ~ ": every landing table's staging must be incremental (landing_tables())"
+    ) }}
+{%- endfor -%}
 {%- set seen_files = landed_files_seen() -%}
 
 with
 
 -- noqa: disable=LT02
 {% for table in landing_tables() %}
-    {% if table.get('incremental') %}
         {{ table.model }}_new as (
             select
                 {{ table.key }} as record_key,
@@ -81,44 +84,23 @@ with
             table.model ~ '_rows', 'record_key', '_version_at' if table.get('version') else none,
             prefix=table.model ~ '_'
         ) }},
-    {% endif %}
 {% endfor %}
 
 dispositions as (
     {% for table in landing_tables() %}
-        {% if table.get('incremental') %}
-            select
-                landing_table,
-                record_key,
-                _landed_file as landed_file,
-                _disposition as disposition,
-                _quarantine_reason as quarantine_reason,
-                observed_at,
-                {% for identifier_type in identity_identifier_types() %}
-                    {{ identifier_type }}_key,
-                {% endfor %}
-                _row_hash as row_hash,
-                _version_at as version_at
-            from {{ table.model }}_with_dispositions
-        {% else %}
-            select
-                '{{ table.name }}' as landing_table,
-                {{ table.key }} as record_key,
-                _landed_file as landed_file,
-                _disposition as disposition,
-                _quarantine_reason as quarantine_reason,
-                {{ table.observed_at }} as observed_at,
-                {% for identifier_type in identity_identifier_types() %}
-                    {% if identifier_type in table.identifiers %}
-                        {{ identifier_key("'" ~ identifier_type ~ "'", table.identifiers[identifier_type]) }}
-                    {% else %}
-                        cast(null as {{ dbt.type_string() }})
-                    {% endif %} as {{ identifier_type }}_key,
-                {% endfor %}
-                _row_hash as row_hash,
-                {{ table.get('version') or 'null' }} as version_at
-            from {{ ref(table.model) }}
-        {% endif %}
+        select
+            landing_table,
+            record_key,
+            _landed_file as landed_file,
+            _disposition as disposition,
+            _quarantine_reason as quarantine_reason,
+            observed_at,
+            {% for identifier_type in identity_identifier_types() %}
+                {{ identifier_type }}_key,
+            {% endfor %}
+            _row_hash as row_hash,
+            _version_at as version_at
+        from {{ table.model }}_with_dispositions
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
     -- noqa: enable=LT02
@@ -133,7 +115,7 @@ final as (
         quarantine_reason,
         observed_at,
         {% for identifier_type in identity_identifier_types() %}
-            {{ identifier_type }}_key,
+        {{ identifier_type }}_key,
         {% endfor %}
         row_hash,
         cast(version_at as {{ dbt.type_timestamp() }}) as version_at,
