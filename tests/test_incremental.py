@@ -63,6 +63,7 @@ class Drop:
     erased_email: str
     redelivered_message_id: str
     refunded_order_id: str
+    readdressed_order_id: str
     stale_order_id: str
 
 
@@ -165,6 +166,22 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
         """,
         3,
     )
+    # An order whose email reaches its customer (from the other end of the list).
+    [readdressed] = staged_once(
+        raw_dir,
+        duckdb_path,
+        "shop/orders",
+        "order_id",
+        """
+        select orders.order_id from staging.stg_shop__orders as orders
+        inner join core.customer_identifiers as identifiers
+            on identifiers.identifier_type = 'email' and orders.email = identifiers.identifier_value
+        where not orders.has_invalid_updated_at and not orders.is_erased
+        order by 1 desc
+        """,
+        1,
+    )
+    new_email = f"New.Address.{readdressed['order_id'].strip()}@Example.com"
     [item] = staged_once(
         raw_dir,
         duckdb_path,
@@ -184,6 +201,7 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
                  "updated_at": "2025-07-01T09:00:00Z"},
                 {**stale, "status": "cancelled", "updated_at": "2001-01-01T00:00:00Z"},
                 repeated,
+                {**readdressed, "email": new_email, "updated_at": "2025-07-01T11:00:00Z"},
             ],
             "privacy/deletion_requests": [
                 {"request_id": "erase-late-1", "identifier_type": "email",
@@ -197,6 +215,7 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
     return {
         "redelivered_message_id": track["message_id"].strip(),
         "refunded_order_id": refunded["order_id"].strip(),
+        "readdressed_order_id": readdressed["order_id"].strip(),
         "stale_order_id": stale["order_id"].strip(),
     }
 
@@ -371,3 +390,32 @@ def test_a_late_deletion_request_masks_rows_staged_before_it(drop: Drop) -> None
         """,
     )
     assert leaks == 0
+
+
+def test_an_order_version_with_a_new_email_keeps_the_old_one_reachable(drop: Drop) -> None:
+    """The superseded version's email still resolves, read from the kept versions."""
+    order_id = drop.readdressed_order_id
+    [(customer_id, new_email, old_email)] = query(
+        drop.incremental,
+        f"""
+        select record_customers.customer_id, orders.email, versions.email
+        from identity.int_identity__record_customers as record_customers
+        inner join staging.stg_shop__orders as orders
+            on record_customers.record_key = orders.order_id
+        inner join core.int_customers__versioned_identifiers as versions
+            on versions.record_key = orders.order_id and versions.email <> orders.email
+        where record_customers.record_source = 'shop/orders' and orders.order_id = '{order_id}'
+        """,
+    )
+    assert new_email == f"new.address.{order_id}@example.com"
+    emails = {
+        value
+        for (value,) in query(
+            drop.incremental,
+            f"""
+            select identifier_value from core.customer_identifiers
+            where customer_id = '{customer_id}' and identifier_type = 'email'
+            """,
+        )
+    }
+    assert {old_email, new_email} <= emails

@@ -195,3 +195,18 @@
         1 = 1
     {%- endif -%}
 {%- endmacro %}
+
+{#- The rows of int_customers__versioned_identifiers whose record is now under erasure: the
+    replace strategy deletes them (the model inserts no row of such a record). -#}
+{% macro erased_versioned_identifiers() -%}
+    select
+        stored.record_source,
+        stored.record_key,
+        stored.landed_file,
+        stored.row_hash
+    from {{ this }} as stored
+    inner join {{ ref('int_privacy__erased_records') }} as erased_records
+        on
+            stored.record_source = erased_records.record_source
+            and stored.record_key = erased_records.record_key
+{%- endmacro %}

@@ -18,7 +18,10 @@
     identity_suppressed_identifiers.
 
     Incremental: only the records of the affected customers are read. They carry every value
-    of those customers, since a record's linking identifiers all belong to its customer.
+    of those customers, since a record's linking identifiers all belong to its customer. The
+    versions of orders come from int_customers__versioned_identifiers, so their landing files
+    are not read again; contacts, accounts and tickets, which staging reads whole every run,
+    are still ranked from their landing files.
 #}
 -- depends_on: {{ ref('int_identity__record_customers') }}
 -- depends_on: {{ ref('int_privacy__erased_records') }}
@@ -71,11 +74,23 @@ erased_records as (
 ] %}
 
 -- noqa: disable=LT02
-{#- Base models of incrementally staged tables stop before dispositions: rank them here. -#}
+{#- The versions of incrementally staged records are kept in int_customers__versioned_identifiers
+    (their landing files are not read again): rank them here. -#}
 {% for table in landing_tables() if table.name in versioned_tables and table.get('incremental') %}
     {{ table.model }}_rows as (
-        select * from {{ ref(table.model) }}
-        where {{ records_of_customers(table.name, table.key) }}
+        select
+            record_key as {{ table.key }},
+            version_at as {{ table.version }},
+            {% for identifier_type, column in table.identifiers.items() %}
+                {{ identifier_type }} as {{ column }},
+            {% endfor %}
+            landed_file as _landed_file,
+            row_hash as _row_hash,
+            cast(null as {{ dbt.type_string() }}) as _quarantine_reason
+        from {{ ref('int_customers__versioned_identifiers') }}
+        where
+            record_source = '{{ table.name }}'
+            and {{ records_of_customers(table.name, 'record_key') }}
     ),
 
     {{ landing_dispositions(
