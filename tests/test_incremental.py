@@ -41,6 +41,15 @@ RUN_TIME_COLUMNS |= {"changed_at", "resolved_in_rounds"}
 # The log of the runs themselves.
 RUN_LOG_TABLES = {"audit.incremental_runs"}
 
+# Customer-level models that recompute only the customers the new data touched.
+CUSTOMER_MODELS = [
+    "int_customers__field_candidates",
+    "int_customers__golden_fields",
+    "int_customers__consent",
+    "customer_identifiers",
+    "customers",
+]
+
 INCREMENTAL_MODELS = [
     "staging.stg_events__tracks",
     "staging.stg_events__identifies",
@@ -63,6 +72,7 @@ class Drop:
     erased_email: str
     redelivered_message_id: str
     refunded_order_id: str
+    readdressed_order_id: str
     stale_order_id: str
     newer_contact_id: str
     stale_contact_id: str
@@ -188,6 +198,22 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
         """,
         3,
     )
+    # An order whose email reaches its customer (from the other end of the list).
+    [readdressed] = staged_once(
+        raw_dir,
+        duckdb_path,
+        "shop/orders",
+        "order_id",
+        """
+        select orders.order_id from staging.stg_shop__orders as orders
+        inner join core.customer_identifiers as identifiers
+            on identifiers.identifier_type = 'email' and orders.email = identifiers.identifier_value
+        where not orders.has_invalid_updated_at and not orders.is_erased
+        order by 1 desc
+        """,
+        1,
+    )
+    new_email = f"New.Address.{readdressed['order_id'].strip()}@Example.com"
     [item] = staged_once(
         raw_dir,
         duckdb_path,
@@ -271,6 +297,7 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
                  "updated_at": "2025-07-01T09:00:00Z"},
                 {**stale, "status": "cancelled", "updated_at": "2001-01-01T00:00:00Z"},
                 repeated,
+                {**readdressed, "email": new_email, "updated_at": "2025-07-01T11:00:00Z"},
             ],
             "privacy/deletion_requests": [
                 {"request_id": "erase-late-1", "identifier_type": "email",
@@ -309,6 +336,7 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
     return {
         "redelivered_message_id": track["message_id"].strip(),
         "refunded_order_id": refunded["order_id"].strip(),
+        "readdressed_order_id": readdressed["order_id"].strip(),
         "stale_order_id": stale["order_id"].strip(),
         "newer_contact_id": newer_contact["contact_id"].strip(),
         "stale_contact_id": stale_contact["contact_id"].strip(),
@@ -416,6 +444,13 @@ def test_the_hourly_run_recomputes_only_what_the_new_data_touched(drop: Drop) ->
             " count(distinct component_id) from identity.int_identity__components"
         ).fetchall()
     assert 0 < recomputed < total
+
+
+def test_the_hourly_run_recomputes_only_the_affected_customers(drop: Drop) -> None:
+    target = drop.incremental.parent / "incremental-dbt-target" / "compiled" / "cdp" / "models"
+    for name in CUSTOMER_MODELS:
+        [compiled] = target.glob(f"customers/{name}.sql")
+        assert "record_customers.changed_at > cast(" in compiled.read_text(), name
 
 
 def differences(built: Path, reference: Path) -> dict[str, tuple[int, int]]:
@@ -602,3 +637,32 @@ def test_a_late_deletion_request_masks_rows_staged_before_it(drop: Drop) -> None
     )
     assert is_erased and identifier_value is None
     assert identifier_key == hashlib.md5(f"email:{drop.erased_email}".encode()).hexdigest()
+
+
+def test_an_order_version_with_a_new_email_keeps_the_old_one_reachable(drop: Drop) -> None:
+    """The superseded version's email still resolves, read from the kept versions."""
+    order_id = drop.readdressed_order_id
+    [(customer_id, new_email, old_email)] = query(
+        drop.incremental,
+        f"""
+        select record_customers.customer_id, orders.email, versions.email
+        from identity.int_identity__record_customers as record_customers
+        inner join staging.stg_shop__orders as orders
+            on record_customers.record_key = orders.order_id
+        inner join core.int_customers__versioned_identifiers as versions
+            on versions.record_key = orders.order_id and versions.email <> orders.email
+        where record_customers.record_source = 'shop/orders' and orders.order_id = '{order_id}'
+        """,
+    )
+    assert new_email == f"new.address.{order_id}@example.com"
+    emails = {
+        value
+        for (value,) in query(
+            drop.incremental,
+            f"""
+            select identifier_value from core.customer_identifiers
+            where customer_id = '{customer_id}' and identifier_type = 'email'
+            """,
+        )
+    }
+    assert {old_email, new_email} <= emails

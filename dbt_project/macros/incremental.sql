@@ -164,11 +164,20 @@
 
 {#-
     The customers a customer-level model must recompute (as SQL selecting `customer_id`): the
-    customers of every record rewritten since the model's last successful run, and every id in
-    the model's table that is no longer a current customer (retired by a merge). With no
-    previous run: every current customer and every id in the table. The calling model must
-    depend on int_identity__record_customers and int_identity__identifier_customers (a
-    `-- depends_on:` comment will do).
+    customers of every record rewritten since the model's last successful run, every customer
+    with a record under erasure, and every id in the model's table that is no longer a current
+    customer (retired by a merge). With no previous run: every current customer and every id in
+    the table.
+
+    Erasure changes a customer without rewriting any record: a deletion request carries no
+    identifier of the graph, yet it masks the staged rows of the person's records (and of
+    every record carrying the requested value, even a suppressed one shared by other people).
+    The records under erasure are few, so their customers are recomputed on every run rather
+    than tracked for when their erasure began.
+
+    The calling model must depend on int_identity__record_customers,
+    int_identity__identifier_customers and int_privacy__erased_records (a `-- depends_on:`
+    comment will do).
 -#}
 {% macro affected_customers() -%}
     {%- set since = incremental_since() -%}
@@ -176,6 +185,13 @@
     from {{ ref('int_identity__record_customers') }} as record_customers
     {% if since is not none -%}
         where record_customers.changed_at > {{ since }}
+        union
+        select erased_record_customers.customer_id
+        from {{ ref('int_identity__record_customers') }} as erased_record_customers
+        inner join {{ ref('int_privacy__erased_records') }} as erased_records
+            on
+                erased_record_customers.record_source = erased_records.record_source
+                and erased_record_customers.record_key = erased_records.record_key
     {%- endif %}
     {% if since is none -%}
         union
@@ -222,4 +238,35 @@
     {% if incremental_since() is not none -%}
         where affected_observations.identifier_key in ({{ affected_identifier_keys() }})
     {%- endif %}
+{%- endmacro %}
+
+{#-
+    A filter for a staged table read by a customer-level model: in an incremental run, only the
+    rows of records in the model's `record_customers` CTE (the records of the affected
+    customers); every row otherwise.
+-#}
+{% macro records_of_customers(record_source, key_column) -%}
+    {%- if is_incremental() -%}
+        {{ key_column }} in (
+            select record_customers.record_key from record_customers
+            where record_customers.record_source = '{{ record_source }}'
+        )
+    {%- else -%}
+        1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The rows of int_customers__versioned_identifiers whose record is now under erasure: the
+    replace strategy deletes them (the model inserts no row of such a record). -#}
+{% macro erased_versioned_identifiers() -%}
+    select
+        stored.record_source,
+        stored.record_key,
+        stored.landed_file,
+        stored.row_hash
+    from {{ this }} as stored
+    inner join {{ ref('int_privacy__erased_records') }} as erased_records
+        on
+            stored.record_source = erased_records.record_source
+            and stored.record_key = erased_records.record_key
 {%- endmacro %}

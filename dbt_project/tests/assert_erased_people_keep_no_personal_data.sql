@@ -33,6 +33,17 @@ violations as (
     from {{ ref('customer_identifiers') }} as customer_identifiers
     inner join erased on customer_identifiers.customer_id = erased.customer_id
 
+    union all
+
+    select
+        'int_customers__versioned_identifiers' as model_name,
+        versions.record_key
+    from {{ ref('int_customers__versioned_identifiers') }} as versions
+    inner join erased_records
+        on
+            versions.record_source = erased_records.record_source
+            and versions.record_key = erased_records.record_key
+
     -- noqa: disable=LT02
     {% for model_name, record_source, key_column, personal_columns in [
         ('stg_crm__contacts', 'crm/contacts', 'contact_id', ['email', 'phone', 'first_name', 'last_name']),

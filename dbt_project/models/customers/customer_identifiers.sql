@@ -1,3 +1,14 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers',
+        on_schema_change='fail',
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#
     Every distinct normalized identifier of every customer, the way to reach a person from any
     source record. Values come from staging (already masked for erasure) plus the superseded
@@ -5,11 +16,32 @@
     used before changing it still resolves. Erased customers have no rows; suppressed
     identifiers (placeholders, shared values) belong to nobody and are listed in
     identity_suppressed_identifiers.
+
+    Incremental: only the records of the affected customers are read. They carry every value
+    of those customers, since a record's linking identifiers all belong to its customer. The
+    versions of contacts, accounts, orders and tickets come from
+    int_customers__versioned_identifiers, so their landing files are not read again.
 #}
+-- depends_on: {{ ref('int_identity__record_customers') }}
+-- depends_on: {{ ref('int_privacy__erased_records') }}
 with
+
+{% if is_incremental() %}
+    affected_customers as (
+        {{ affected_customers() }}
+    ),
+
+    record_customers as (
+        select * from {{ ref('int_identity__record_customers') }}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    ),
+{% endif %}
 
 identifier_customers as (
     select * from {{ ref('int_identity__identifier_customers') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    {% endif %}
 ),
 
 erased_customers as (
@@ -21,64 +53,79 @@ erased_records as (
 ),
 
 {%- set versioned_tables = ['crm/contacts', 'shop/customers', 'shop/orders', 'support/tickets'] %}
+{#- (staging model, its landing table and key, the identifier type and column it carries) -#}
 {%- set identifier_columns = [
-    ('stg_crm__contacts', 'crm_contact_id', 'contact_id'),
-    ('stg_crm__contacts', 'email', 'email'),
-    ('stg_crm__contacts', 'phone', 'phone'),
-    ('stg_shop__customers', 'shop_customer_id', 'customer_id'),
-    ('stg_shop__customers', 'email', 'email'),
-    ('stg_shop__customers', 'phone', 'phone'),
-    ('stg_shop__orders', 'shop_customer_id', 'customer_id'),
-    ('stg_shop__orders', 'email', 'email'),
-    ('stg_events__identifies', 'anonymous_id', 'anonymous_id'),
-    ('stg_events__identifies', 'shop_customer_id', 'user_id'),
-    ('stg_events__identifies', 'email', 'email'),
-    ('stg_events__tracks', 'anonymous_id', 'anonymous_id'),
-    ('stg_events__tracks', 'shop_customer_id', 'user_id'),
-    ('stg_email__events', 'email', 'email'),
-    ('stg_support__tickets', 'email', 'requester_email'),
+    ('stg_crm__contacts', 'crm/contacts', 'contact_id', 'crm_contact_id', 'contact_id'),
+    ('stg_crm__contacts', 'crm/contacts', 'contact_id', 'email', 'email'),
+    ('stg_crm__contacts', 'crm/contacts', 'contact_id', 'phone', 'phone'),
+    ('stg_shop__customers', 'shop/customers', 'customer_id', 'shop_customer_id', 'customer_id'),
+    ('stg_shop__customers', 'shop/customers', 'customer_id', 'email', 'email'),
+    ('stg_shop__customers', 'shop/customers', 'customer_id', 'phone', 'phone'),
+    ('stg_shop__orders', 'shop/orders', 'order_id', 'shop_customer_id', 'customer_id'),
+    ('stg_shop__orders', 'shop/orders', 'order_id', 'email', 'email'),
+    ('stg_events__identifies', 'events/identifies', 'message_id', 'anonymous_id', 'anonymous_id'),
+    ('stg_events__identifies', 'events/identifies', 'message_id', 'shop_customer_id', 'user_id'),
+    ('stg_events__identifies', 'events/identifies', 'message_id', 'email', 'email'),
+    ('stg_events__tracks', 'events/tracks', 'message_id', 'anonymous_id', 'anonymous_id'),
+    ('stg_events__tracks', 'events/tracks', 'message_id', 'shop_customer_id', 'user_id'),
+    ('stg_email__events', 'email/events', 'email_event_id', 'email', 'email'),
+    ('stg_support__tickets', 'support/tickets', 'ticket_id', 'email', 'requester_email'),
 ] %}
 
 -- noqa: disable=LT02
-{#- Base models of incrementally staged tables stop before dispositions: rank them here. -#}
+{#- The versions of incrementally staged records are kept in int_customers__versioned_identifiers
+    (their landing files are not read again): rank them here. -#}
 {% for table in landing_tables() if table.name in versioned_tables and table.get('incremental') %}
     {{ table.model }}_rows as (
-        select * from {{ ref(table.model) }}
+        select
+            record_key,
+            version_at,
+            {% for identifier_type in table.identifiers %}
+                {{ identifier_type }},
+            {% endfor %}
+            landed_file as _landed_file,
+            row_hash as _row_hash,
+            cast(null as {{ dbt.type_string() }}) as _quarantine_reason
+        from {{ ref('int_customers__versioned_identifiers') }}
+        where
+            record_source = '{{ table.name }}'
+            and {{ records_of_customers(table.name, 'record_key') }}
     ),
 
     {{ landing_dispositions(
-        table.model ~ '_rows', table.key, table.get('version'), prefix=table.model ~ '_'
+        table.model ~ '_rows', 'record_key', 'version_at', prefix=table.model ~ '_'
     ) }},
 {% endfor %}
 
 values_seen as (
-    {% for model_name, identifier_type, column in identifier_columns %}
+    {% for model_name, record_source, key, identifier_type, column in identifier_columns %}
         select
             '{{ identifier_type }}' as identifier_type,
             {{ column }} as identifier_value
         from {{ ref(model_name) }}
+        where {{ records_of_customers(record_source, key) }}
         union all
     {% endfor %}
     select
         identifier_type,
         identifier_value
     from {{ ref('stg_consent__events') }}
+    where {{ records_of_customers('consent/events', 'consent_event_id') }}
     {% for table in landing_tables() if table.name in versioned_tables %}
         {% for identifier_type, column in table.identifiers.items() %}
             union all
             select
                 '{{ identifier_type }}' as identifier_type,
-                superseded.{{ column }} as identifier_value
-            {% if table.get('incremental') %}
-                from {{ table.model }}_with_dispositions as superseded
-            {% else %}
-                from {{ ref(table.model) }} as superseded
-            {% endif %}
+                superseded.{{ identifier_type }} as identifier_value
+            from {{ table.model }}_with_dispositions as superseded
             left join erased_records
                 on
                     erased_records.record_source = '{{ table.name }}'
-                    and superseded.{{ table.key }} = erased_records.record_key
-            where superseded._disposition = 'superseded' and erased_records.record_key is null
+                    and superseded.record_key = erased_records.record_key
+            where
+                superseded._disposition = 'superseded'
+                and erased_records.record_key is null
+                and {{ records_of_customers(table.name, 'superseded.record_key') }}
         {% endfor %}
     {% endfor %}
     -- noqa: enable=LT02

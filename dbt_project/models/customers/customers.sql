@@ -1,24 +1,57 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers',
+        on_schema_change='fail',
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#
     The single customer view: one row per person, stitched across every source.
     Contract: see _customers__models.yml. Erased customers keep their row (so activation can
     remove them everywhere) with every personal field empty.
+    Incremental (docs/adr/0004): an hourly run recomputes only the customers the new data
+    touched (affected_customers()); every input is cut down to them first.
 #}
+
+-- depends_on: {{ ref('int_privacy__erased_records') }}
 with
+
+{% if is_incremental() %}
+    affected_customers as (
+        {{ affected_customers() }}
+    ),
+{% endif %}
 
 identifier_customers as (
     select * from {{ ref('int_identity__identifier_customers') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    {% endif %}
 ),
 
 record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    {% endif %}
 ),
 
 golden_fields as (
     select * from {{ ref('int_customers__golden_fields') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    {% endif %}
 ),
 
 consent as (
     select * from {{ ref('int_customers__consent') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    {% endif %}
 ),
 
 erased_customers as (

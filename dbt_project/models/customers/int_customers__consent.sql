@@ -1,9 +1,29 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers',
+        on_schema_change='fail',
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#
     Consent per customer and purpose: the latest consent event recorded for any of the
     customer's identifiers wins (ties: the larger consent_event_id). Events on suppressed
     identifiers (placeholders, shared values) cannot be attributed and are ignored.
+    Incremental: only the events on the affected customers' identifiers are ranked.
 #}
+-- depends_on: {{ ref('int_identity__record_customers') }}
+-- depends_on: {{ ref('int_privacy__erased_records') }}
 with
+
+{% if is_incremental() %}
+    affected_customers as (
+        {{ affected_customers() }}
+    ),
+{% endif %}
 
 consent_events as (
     select * from {{ ref('stg_consent__events') }}
@@ -11,6 +31,9 @@ consent_events as (
 
 identifier_customers as (
     select * from {{ ref('int_identity__identifier_customers') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    {% endif %}
 ),
 
 ranked as (

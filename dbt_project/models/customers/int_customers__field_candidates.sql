@@ -1,17 +1,44 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers',
+        on_schema_change='fail',
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#
     Every value a source offers for a golden-record field (once per customer, value and
     source, with its most recent observation), with what survivorship ranks by.
     Email and phone candidates must be linking identifiers of the customer (never a
     placeholder or a shared value); CRM contacts marked deleted offer nothing.
+
+    Incremental: only the affected customers' records are read. That also finds every record
+    carrying one of their emails: a record's linking identifiers all belong to its customer.
 #}
+-- depends_on: {{ ref('int_privacy__erased_records') }}
 with
+
+{% if is_incremental() %}
+    affected_customers as (
+        {{ affected_customers() }}
+    ),
+{% endif %}
 
 record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    {% endif %}
 ),
 
 identifier_customers as (
     select * from {{ ref('int_identity__identifier_customers') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    {% endif %}
 ),
 
 priorities as (
@@ -20,11 +47,12 @@ priorities as (
 
 shop_customers as (
     select * from {{ ref('stg_shop__customers') }}
+    where {{ records_of_customers('shop/customers', 'customer_id') }}
 ),
 
 crm_contacts as (
     select * from {{ ref('stg_crm__contacts') }}
-    where not is_deleted
+    where not is_deleted and {{ records_of_customers('crm/contacts', 'contact_id') }}
 ),
 
 profile_records as (
@@ -61,6 +89,7 @@ email_only_records as (
         email,
         identified_at as observed_at
     from {{ ref('stg_events__identifies') }}
+    where {{ records_of_customers('events/identifies', 'message_id') }}
 
     union all
 
@@ -69,6 +98,7 @@ email_only_records as (
         email,
         updated_at as observed_at
     from {{ ref('stg_shop__orders') }}
+    where {{ records_of_customers('shop/orders', 'order_id') }}
 
     union all
 
@@ -77,6 +107,7 @@ email_only_records as (
         requester_email as email,
         created_at as observed_at
     from {{ ref('stg_support__tickets') }}
+    where {{ records_of_customers('support/tickets', 'ticket_id') }}
 
     union all
 
@@ -85,6 +116,7 @@ email_only_records as (
         email,
         occurred_at as observed_at
     from {{ ref('stg_email__events') }}
+    where {{ records_of_customers('email/events', 'email_event_id') }}
 ),
 
 profile_values as (

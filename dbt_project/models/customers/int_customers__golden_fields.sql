@@ -1,13 +1,36 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers',
+        on_schema_change='fail',
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#
     Survivorship: for each customer and field, the value from the most trusted source
     (identity_source_priority: shop account, then CRM contact, then identify calls, orders,
     tickets, email events), then the most recently updated record, then the smallest value so
-    that ties are deterministic.
+    that ties are deterministic. Incremental: only the affected customers' candidates are ranked.
 #}
+-- depends_on: {{ ref('int_identity__record_customers') }}
+-- depends_on: {{ ref('int_identity__identifier_customers') }}
+-- depends_on: {{ ref('int_privacy__erased_records') }}
 with
+
+{% if is_incremental() %}
+    affected_customers as (
+        {{ affected_customers() }}
+    ),
+{% endif %}
 
 candidates as (
     select * from {{ ref('int_customers__field_candidates') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    {% endif %}
 ),
 
 ranked as (
