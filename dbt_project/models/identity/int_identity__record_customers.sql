@@ -18,7 +18,8 @@ final as (
         observations.record_source,
         observations.record_key,
         min(identifier_customers.customer_id) as customer_id,
-        min(observations.observed_at) as observed_at
+        min(observations.observed_at) as observed_at,
+        {{ run_stamp() }} as changed_at
     from observations
     inner join identifier_customers
         on observations.identifier_key = identifier_customers.identifier_key
