@@ -1,9 +1,9 @@
 {#
-    Incremental traits and segments over time (docs/adr/0004). A trait is computed as of
+    Incremental traits and segments over time (docs/adr/0005). A trait is computed as of
     as_of(), and the as_of moves between two runs, so a customer's traits can change with no
     new data: an order leaves the 90-day window, an event passes the `<= as_of` cut, a day
-    count grows by one. A model recomputes the customers the new data touched (affected_customers())
-    and also the customers the move of the as_of touched:
+    count grows by one. A model recomputes the customers the new data touched
+    (affected_customers(), docs/adr/0004) and also the customers the move of the as_of touched:
 
     - windows: a model declares, in its config, every window it applies to the timestamps of a
       timeline (`as_of_windows={'orders': [0, 90, 365]}`; 0 is the `<= as_of` cut). A row's
@@ -107,13 +107,14 @@
 
 {#-
     The customers a trait or segment model recomputes (SQL selecting customer_id): see the top
-    of this file. Segments pass what their rules add: `everyone` (a rule no window describes)
-    and `customer_windows`, windows on tables that carry customer_id
-    ({'relation': ..., 'column': ..., 'days': [...], 'where': optional SQL}). A model using it
+    of this file. Segments pass what their rules add: `everyone` (a rule no window describes),
+    `customer_windows`, windows on tables that carry customer_id
+    ({'relation': ..., 'column': ..., 'days': [...], 'where': optional SQL}), and `also`, SQL
+    selecting further customers. A model using it
     as `affected_keys` must depend on int_identity__record_customers and
     int_identity__identifier_customers.
 -#}
-{% macro affected_customers_as_of(everyone=false, customer_windows=[]) -%}
+{% macro affected_customers_as_of(everyone=false, customer_windows=[], also=[]) -%}
     {%- set since = incremental_since() -%}
     {%- set movement = as_of_movement() if since is not none else none -%}
     {%- set parts = [] -%}
@@ -129,6 +130,7 @@
         {{ return(parts | join('\nunion\n')) }}
     {%- endif -%}
     {%- do parts.append('select affected.customer_id from (' ~ affected_customers() ~ ') as affected') -%}
+    {%- do parts.extend(also) -%}
     {%- for upstream in config.get('changes_from') or [] -%}
         {%- do parts.append(
             'select changed.customer_id from ' ~ ref(upstream) ~ ' as changed'

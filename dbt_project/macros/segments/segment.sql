@@ -65,6 +65,7 @@
         {%- endfor -%}
         {%- do ref('int_identity__record_customers') -%}
         {%- do ref('int_identity__identifier_customers') -%}
+        {%- do ref('int_privacy__erased_customers') -%}
         {{ return('select 1 as customer_id') }}
     {%- endif -%}
     {%- if definition is none -%}
@@ -191,7 +192,9 @@ select * from final
     successful run (macros/as_of_windows.sql). Besides the customers whose records changed,
     those of every trait model row rewritten since (changes_from), and the customers whose
     events or timestamp traits crossed a window of the rules as the as_of moved. A rule on a
-    global trait, or raw SQL that names one or the time, makes it every customer.
+    global trait, or raw SQL that names one or the time, makes it every customer. Erased
+    customers are never members; a deletion request is not a record of its customer, so the
+    erased are always rechecked (few, and only their own rows).
 -#}
 {% macro affected_segment_customers() -%}
     {%- set dependence = {'everyone': [], 'windows': []} -%}
@@ -205,7 +208,9 @@ select * from final
         {%- do segment_condition(definition['exclude'], 'exclude', context) -%}
     {%- endif -%}
     {{ return(affected_customers_as_of(
-        everyone=dependence.everyone | length > 0, customer_windows=dependence.windows
+        everyone=dependence.everyone | length > 0,
+        customer_windows=dependence.windows,
+        also=['select erased.customer_id from ' ~ ref('int_privacy__erased_customers') ~ ' as erased'],
     )) }}
 {%- endmacro %}
 

@@ -55,9 +55,9 @@ purchases as (
     from {{ ref('int_traits__customer_orders') }}
     where
         is_purchase
-        {% if is_incremental() %}
-            and customer_id in (select affected.customer_id from affected)
-        {% endif %}
+    {% if is_incremental() %}
+        and customer_id in (select affected.customer_id from affected)
+    {% endif %}
 ),
 
 email_events as (

@@ -29,9 +29,9 @@ record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
     where
         record_source = 'email/events'
-        {% if is_incremental() %}
-            and customer_id in (select affected.customer_id from affected)
-        {% endif %}
+    {% if is_incremental() %}
+        and customer_id in (select affected.customer_id from affected)
+    {% endif %}
 ),
 
 email_events as (

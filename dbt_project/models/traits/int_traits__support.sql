@@ -31,9 +31,9 @@ record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
     where
         record_source = 'support/tickets'
-        {% if is_incremental() %}
-            and customer_id in (select affected.customer_id from affected)
-        {% endif %}
+    {% if is_incremental() %}
+        and customer_id in (select affected.customer_id from affected)
+    {% endif %}
 ),
 
 final as (
