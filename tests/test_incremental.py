@@ -33,11 +33,15 @@ pytestmark = pytest.mark.slow
 # The committed sample (make seeds) and the drop the generator writes for it.
 SAMPLE_PEOPLE, SAMPLE_SEED = 2000, 7
 AS_OF = "2025-07-03"
+# A second scenario: the initial build and the hourly run on the same day, 23 hours apart.
+# The sample's last events are late on 2025-07-01, so events pass the `<= as_of` cut between
+# the two runs and rows cross the 7/30/90/365-day windows, also for customers with no new data.
+EARLIER_AS_OF, LATER_AS_OF = "2025-07-01 00:30:00", "2025-07-01 23:30:00"
 
 # Set by the run itself (the time an id was assigned), so two runs never agree on them.
 RUN_TIME_COLUMNS = {"customer_id_assigned_at", "merged_at"}
 # Which run last wrote a row, and how many rounds the components took on that run.
-RUN_TIME_COLUMNS |= {"changed_at", "resolved_in_rounds"}
+RUN_TIME_COLUMNS |= {"changed_at", "resolved_in_rounds", "run_started_at"}
 # The log of the runs themselves.
 RUN_LOG_TABLES = {"audit.incremental_runs"}
 
@@ -386,6 +390,53 @@ def drop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drop]:
         yield Drop(incremental, full_refresh, interrupted, erased_email, **keys)
 
 
+@dataclass(frozen=True)
+class LaterAsOf:
+    incremental: Path
+    full_refresh: Path
+    earlier_traits: dict[str, tuple]
+
+
+WINDOWED_TRAITS = (
+    "orders_last_90_days, revenue_last_365_days, sessions_7d, product_views_30d, tickets_90d,"
+    " last_seen_on_site_at, last_order_at, orders_count"
+)
+
+
+@pytest.fixture(scope="module")
+def later_as_of(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaterAsOf]:
+    """Built at EARLIER_AS_OF; the drop lands; the hourly run computes at LATER_AS_OF."""
+    work = tmp_path_factory.mktemp("later-as-of")
+    raw_dir = work / "landing"
+    shutil.copytree(PROJECT_ROOT / "seeds", raw_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CDP_AS_OF", EARLIER_AS_OF)
+        incremental = work / "incremental.duckdb"
+        build_warehouse(raw_dir, incremental)
+        full_refresh = work / "full_refresh.duckdb"
+        with duckdb.connect(str(incremental)) as connection:
+            connection.execute("checkpoint")
+        shutil.copyfile(incremental, full_refresh)
+        earlier_traits = {
+            customer_id: rest
+            for customer_id, *rest in query(
+                incremental, f"select customer_id, {WINDOWED_TRAITS} from core.customer_traits"
+            )
+        }
+        generate_drop(
+            people=SAMPLE_PEOPLE,
+            seed=SAMPLE_SEED,
+            out=raw_dir,
+            fmt="csv",
+            truth_dir=work / "truth",
+            drop=1,
+        )
+        patch.setenv("CDP_AS_OF", LATER_AS_OF)
+        hourly_build(raw_dir, incremental)
+        hourly_build(raw_dir, full_refresh, full_refresh=True)
+        yield LaterAsOf(incremental, full_refresh, earlier_traits)
+
+
 def table_rows(duckdb_path: Path) -> dict[str, Counter[str]]:
     """Every row of every table the hourly job builds, as a multiset (run-time columns left out).
 
@@ -473,6 +524,49 @@ def test_incremental_and_full_refresh_build_identical_tables(drop: Drop) -> None
 
 def test_a_run_after_an_interrupted_one_catches_up_with_everything(drop: Drop) -> None:
     assert differences(drop.interrupted, drop.full_refresh) == {}
+
+
+def test_a_later_as_of_on_the_same_day_gives_what_a_full_refresh_gives(
+    later_as_of: LaterAsOf,
+) -> None:
+    assert differences(later_as_of.incremental, later_as_of.full_refresh) == {}
+
+
+def test_the_later_as_of_moves_traits_of_customers_the_drop_did_not_touch(
+    later_as_of: LaterAsOf,
+) -> None:
+    """The scenario above is only a test of the time logic if time alone changes some traits."""
+    untouched = {
+        customer_id
+        for (customer_id,) in query(
+            later_as_of.full_refresh,
+            """
+            select customer_id from core.customers
+            except
+            select record_customers.customer_id
+            from identity.int_identity__record_customers as record_customers
+            inner join audit.int_landing__row_dispositions as dispositions
+                on
+                    record_customers.record_source = dispositions.landing_table
+                    and record_customers.record_key = dispositions.record_key
+            where dispositions.landed_file not like '%/part-%'
+            """,
+        )
+    }
+    later = {
+        customer_id: rest
+        for customer_id, *rest in query(
+            later_as_of.full_refresh,
+            f"select customer_id, {WINDOWED_TRAITS} from core.customer_traits",
+        )
+    }
+    moved = [
+        customer_id
+        for customer_id in untouched
+        if customer_id in later_as_of.earlier_traits
+        and later[customer_id] != later_as_of.earlier_traits[customer_id]
+    ]
+    assert len(moved) >= 3
 
 
 def test_rows_from_later_files_supersede_and_duplicate_across_files(drop: Drop) -> None:

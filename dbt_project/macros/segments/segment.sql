@@ -39,25 +39,34 @@
 #}
 
 {% macro segment() %}
-    {%- set segment_name = model.name -%}
-    {%- set definition = (model.config.get('meta') or {}).get('segment') -%}
     {#-
-        dbt unit tests cannot see the tested model's YAML, so they test the compiler itself: the
-        var `segment_rules_under_test` ({rules: ..., exclude: ...}) stands in for the
-        definition, and validation (which needs the project graph) is left to the build.
+        Incremental over the customers whose membership can have changed since the segment's
+        last successful run (affected_segment_customers() below, macros/as_of_windows.sql).
     -#}
+    {{ config(
+        materialized='table' if target.type == 'spark' else 'incremental',
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_segment_customers',
+        changes_from=segment_trait_changes(),
+        post_hook="{{ record_incremental_run() }}",
+    ) }}
+    {%- set segment_name = model.name -%}
+    {%- set definition = segment_definition() -%}
     {%- set rules_under_test = var('segment_rules_under_test', none) -%}
-    {%- if execute and rules_under_test is not none -%}
-        {%- set definition = {
-            'version': 1, 'holdout_share': 0, 'consent_purpose': 'email_marketing',
-            'rules': rules_under_test.get('rules'), 'exclude': rules_under_test.get('exclude'),
-        } -%}
-    {%- endif -%}
     {%- set traits_relation = ref('customer_traits') -%}
     {%- set customers_relation = ref('customers') -%}
     {%- set events_relation = ref('int_segments__customer_events') -%}
     {%- if not execute -%}
-        {#- Parsing: YAML properties are not applied yet; the refs above are what dbt needs. -#}
+        {#- Parsing: YAML properties are not applied yet; the refs above and below are what dbt
+            needs (the ones below are read only by an incremental run). -#}
+        {%- for upstream in segment_trait_changes() -%}
+            {%- do ref(upstream) -%}
+        {%- endfor -%}
+        {%- do ref('int_identity__record_customers') -%}
+        {%- do ref('int_identity__identifier_customers') -%}
+        {%- do ref('int_privacy__erased_customers') -%}
+        {%- do ref('int_privacy__erased_records') -%}
         {{ return('select 1 as customer_id') }}
     {%- endif -%}
     {%- if definition is none -%}
@@ -67,7 +76,7 @@
     {%- if validate -%}{{ segment_validate_metadata(segment_name, definition) }}{%- endif -%}
     {%- set context = {
         'segment': segment_name, 'traits': segment_known_traits() if validate else {},
-        'events': events_relation, 'validate': validate,
+        'events': 'customer_events', 'validate': validate,
     } -%}
     {%- set included = segment_condition(definition.get('rules'), 'rules', context) -%}
     {%- set excluded = segment_condition(definition['exclude'], 'exclude', context) if definition.get('exclude') is not none else none -%}
@@ -76,8 +85,24 @@
 
 with
 
+{% if is_incremental() %}
+    affected as (
+        {{ affected_segment_customers() }}
+    ),
+{% endif %}
+
 traits as (
     select * from {{ traits_relation }}
+    {% if is_incremental() %}
+        where customer_id in (select affected.customer_id from affected)
+    {% endif %}
+),
+
+customer_events as (
+    select * from {{ events_relation }}
+    {% if is_incremental() %}
+        where customer_id in (select affected.customer_id from affected)
+    {% endif %}
 ),
 
 customers as (
@@ -114,6 +139,81 @@ final as (
 
 select * from final
 {% endmacro %}
+
+
+{#- The segment's definition: its YAML, or in a unit test the rules under test. -#}
+{% macro segment_definition() -%}
+    {%- set definition = (model.config.get('meta') or {}).get('segment') -%}
+    {#-
+        dbt unit tests cannot see the tested model's YAML, so they test the compiler itself: the
+        var `segment_rules_under_test` ({rules: ..., exclude: ...}) stands in for the
+        definition, and validation (which needs the project graph) is left to the build.
+    -#}
+    {%- set rules_under_test = var('segment_rules_under_test', none) -%}
+    {%- if execute and rules_under_test is not none -%}
+        {%- set definition = {
+            'version': 1, 'holdout_share': 0, 'consent_purpose': 'email_marketing',
+            'rules': rules_under_test.get('rules'), 'exclude': rules_under_test.get('exclude'),
+        } -%}
+    {%- endif -%}
+    {{ return(definition) }}
+{%- endmacro %}
+
+
+{#- The incremental trait models whose rows carry changed_at; customer_traits joins them. -#}
+{% macro segment_trait_changes() -%}
+    {{ return([
+        'int_traits__order_metrics',
+        'int_traits__email_engagement',
+        'int_traits__web_activity',
+        'int_traits__top_category',
+        'int_traits__support',
+        'int_segments__customer_events',
+    ]) }}
+{%- endmacro %}
+
+
+{#-
+    Traits computed over all customers at once (ranks, predictions) or that are the as_of
+    itself: one customer's new data or the move of the as_of can change them for anyone, so a
+    rule on one of them makes its segment recompute every customer (these segments only read
+    customer_traits, a cheap scan).
+-#}
+{% macro segment_global_traits() -%}
+    {{ return([
+        'as_of', 'recency_score', 'frequency_score', 'monetary_score', 'rfm_segment',
+        'churn_risk', 'churn_risk_tier', 'expected_purchases_12m', 'predicted_clv', 'clv_tier',
+        'cluster_id', 'cluster_name',
+    ]) }}
+{%- endmacro %}
+
+
+{#-
+    affected_keys of a segment: the customers whose membership can have changed since its last
+    successful run (macros/as_of_windows.sql). Besides the customers whose records changed,
+    those of every trait model row rewritten since (changes_from), and the customers whose
+    events or timestamp traits crossed a window of the rules as the as_of moved. A rule on a
+    global trait, or raw SQL that names one or the time, makes it every customer. Erased
+    customers are never members; a deletion request is not a record of its customer, so the
+    erased are always rechecked (few, and only their own rows).
+-#}
+{% macro affected_segment_customers() -%}
+    {%- set dependence = {'everyone': [], 'windows': []} -%}
+    {%- set context = {
+        'segment': model.name, 'traits': {}, 'events': 'customer_events', 'validate': false,
+        'dependence': dependence,
+    } -%}
+    {%- set definition = segment_definition() -%}
+    {%- do segment_condition(definition.get('rules'), 'rules', context) -%}
+    {%- if definition.get('exclude') is not none -%}
+        {%- do segment_condition(definition['exclude'], 'exclude', context) -%}
+    {%- endif -%}
+    {{ return(affected_customers_as_of(
+        everyone=dependence.everyone | length > 0,
+        customer_windows=dependence.windows,
+        also=['select erased.customer_id from ' ~ ref('int_privacy__erased_customers') ~ ' as erased'],
+    )) }}
+{%- endmacro %}
 
 
 {#- A number in [0, 1) from the hash of (segment, customer): stable across runs and engines,
@@ -228,6 +328,12 @@ select * from final
         {%- if node['sql'] is not string or node['sql'] | trim == '' -%}
             {{ return(segment_error(context.segment, path ~ '.sql', 'must be a non-empty SQL expression')) }}
         {%- endif -%}
+        {%- if context.get('dependence') is not none -%}
+            {%- set text = node['sql'] | lower -%}
+            {%- for word in segment_global_traits() + ['current_', 'now(', 'getdate', 'sysdate'] if word in text -%}
+                {%- do context.dependence.everyone.append(word) -%}
+            {%- endfor -%}
+        {%- endif -%}
         {{ return('coalesce((' ~ node['sql'] ~ '), false)') }}
     {%- elif kind == 'trait' -%}
         {{ return(segment_trait_condition(node, path, context)) }}
@@ -305,6 +411,15 @@ select * from final
             {{ return(segment_error(context.segment, path ~ '.value', 'must be a non-negative whole number of days')) }}
         {%- endif -%}
     {%- endif -%}
+    {%- if context.get('dependence') is not none -%}
+        {%- if name in segment_global_traits() -%}
+            {%- do context.dependence.everyone.append(name) -%}
+        {%- elif op in ('within_last_days', 'more_than_days_ago') -%}
+            {%- do context.dependence.windows.append({
+                'relation': ref('customer_traits'), 'column': name, 'days': [value],
+            }) -%}
+        {%- endif -%}
+    {%- endif -%}
     {#- A comparison with a missing (null) trait value is false, so `not` and `exclude`
         around it behave as written: a customer without an RFM cell is "not Hibernating". -#}
     {%- if op in operators -%}
@@ -359,6 +474,12 @@ select * from final
     ] -%}
     {%- if within_days is not none -%}
         {%- do filters.append('events.occurred_at > ' ~ dbt.dateadd('day', -1 * within_days, as_of())) -%}
+        {%- if context.get('dependence') is not none -%}
+            {%- do context.dependence.windows.append({
+                'relation': ref('int_segments__customer_events'), 'column': 'occurred_at',
+                'days': [within_days], 'where': 'windowed.event_name = ' ~ segment_literal(event_name),
+            }) -%}
+        {%- endif -%}
     {%- endif -%}
     {%- if since_last is not none -%}
         {%- do filters.append(

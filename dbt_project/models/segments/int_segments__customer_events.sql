@@ -4,12 +4,35 @@
     as sent (Page Viewed, Product Viewed, Product Added, Checkout Started, Order Completed,
     Signed Up, ...), Purchase (an order with status paid or partially_refunded), Email Sent,
     Email Delivered, Email Opened, Email Clicked, Email Bounced, Email Unsubscribed,
-    Email Marked Spam, and Ticket Created.
+    Email Marked Spam, and Ticket Created. Incremental over the affected customers
+    (macros/as_of_windows.sql): every event of a customer is rewritten when the customer is.
 -#}
+{{
+    config(
+        materialized='table' if target.type == 'spark' else 'incremental',
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers_as_of',
+        changes_from=['int_traits__customer_orders'],
+        as_of_windows={'tracks': [0], 'email_events': [0], 'tickets': [0]},
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+-- depends_on: {{ ref('int_identity__identifier_customers') }}
+-- depends_on: {{ ref('int_privacy__erased_records') }}
 with
+
+{% if is_incremental() %}
+    affected as (
+        {{ affected_customers_as_of() }}
+    ),
+{% endif %}
 
 record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected.customer_id from affected)
+    {% endif %}
 ),
 
 tracks as (
@@ -22,6 +45,7 @@ tracks as (
         on
             record_customers.record_source = 'events/tracks'
             and tracks.message_id = record_customers.record_key
+    where {{ as_of_cut('tracks', 'tracks.event_at') }}
 ),
 
 purchases as (
@@ -30,7 +54,11 @@ purchases as (
         'Purchase' as event_name,
         ordered_at as occurred_at
     from {{ ref('int_traits__customer_orders') }}
-    where is_purchase
+    where
+        is_purchase
+    {% if is_incremental() %}
+        and customer_id in (select affected.customer_id from affected)
+    {% endif %}
 ),
 
 email_events as (
@@ -51,6 +79,7 @@ email_events as (
         on
             record_customers.record_source = 'email/events'
             and email_events.email_event_id = record_customers.record_key
+    where {{ as_of_cut('email_events', 'email_events.occurred_at') }}
 ),
 
 tickets as (
@@ -63,17 +92,27 @@ tickets as (
         on
             record_customers.record_source = 'support/tickets'
             and tickets.ticket_id = record_customers.record_key
+    where {{ as_of_cut('tickets', 'tickets.created_at') }}
 ),
 
 unioned as (
     select * from tracks
     union all
+    -- orders after as_of are not in int_traits__customer_orders
     select * from purchases
     union all
     select * from email_events
     union all
     select * from tickets
+),
+
+final as (
+    select
+        customer_id,
+        event_name,
+        occurred_at,
+        {{ run_stamp() }} as changed_at
+    from unioned
 )
 
-select * from unioned
-where occurred_at <= {{ as_of() }}
+select * from final

@@ -1,13 +1,40 @@
-{#- Orders placed up to as_of, attributed to the customer identity resolution gave them. -#}
+{{
+    config(
+        materialized='table' if target.type == 'spark' else 'incremental',
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers_as_of',
+        as_of_windows={'orders': [0]},
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
+{#-
+    Orders placed up to as_of, attributed to the customer identity resolution gave them.
+    Incremental over the affected customers (macros/as_of_windows.sql): every order of a
+    customer is rewritten when the customer is.
+-#}
+-- depends_on: {{ ref('int_identity__identifier_customers') }}
+-- depends_on: {{ ref('int_privacy__erased_records') }}
 with
 
-orders as (
-    select * from {{ ref('stg_shop__orders') }}
-),
+{% if is_incremental() %}
+    affected as (
+        {{ affected_customers_as_of() }}
+    ),
+{% endif %}
 
 record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
-    where record_source = 'shop/orders'
+    where
+        record_source = 'shop/orders'
+    {% if is_incremental() %}
+        and customer_id in (select affected.customer_id from affected)
+    {% endif %}
+),
+
+orders as (
+    select * from {{ ref('stg_shop__orders') }}
 ),
 
 final as (
@@ -22,10 +49,11 @@ final as (
         orders.total,
         orders.refunded_amount,
         orders.net_revenue,
-        orders.discount > 0 as has_discount
+        orders.discount > 0 as has_discount,
+        {{ run_stamp() }} as changed_at
     from orders
     inner join record_customers on orders.order_id = record_customers.record_key
-    where orders.ordered_at <= {{ as_of() }}
+    where {{ as_of_cut('orders', 'orders.ordered_at') }}
 )
 
 select * from final

@@ -1,18 +1,43 @@
+{{
+    config(
+        materialized='table' if target.type == 'spark' else 'incremental',
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers_as_of',
+        as_of_windows={'email_events': [0]},
+        as_of_day_counts=true,
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#-
     Email engagement as of as_of. email_engagement_score = sum over opens (weight 1) and
     clicks (weight 2) of 0.5 ^ (days ago / engagement_half_life_days): recent engagement
-    counts most, old engagement fades without a hard cut-off.
+    counts most, old engagement fades without a hard cut-off. Incremental over the affected
+    customers (macros/as_of_windows.sql).
 -#}
+-- depends_on: {{ ref('int_identity__identifier_customers') }}
+-- depends_on: {{ ref('int_privacy__erased_records') }}
 with
 
-email_events as (
-    select * from {{ ref('stg_email__events') }}
-    where occurred_at <= {{ as_of() }}
-),
+{% if is_incremental() %}
+    affected as (
+        {{ affected_customers_as_of() }}
+    ),
+{% endif %}
 
 record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
-    where record_source = 'email/events'
+    where
+        record_source = 'email/events'
+    {% if is_incremental() %}
+        and customer_id in (select affected.customer_id from affected)
+    {% endif %}
+),
+
+email_events as (
+    select * from {{ ref('stg_email__events') }}
+    where {{ as_of_cut('email_events', 'occurred_at') }}
 ),
 
 customer_events as (
@@ -20,7 +45,7 @@ customer_events as (
         record_customers.customer_id,
         email_events.event_type,
         email_events.occurred_at,
-        {{ days_between('email_events.occurred_at', as_of()) }} as days_ago -- noqa: LT05
+        {{ days_before_as_of('email_events.occurred_at') }} as days_ago
     from email_events
     inner join record_customers on email_events.email_event_id = record_customers.record_key
 ),
@@ -44,7 +69,8 @@ final as (
             as last_email_engagement_at,
         count(case when event_type = 'unsubscribe' then 1 end) > 0 as has_unsubscribed,
         count(case when event_type in ('bounce', 'spam_report') then 1 end) > 0
-            as has_bounced_or_complained
+            as has_bounced_or_complained,
+        {{ run_stamp() }} as changed_at
     from customer_events
     group by customer_id
 )

@@ -1,11 +1,38 @@
+{{
+    config(
+        materialized='table' if target.type == 'spark' else 'incremental',
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers_as_of',
+        changes_from=['int_traits__customer_orders'],
+        as_of_windows={'orders': [90, 365]},
+        as_of_day_counts=true,
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#-
     Order value and frequency per customer as of as_of. A purchase is an order with status
     paid or partially_refunded; revenue is total - refunded_amount over purchases.
+    Incremental over the affected customers (macros/as_of_windows.sql).
 -#}
+-- depends_on: {{ ref('int_identity__record_customers') }}
+-- depends_on: {{ ref('int_privacy__erased_records') }}
+-- depends_on: {{ ref('int_identity__identifier_customers') }}
+-- depends_on: {{ ref('stg_shop__orders') }}
 with
+
+{% if is_incremental() %}
+    affected as (
+        {{ affected_customers_as_of() }}
+    ),
+{% endif %}
 
 customer_orders as (
     select * from {{ ref('int_traits__customer_orders') }}
+    {% if is_incremental() %}
+        where customer_id in (select affected.customer_id from affected)
+    {% endif %}
 ),
 
 purchases as (
@@ -22,10 +49,10 @@ purchase_metrics as (
         max(ordered_at) as last_order_at,
         count(case when has_discount then 1 end) as discounted_orders_count,
         count(
-            case when ordered_at > {{ dbt.dateadd('day', -90, as_of()) }} then 1 end
+            case when {{ as_of_window('orders', 'ordered_at', 90) }} then 1 end
         ) as orders_last_90_days,
         sum(
-            case when ordered_at > {{ dbt.dateadd('day', -365, as_of()) }} then net_revenue end
+            case when {{ as_of_window('orders', 'ordered_at', 365) }} then net_revenue end
         ) as revenue_last_365_days
     from purchases
     group by customer_id
@@ -52,8 +79,8 @@ final as (
             as avg_order_value,
         purchase_metrics.first_order_at,
         purchase_metrics.last_order_at,
-        {{ days_between('purchase_metrics.last_order_at', as_of()) }} as days_since_last_order, -- noqa: LT05
-        {{ days_between('purchase_metrics.first_order_at', as_of()) }} as days_since_first_order, -- noqa: LT05
+        {{ days_before_as_of('purchase_metrics.last_order_at') }} as days_since_last_order, -- noqa: LT05
+        {{ days_before_as_of('purchase_metrics.first_order_at') }} as days_since_first_order, -- noqa: LT05
         coalesce(purchase_metrics.orders_last_90_days, 0) as orders_last_90_days,
         coalesce(purchase_metrics.revenue_last_365_days, 0) as revenue_last_365_days,
         coalesce(purchase_metrics.discounted_orders_count, 0) as discounted_orders_count,
@@ -63,7 +90,8 @@ final as (
         ) as discounted_orders_share,
         all_orders.orders_placed_count,
         all_orders.refunded_orders_count,
-        all_orders.cancelled_orders_count
+        all_orders.cancelled_orders_count,
+        {{ run_stamp() }} as changed_at
     from all_orders
     left join purchase_metrics on all_orders.customer_id = purchase_metrics.customer_id
 )

@@ -1,9 +1,36 @@
-{#- The product category a customer spent most on (purchases up to as_of; ties by name). -#}
+{{
+    config(
+        materialized='table' if target.type == 'spark' else 'incremental',
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers_as_of',
+        changes_from=['int_traits__customer_orders'],
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
+{#-
+    The product category a customer spent most on (purchases up to as_of; ties by name).
+    Incremental over the affected customers (macros/as_of_windows.sql).
+-#}
+-- depends_on: {{ ref('int_identity__record_customers') }}
+-- depends_on: {{ ref('int_privacy__erased_records') }}
+-- depends_on: {{ ref('int_identity__identifier_customers') }}
 with
+
+{% if is_incremental() %}
+    affected as (
+        {{ affected_customers_as_of() }}
+    ),
+{% endif %}
 
 purchases as (
     select * from {{ ref('int_traits__customer_orders') }}
-    where is_purchase
+    where
+        is_purchase
+    {% if is_incremental() %}
+        and customer_id in (select affected.customer_id from affected)
+    {% endif %}
 ),
 
 order_items as (
@@ -33,7 +60,8 @@ ranked as (
 final as (
     select
         customer_id,
-        category as top_category
+        category as top_category,
+        {{ run_stamp() }} as changed_at
     from ranked
     where category_rank = 1
 )

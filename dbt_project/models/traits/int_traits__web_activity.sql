@@ -1,18 +1,43 @@
+{{
+    config(
+        materialized='table' if target.type == 'spark' else 'incremental',
+        incremental_strategy='replace',
+        unique_key='customer_id',
+        affected_keys='affected_customers_as_of',
+        as_of_windows={'tracks': [0]},
+        as_of_day_counts=true,
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
 {#-
     Web activity as of as_of, from track calls attributed to the customer. A session is a run
     of events on one browser (anonymous_id) with no gap longer than session_gap_minutes;
-    sessions and product views are counted in 7/30/90-day windows.
+    sessions and product views are counted in 7/30/90-day windows (whole days before as_of).
+    Incremental over the affected customers (macros/as_of_windows.sql).
 -#}
+-- depends_on: {{ ref('int_identity__identifier_customers') }}
+-- depends_on: {{ ref('int_privacy__erased_records') }}
 with
+
+{% if is_incremental() %}
+    affected as (
+        {{ affected_customers_as_of() }}
+    ),
+{% endif %}
 
 tracks as (
     select * from {{ ref('stg_events__tracks') }}
-    where event_at <= {{ as_of() }}
+    where {{ as_of_cut('tracks', 'event_at') }}
 ),
 
 record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
-    where record_source = 'events/tracks'
+    where
+        record_source = 'events/tracks'
+    {% if is_incremental() %}
+        and customer_id in (select affected.customer_id from affected)
+    {% endif %}
 ),
 
 customer_tracks as (
@@ -34,7 +59,7 @@ with_sessions as (
         customer_id,
         event_name,
         event_at,
-        {{ days_between('event_at', as_of()) }} as days_ago,
+        {{ days_before_as_of('event_at') }} as days_ago,
         previous_event_at is null
         or {{ dbt.datediff('previous_event_at', 'event_at', 'minute') }}
         > {{ var('session_gap_minutes') }} as starts_session
@@ -54,7 +79,8 @@ final as (
         -- noqa: enable=LT02
         count(case when event_name = 'Product Added' and days_ago < 30 then 1 end)
             as products_added_30d,
-        max(event_at) as last_seen_on_site_at
+        max(event_at) as last_seen_on_site_at,
+        {{ run_stamp() }} as changed_at
     from with_sessions
     group by customer_id
 )
