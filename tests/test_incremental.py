@@ -83,6 +83,7 @@ class Drop:
     erased_contact_id: str
     redelivered_ticket_id: str
     late_ticket_id: str
+    late_line_order_id: str
     redelivered_consent_event_id: str
     redelivered_deletion_request_id: str
     late_consent_event_id: str
@@ -226,6 +227,23 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
         "select order_id from staging.stg_shop__order_items where line_number = 1 order by 1",
         1,
     )
+    # A late line of an old order, in a category the customer never bought, worth more than
+    # all their other purchases: the customer's top category must change with it.
+    [(late_line_order_id,)] = query(
+        duckdb_path,
+        """
+        select orders.order_id from staging.stg_shop__orders as orders
+        where orders.status = 'paid' and not orders.is_erased
+            and orders.order_id not in (select order_id from staging.stg_shop__order_items
+                                        where line_number > 1)
+        order by 1 limit 1 offset 100  -- clear of the orders the other late rows change
+        """,
+    )
+    late_line = {
+        "order_id": late_line_order_id, "line_number": "7", "sku": "GRD-0001",
+        "product_name": "Greenhouse", "category": "Garden", "quantity": "40",
+        "unit_price": "999.00",
+    }  # fmt: skip
     # The person erased in this drop: a newer version of their contact lands with the request.
     [(erased_contact_id,)] = query(
         duckdb_path,
@@ -295,7 +313,7 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
         raw_dir,
         {
             "events/tracks": [track],
-            "shop/order_items": [item],
+            "shop/order_items": [item, late_line],
             "shop/orders": [
                 {**refunded, "status": "refunded", "refunded_amount": refunded["total"],
                  "updated_at": "2025-07-01T09:00:00Z"},
@@ -347,6 +365,7 @@ def write_late_rows(raw_dir: Path, duckdb_path: Path, erased_email: str) -> dict
         "erased_contact_id": erased_contact_id,
         "redelivered_ticket_id": redelivered_ticket["ticket_id"].strip(),
         "late_ticket_id": late_ticket["ticket_id"].strip(),
+        "late_line_order_id": late_line_order_id,
         "redelivered_consent_event_id": consent_event["consent_event_id"].strip(),
         "redelivered_deletion_request_id": deletion_request["request_id"].strip(),
         "late_consent_event_id": erased_consent_event["consent_event_id"].strip(),
@@ -524,6 +543,20 @@ def test_incremental_and_full_refresh_build_identical_tables(drop: Drop) -> None
 
 def test_a_run_after_an_interrupted_one_catches_up_with_everything(drop: Drop) -> None:
     assert differences(drop.interrupted, drop.full_refresh) == {}
+
+
+def test_a_late_order_line_reaches_its_customers_traits(drop: Drop) -> None:
+    [(top_category,)] = query(
+        drop.incremental,
+        f"""
+        select traits.top_category
+        from identity.int_identity__record_customers as orders
+        inner join core.customer_traits as traits on orders.customer_id = traits.customer_id
+        where orders.record_source = 'shop/orders'
+            and orders.record_key = '{drop.late_line_order_id}'
+        """,
+    )
+    assert top_category == "Garden"
 
 
 def test_a_later_as_of_on_the_same_day_gives_what_a_full_refresh_gives(

@@ -230,13 +230,26 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The records whose customer may have changed (they carry an affected identifier), as SQL
-    selecting `record_source, record_key`. -#}
+{#- The records whose customer may have changed (they carry an affected identifier), and the
+    parent records of rows that landed since (an order of a late order line: its customer's
+    purchases changed), as SQL selecting `record_source, record_key`. -#}
 {% macro affected_records() -%}
+    {%- set since = incremental_since() -%}
     select distinct affected_observations.record_source, affected_observations.record_key
     from {{ ref('int_identity__observations') }} as affected_observations
-    {% if incremental_since() is not none -%}
+    {% if since is not none -%}
         where affected_observations.identifier_key in ({{ affected_identifier_keys() }})
+        {%- for table in landing_tables() if table.get('parent') %}
+            union
+            select
+                '{{ table.parent.table }}' as record_source,
+                changed_children.parent_record_key as record_key
+            from {{ ref('int_landing__row_dispositions') }} as changed_children
+            where
+                changed_children.landing_table = '{{ table.name }}'
+                and changed_children.parent_record_key is not null
+                and changed_children.changed_at > {{ since }}
+        {%- endfor %}
     {%- endif %}
 {%- endmacro %}
 

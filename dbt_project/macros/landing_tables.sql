@@ -3,6 +3,10 @@
     record was observed, and which columns carry which identity-graph identifiers (as SQL
     expressions over the base model). Identity, the landing audit and erasure all read this.
 
+    `parent`: a table whose rows carry no identifier but belong to a record of another table
+    (an order line to its order): a new or changed row changes what its parent record's
+    customer has, so identity rewrites the parent record (docs/adr/0004).
+
     `incremental`: the table's staging model is incremental, so its base model stops before
     dispositions (the staging model ranks only new files against what it staged before) and
     int_landing__row_dispositions ranks every row of it by `version` (docs/adr/0002).
@@ -29,6 +33,7 @@
         {
             'name': 'shop/order_items', 'model': 'base_shop__order_items', 'key': 'order_item_id',
             'observed_at': 'null', 'identifiers': {}, 'incremental': true,
+            'parent': {'table': 'shop/orders', 'key': 'order_id'},
         },
         {
             'name': 'events/tracks', 'model': 'base_events__tracks', 'key': 'message_id',

@@ -15,6 +15,7 @@
     Incremental: the records carrying an identifier whose customer may have changed.
 #}
 -- depends_on: {{ ref('int_identity__components') }}
+-- depends_on: {{ ref('int_landing__row_dispositions') }}
 with
 
 observations as (

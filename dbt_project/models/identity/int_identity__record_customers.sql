@@ -18,6 +18,7 @@
 #}
 -- depends_on: {{ ref('int_identity__identifiers') }}
 -- depends_on: {{ ref('int_identity__components') }}
+-- depends_on: {{ ref('int_landing__row_dispositions') }}
 with
 
 observations as (

@@ -41,6 +41,11 @@ with
                 _quarantine_reason,
                 _row_hash,
                 cast({{ table.get('version') or 'null' }} as {{ dbt.type_timestamp() }}) as _version_at,
+                {% if table.get('parent') %}
+                    {{ table.parent.key }}
+                {% else %}
+                    cast(null as {{ dbt.type_string() }})
+                {% endif %} as parent_record_key,
                 {{ table.observed_at }} as observed_at,
                 {% for identifier_type in identity_identifier_types() %}
                     {% if identifier_type in table.identifiers %}
@@ -66,6 +71,7 @@ with
                     quarantine_reason as _quarantine_reason,
                     row_hash as _row_hash,
                     version_at as _version_at,
+                    parent_record_key,
                     observed_at,
                     {% for identifier_type in identity_identifier_types() %}
                         {{ identifier_type }}_key,
@@ -99,7 +105,8 @@ dispositions as (
                 {{ identifier_type }}_key,
             {% endfor %}
             _row_hash as row_hash,
-            _version_at as version_at
+            _version_at as version_at,
+            parent_record_key
         from {{ table.model }}_with_dispositions
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -119,6 +126,7 @@ final as (
         {% endfor %}
         row_hash,
         cast(version_at as {{ dbt.type_timestamp() }}) as version_at,
+        parent_record_key,
         {{ run_stamp() }} as changed_at
     from dispositions
 )
