@@ -52,9 +52,17 @@
     {{ return('audit.incremental_runs') }}
 {%- endmacro %}
 
-{#- on-run-start: the table of successful incremental runs, made once. -#}
+{#- on-run-start: the table of successful incremental runs, made once.
+
+    Not on Spark: concurrent appends to one Parquet table from dbt's threads collide in the
+    table's `_temporary` directory, and past staging Spark rebuilds whole tables anyway (it
+    cannot delete rows). Without the log, a model there sees every row as changed. -#}
+{% macro incremental_runs_logged() -%}
+    {{ return(target.type != 'spark') }}
+{%- endmacro %}
+
 {% macro create_incremental_runs() -%}
-    {%- if execute -%}
+    {%- if execute and incremental_runs_logged() -%}
         {%- do run_query('create schema if not exists audit') -%}
         {%- do run_query(
             'create table if not exists ' ~ incremental_runs_relation() ~ ' ('
@@ -74,6 +82,9 @@
 
 {#- post-hook: record that this model's run succeeded, and the as_of it computed at. -#}
 {% macro record_incremental_run() -%}
+    {%- if not incremental_runs_logged() -%}
+        {{ return('') }}
+    {%- endif %}
     insert into {{ incremental_runs_relation() }} (model_id, run_started_at, as_of)
     values ('{{ model.unique_id }}', {{ run_stamp() }}, {{ as_of() }})
 {%- endmacro %}
@@ -101,7 +112,7 @@
     key is affected).
 -#}
 {% macro incremental_since() -%}
-    {%- if not execute or not runs_incrementally() -%}
+    {%- if not execute or not incremental_runs_logged() or not runs_incrementally() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set found = run_query(
@@ -116,7 +127,7 @@
 
 {#- The as_of this model last computed at (a timestamp literal), or none. -#}
 {% macro incremental_previous_as_of() -%}
-    {%- if not execute or not runs_incrementally() -%}
+    {%- if not execute or not incremental_runs_logged() or not runs_incrementally() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set found = run_query(
