@@ -1,10 +1,11 @@
 """Run one sync: compute the delta in the warehouse, send it in batches, commit per batch.
 
 The guarantee a caller relies on: after every batch the destination acknowledges, that
-batch's records are committed to `reverse_etl.sync_state` atomically (one transaction, or on
-Spark one appended file), together with its rejections and the run's counters. A run that crashes or is killed therefore resumes on
-the next run without resending what was acknowledged and without losing a change; the one
-batch in flight at the moment of the crash may be sent again (at-least-once per batch).
+batch's records are committed to `reverse_etl.sync_state` atomically (one transaction; on
+Spark one appended file), together with its rejections and the run's counters. A run that
+crashes or is killed therefore resumes on the next run without resending what was
+acknowledged and without losing a change; the one batch in flight at the moment of the crash
+may be sent again (at-least-once per batch).
 """
 
 from __future__ import annotations

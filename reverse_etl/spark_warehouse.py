@@ -11,6 +11,7 @@ append-only log (`log_state.LogState`) whose atomic step is `append`: one new fi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -156,7 +157,6 @@ def _record_batch(rows: list[tuple], names: list[str], schema: pa.Schema) -> pa.
 
 def _release(frame: Any) -> None:
     """Drop the checkpointed blocks now instead of when the JVM collects them."""
-    try:
+    # Best effort: the blocks go anyway when the JVM collects the RDD.
+    with contextlib.suppress(Exception):
         frame._jdf.queryExecution().analyzed().rdd().unpersist(False)
-    except Exception:  # best effort: the blocks go anyway when the JVM collects the RDD
-        pass
