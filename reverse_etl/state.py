@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from reverse_etl.engine import SyncRunResult
-    from reverse_etl.warehouse import DuckDBWarehouse, Warehouse
+    from reverse_etl.warehouse import DuckDBWarehouse, Transaction, Warehouse
 
 SCHEMA = "reverse_etl"
 SYNC_STATE = f"{SCHEMA}.sync_state"
@@ -221,7 +221,7 @@ class TableState:
             self._update_run(transaction, run)
 
     @staticmethod
-    def _update_run(transaction, run: SyncRunResult) -> None:  # type: ignore[no-untyped-def]
+    def _update_run(transaction: Transaction, run: SyncRunResult) -> None:
         transaction.execute(
             f"""
             update {SYNC_RUNS} set

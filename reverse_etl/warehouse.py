@@ -63,7 +63,7 @@ class Warehouse(Protocol):
         """Where this warehouse keeps the sync state, rejections and run log (`state.py`)."""
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        """Run one statement in its own transaction."""
+        """Run one statement (in its own transaction, where the warehouse has them)."""
 
     def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
         """Run a query whose result is known to be small (counts, one run's row)."""

@@ -73,13 +73,13 @@ def spark_replacer(spark: Any) -> ReplaceRelation:
 def warehouse(spark: Any) -> Iterator[Any]:
     from reverse_etl.spark_warehouse import SparkWarehouse
 
-    # Compacting after a few batches makes the property cover compaction as well.
-    yield SparkWarehouse(spark, compact_after_commits=12)
+    # Compacting after a few dozen batches makes the property cover compaction as well.
+    yield SparkWarehouse(spark, compact_after_commits=24)
 
 
 # Fewer and shorter examples than on DuckDB: every run costs a few Spark jobs.
 @settings(
-    max_examples=4,
+    max_examples=3,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
