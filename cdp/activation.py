@@ -21,7 +21,7 @@ from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs
 from reverse_etl.destinations import build_destination
 from reverse_etl.engine import SyncRunResult, run_sync
 from reverse_etl.state import DeadLetter, clear_dead_letters, dead_letters
-from reverse_etl.warehouse import DuckDBWarehouse
+from reverse_etl.warehouse import open_warehouse
 
 SYNCS_PATH = DBT_PROJECT_DIR / "syncs.yml"
 EXPOSURES_PATH = DBT_PROJECT_DIR / "models" / "activation" / "_activation__exposures.yml"
@@ -72,7 +72,7 @@ def _select(syncs: list[SyncConfig], names: Sequence[str]) -> list[SyncConfig]:
 def project_dead_letters(settings: Settings, names: Sequence[str] = ()) -> list[DeadLetter]:
     """The dead letters of the selected syncs (all by default)."""
     selected = [sync.name for sync in _select(project_syncs(), names)]
-    warehouse = DuckDBWarehouse.connect(settings.duckdb_path)
+    warehouse = open_warehouse(settings)
     try:
         return dead_letters(warehouse, selected)
     finally:
@@ -95,7 +95,7 @@ def run_project_syncs(
     code from the results (status "failed").
     """
     selected = _select(project_syncs(), names)
-    warehouse = DuckDBWarehouse.connect(settings.duckdb_path)
+    warehouse = open_warehouse(settings)
     results = []
     for sync in selected:
         if replay_dead_letters and not dry_run:

@@ -142,9 +142,6 @@ def run(
         for failure in outcome.failures:
             click.echo(f"failed: {failure}", err=True)
         raise SystemExit(1)
-    if settings.target == "spark":
-        click.echo("\nsyncs skipped: the reverse-ETL engine reads the DuckDB warehouse")
-        return
     if not no_sync and not selector:
         from cdp.activation import run_project_syncs
 

@@ -1,7 +1,9 @@
 """`python -m reverse_etl SYNCS.yml`: run (or dry-run) the declared syncs against the warehouse.
 
-The warehouse is the one the pipeline builds (`CDP_DUCKDB_PATH`) unless `--duckdb-path` says
-otherwise. Exits non-zero when any sync fails; the other syncs still run.
+The warehouse is the one the pipeline builds: the DuckDB file (`CDP_DUCKDB_PATH`, or
+`--duckdb-path`), or Spark's tables when CDP_TARGET=spark (or `--target spark`; the session is
+configured like dbt's spark target, under CDP_SPARK_DIR). Exits non-zero when any sync
+fails; the other syncs still run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from reverse_etl.destinations import build_destination
 from reverse_etl.engine import run_sync
 from reverse_etl.state import clear_dead_letters
 from reverse_etl.state import dead_letters as list_dead_letters
-from reverse_etl.warehouse import DuckDBWarehouse
+from reverse_etl.warehouse import DuckDBWarehouse, open_warehouse
 
 
 @click.command()
@@ -29,6 +31,12 @@ from reverse_etl.warehouse import DuckDBWarehouse
 @click.option("--dead-letters", is_flag=True, help="List the dead letters; send nothing.")
 @click.option("--replay-dead-letters", is_flag=True, help="Release dead letters, then run.")
 @click.option("--duckdb-path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--target",
+    type=click.Choice(["duckdb", "spark"]),
+    default=None,
+    help="The warehouse (default: CDP_TARGET, else duckdb).",
+)
 def main(
     config: Path,
     names: tuple[str, ...],
@@ -37,6 +45,7 @@ def main(
     dead_letters: bool,
     replay_dead_letters: bool,
     duckdb_path: Path | None,
+    target: str | None,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -47,7 +56,15 @@ def main(
     if unknown:
         raise click.ClickException(f"no such sync: {', '.join(sorted(unknown))}")
     selected = [sync for sync in syncs if not names or sync.name in names]
-    warehouse = DuckDBWarehouse.connect(duckdb_path) if duckdb_path else DuckDBWarehouse.from_env()
+    if duckdb_path and target != "spark":
+        warehouse = DuckDBWarehouse.connect(duckdb_path)
+    else:
+        from dataclasses import replace
+
+        from cdp.pipeline import Settings
+
+        settings = Settings.from_env()
+        warehouse = open_warehouse(replace(settings, target=target or settings.target))
     failures = 0
     try:
         if dead_letters:

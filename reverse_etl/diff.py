@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from reverse_etl.config import SyncConfig
 from reverse_etl.state import SYNC_REJECTIONS, SYNC_STATE
+from reverse_etl.warehouse import DUCKDB, Dialect
 
 ADD, CHANGE, REMOVE, ERASE = "add", "change", "remove", "erase"
 # Erase is a removal because the person asked to be forgotten: destinations with a deletion
@@ -19,25 +20,16 @@ ADD, CHANGE, REMOVE, ERASE = "add", "change", "remove", "erase"
 OPERATIONS = (ADD, CHANGE, ERASE, REMOVE)
 
 
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def quote_relation(relation: str) -> str:
-    return ".".join(quote(part) for part in relation.split("."))
-
-
-def _record_key(sync: SyncConfig) -> str:
-    parts = [f"cast(source.{quote(column)} as varchar)" for column in sync.identifiers]
+def _record_key(sync: SyncConfig, dialect: Dialect) -> str:
+    parts = [f"cast(source.{dialect.quote(column)} as string)" for column in sync.identifiers]
     return parts[0] if len(parts) == 1 else "concat_ws('|', " + ", ".join(parts) + ")"
 
 
-def _payload(sync: SyncConfig) -> str:
+def _payload(sync: SyncConfig, dialect: Dialect) -> str:
     # Keys in sorted order make the JSON text, and so its md5, canonical.
-    members = ", ".join(
-        f"{quote(field)} := source.{quote(sync.fields[field])}" for field in sorted(sync.fields)
+    return dialect.json_object(
+        [(field, f"source.{dialect.quote(sync.fields[field])}") for field in sorted(sync.fields)]
     )
-    return f"cast(to_json(struct_pack({members})) as varchar)"
 
 
 @dataclass(frozen=True)
@@ -46,17 +38,20 @@ class DeltaQuery:
     params: list[object]
 
 
-def _keyed_source(sync: SyncConfig, *, apply_erasure: bool, apply_consent: bool) -> str:
+def _keyed_source(
+    sync: SyncConfig, dialect: Dialect, *, apply_erasure: bool, apply_consent: bool
+) -> str:
     """CTEs `source`, `keyed` and `erased`: every source row with its key, payload and flags.
 
     Consent is the sync's own purpose: `consent_<purpose>` of the consent relation (by
     customer id) when it applies, else the source's consent column.
     """
+    quote, quote_relation = dialect.quote, dialect.quote_relation
     key_present = " and ".join(f"source.{quote(column)} is not null" for column in sync.identifiers)
     erased_condition = "false"
     # Erased people may already be gone from the source; when the record key is the customer
     # id, their keys are taken straight from the erasure relation.
-    erased_keys = "select cast(null as varchar) as record_key where false"
+    erased_keys = "select cast(null as string) as record_key where false"
     if apply_erasure and sync.erasure_relation:
         erasure = quote_relation(sync.erasure_relation)
         erased_condition = (
@@ -65,7 +60,7 @@ def _keyed_source(sync: SyncConfig, *, apply_erasure: bool, apply_consent: bool)
         )
         if sync.identifiers == ["customer_id"]:
             erased_keys = (
-                f"select cast(customer_id as varchar) as record_key from {erasure} where is_erased"
+                f"select cast(customer_id as string) as record_key from {erasure} where is_erased"
             )
     if apply_consent and sync.consent_relation:
         consent_column = quote(f"consent_{sync.consent_purpose}")
@@ -84,11 +79,11 @@ def _keyed_source(sync: SyncConfig, *, apply_erasure: bool, apply_consent: bool)
 
     keyed as (
         select
-            {_record_key(sync)} as record_key,
-            {_payload(sync)} as payload,
+            {_record_key(sync, dialect)} as record_key,
+            {_payload(sync, dialect)} as payload,
             {consent} as has_consent,
             {holdout} as is_holdout,
-            {erased_condition} as is_erased,
+            {erased_condition} as is_erased
         from source
         where {key_present}
     ),
@@ -102,6 +97,7 @@ def _keyed_source(sync: SyncConfig, *, apply_erasure: bool, apply_consent: bool)
 
 def delta_query(
     sync: SyncConfig,
+    dialect: Dialect = DUCKDB,
     *,
     full_resync: bool = False,
     apply_erasure: bool = False,
@@ -117,8 +113,12 @@ def delta_query(
     left the source is removed too. Records that are dead letters for an operation are left
     out until their dead letters are cleared. `full_resync` ignores the state for additions
     and changes: everything desired is sent again as an addition. Without `state_exists` (a
-    dry run before the first real one) the state is taken as empty.
+    dry run before the first real one) the state is taken as empty. `dialect` is the
+    warehouse's: the algorithm is the same everywhere, only a few fragments are spelled
+    differently.
     """
+    sync_name = dialect.parameter(1)
+    anti_join, semi_join = dialect.anti_join, dialect.semi_join
     if sync.mode == "mirror":
         removal_filter = "true"
     else:
@@ -127,16 +127,16 @@ def delta_query(
     state_relation, rejections_relation = SYNC_STATE, SYNC_REJECTIONS
     if not state_exists:
         state_relation = (
-            "(select $1 as sync_name, '' as record_key, '' as payload_hash,"
-            " cast(null as varchar) as destination_id where false)"
+            f"(select {sync_name} as sync_name, '' as record_key, '' as payload_hash,"
+            " cast(null as string) as destination_id where false)"
         )
         rejections_relation = (
-            "(select $1 as sync_name, '' as record_key, '' as operation,"
+            f"(select {sync_name} as sync_name, '' as record_key, '' as operation,"
             " false as is_dead_letter where false)"
         )
 
     sql = f"""
-    with {_keyed_source(sync, apply_erasure=apply_erasure, apply_consent=apply_consent)},
+    with {_keyed_source(sync, dialect, apply_erasure=apply_erasure, apply_consent=apply_consent)},
 
     eligible as (
         select record_key, payload
@@ -157,11 +157,11 @@ def delta_query(
     desired as (
         select eligible.record_key, eligible.payload
         from eligible
-        anti join repeated_keys on eligible.record_key = repeated_keys.record_key
+        {anti_join} repeated_keys on eligible.record_key = repeated_keys.record_key
         union all
         select eligible.record_key, min(eligible.payload) as payload
         from eligible
-        semi join repeated_keys on eligible.record_key = repeated_keys.record_key
+        {semi_join} repeated_keys on eligible.record_key = repeated_keys.record_key
         group by eligible.record_key
     ),
 
@@ -180,25 +180,25 @@ def delta_query(
     state as (
         select record_key, payload_hash, destination_id
         from {state_relation} as sync_state
-        where sync_name = $1
+        where sync_name = {sync_name}
     ),
 
     dead_letters as (
         select record_key, operation
         from {rejections_relation} as sync_rejections
-        where sync_name = $1 and is_dead_letter
+        where sync_name = {sync_name} and is_dead_letter
     ),
 
     additions as (
         select '{ADD}' as operation, hashed.record_key, hashed.payload, hashed.payload_hash,
-            cast(null as varchar) as destination_id,
+            cast(null as string) as destination_id
         from hashed
-        anti join {compared_state} as state on hashed.record_key = state.record_key
+        {anti_join} {compared_state} as state on hashed.record_key = state.record_key
     ),
 
     changes as (
         select '{CHANGE}' as operation, hashed.record_key, hashed.payload, hashed.payload_hash,
-            state.destination_id,
+            state.destination_id
         from hashed
         inner join {compared_state} as state on hashed.record_key = state.record_key
         where hashed.payload_hash <> state.payload_hash
@@ -210,10 +210,10 @@ def delta_query(
                 when state.record_key in (select record_key from erased) then '{ERASE}'
                 else '{REMOVE}'
             end as operation,
-            state.record_key, cast(null as varchar) as payload,
-            cast(null as varchar) as payload_hash, state.destination_id,
+            state.record_key, cast(null as string) as payload,
+            cast(null as string) as payload_hash, state.destination_id
         from state
-        anti join hashed on state.record_key = hashed.record_key
+        {anti_join} hashed on state.record_key = hashed.record_key
         where {removal_filter}
     ),
 
@@ -228,7 +228,7 @@ def delta_query(
     final as (
         select delta.*
         from delta
-        anti join dead_letters
+        {anti_join} dead_letters
             on delta.record_key = dead_letters.record_key
             and delta.operation = dead_letters.operation
     )
@@ -240,14 +240,18 @@ def delta_query(
 
 
 def skipped_counts_query(
-    sync: SyncConfig, *, apply_erasure: bool = False, apply_consent: bool = False
+    sync: SyncConfig,
+    dialect: Dialect = DUCKDB,
+    *,
+    apply_erasure: bool = False,
+    apply_consent: bool = False,
 ) -> str:
     """SQL counting the source's holdout members and its members left out for lack of consent."""
     return f"""
-    with {_keyed_source(sync, apply_erasure=apply_erasure, apply_consent=apply_consent)}
+    with {_keyed_source(sync, dialect, apply_erasure=apply_erasure, apply_consent=apply_consent)}
 
     select
         count(*) filter (where is_holdout) as skipped_holdout,
-        count(*) filter (where not is_holdout and not has_consent) as skipped_consent,
+        count(*) filter (where not is_holdout and not has_consent) as skipped_consent
     from keyed
     """

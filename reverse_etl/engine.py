@@ -1,10 +1,11 @@
 """Run one sync: compute the delta in the warehouse, send it in batches, commit per batch.
 
 The guarantee a caller relies on: after every batch the destination acknowledges, that
-batch's records are committed to `reverse_etl.sync_state` in one transaction, together with
-its rejections and the run's counters. A run that crashes or is killed therefore resumes on
-the next run without resending what was acknowledged and without losing a change; the one
-batch in flight at the moment of the crash may be sent again (at-least-once per batch).
+batch's records are committed to `reverse_etl.sync_state` atomically (one transaction; on
+Spark one appended file), together with its rejections and the run's counters. A run that
+crashes or is killed therefore resumes on the next run without resending what was
+acknowledged and without losing a change; the one batch in flight at the moment of the crash
+may be sent again (at-least-once per batch).
 """
 
 from __future__ import annotations
@@ -27,13 +28,11 @@ from reverse_etl.diff import (
     OPERATIONS,
     REMOVE,
     delta_query,
-    quote,
-    quote_relation,
     skipped_counts_query,
 )
 from reverse_etl.http import redact
-from reverse_etl.state import SYNC_REJECTIONS, SYNC_RUNS, SYNC_STATE, ensure_state_tables
-from reverse_etl.warehouse import Transaction, Warehouse
+from reverse_etl.state import SYNC_REJECTIONS, SYNC_STATE, BatchCommit, SyncState
+from reverse_etl.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ def _secrets_of(sync: SyncConfig, destination: Destination) -> list[str]:
 
 
 def _commit_batch(
-    transaction: Transaction,
+    state: SyncState,
     sync: SyncConfig,
     batch: Batch,
     result: BatchResult,
@@ -116,87 +115,34 @@ def _commit_batch(
     }
     for key in by_key.keys() - acknowledged - rejected.keys():
         rejected[key] = "not acknowledged by the destination"
-
-    if acknowledged and batch.operation in (REMOVE, ERASE):
-        transaction.execute(
-            f"delete from {SYNC_STATE} where sync_name = $1 and list_contains($2, record_key)",
-            [sync.name, acknowledged],
-        )
-    elif acknowledged:
-        transaction.execute(
-            f"""
-            insert or replace into {SYNC_STATE}
-                (sync_name, record_key, payload_hash, destination_id, synced_at)
-            select $1, unnest($2::varchar[]), unnest($3::varchar[]), unnest($4::varchar[]), $5
-            """,
-            [
-                sync.name,
-                acknowledged,
-                [by_key[key].payload_hash for key in acknowledged],
-                [result.acknowledged[key] for key in acknowledged],
-                now,
-            ],
-        )
-    if acknowledged:
-        transaction.execute(
-            f"delete from {SYNC_REJECTIONS} where sync_name = $1 and list_contains($2, record_key)",
-            [sync.name, acknowledged],
-        )
-    if rejected:
-        transaction.execute(
-            f"""
-            insert into {SYNC_REJECTIONS} as rejection
-                (sync_name, record_key, operation, reason, attempts, first_seen_at,
-                 last_seen_at, is_dead_letter)
-            select $1, unnest($2::varchar[]), $3, unnest($4::varchar[]), 1, $5, $5, 1 >= $6
-            on conflict (sync_name, record_key, operation) do update set
-                reason = excluded.reason,
-                attempts = rejection.attempts + 1,
-                last_seen_at = excluded.last_seen_at,
-                is_dead_letter = rejection.attempts + 1 >= $6
-            """,
-            [
-                sync.name,
-                list(rejected),
-                batch.operation,
-                list(rejected.values()),
-                now,
-                sync.max_rejection_attempts,
-            ],
-        )
+    counters = (run.added, run.changed, run.removed, run.failed, run.requests)
     run.count_acknowledged(batch.operation, len(acknowledged))
     run.failed += len(rejected)
     run.requests += result.requests
-    _write_counters(transaction, run)
-
-
-def _write_counters(transaction: Transaction, run: SyncRunResult) -> None:
-    transaction.execute(
-        f"""
-        update {SYNC_RUNS} set
-            added = $2, changed = $3, removed = $4, failed = $5, requests = $6,
-            status = $7, finished_at = $8, error = $9
-        where run_id = $1
-        """,
-        [
-            run.run_id,
-            run.added,
-            run.changed,
-            run.removed,
-            run.failed,
-            run.requests,
-            run.status,
-            run.finished_at,
-            run.error,
+    commit = BatchCommit(
+        sync_name=sync.name,
+        operation=batch.operation,
+        acknowledged=[
+            (key, by_key[key].payload_hash, result.acknowledged[key]) for key in acknowledged
         ],
+        rejected=rejected,
+        max_rejection_attempts=sync.max_rejection_attempts,
+        committed_at=now,
     )
+    try:
+        state.commit_batch(commit, run)
+    except BaseException:
+        # Nothing of the batch was committed, so the counters must not count it either.
+        run.added, run.changed, run.removed, run.failed, run.requests = counters
+        raise
 
 
 def _check_consent_column(warehouse: Warehouse, sync: SyncConfig) -> None:
-    column = quote(f"consent_{sync.consent_purpose}")
+    dialect = warehouse.dialect
+    column = dialect.quote(f"consent_{sync.consent_purpose}")
     try:
         warehouse.fetchall(
-            f"select {column} from {quote_relation(str(sync.consent_relation))} limit 0"
+            f"select {column} from {dialect.quote_relation(str(sync.consent_relation))} limit 0"
         )
     except Exception as error:
         raise SyncConfigError(
@@ -228,8 +174,9 @@ def run_sync(
     state_exists = warehouse.relation_exists(SYNC_STATE) and warehouse.relation_exists(
         SYNC_REJECTIONS
     )
+    state = warehouse.sync_state()
     if not dry_run:
-        ensure_state_tables(warehouse)
+        state.ensure()
         state_exists = True
     apply_erasure = bool(sync.erasure_relation) and warehouse.relation_exists(
         str(sync.erasure_relation)
@@ -241,13 +188,16 @@ def run_sync(
         _check_consent_column(warehouse, sync)
     query = delta_query(
         sync,
+        warehouse.dialect,
         full_resync=full_resync,
         apply_erasure=apply_erasure,
         apply_consent=apply_consent,
         state_exists=state_exists,
     )
     skipped_holdout, skipped_consent = warehouse.fetchall(
-        skipped_counts_query(sync, apply_erasure=apply_erasure, apply_consent=apply_consent)
+        skipped_counts_query(
+            sync, warehouse.dialect, apply_erasure=apply_erasure, apply_consent=apply_consent
+        )
     )[0]
     run.skipped_holdout, run.skipped_consent = int(skipped_holdout), int(skipped_consent)
     batch_size = min(sync.batch_size, destination.max_batch_size)
@@ -264,37 +214,21 @@ def run_sync(
         run.status, run.finished_at = "dry_run", now()
         return run
 
-    warehouse.execute(
-        f"""
-        insert into {SYNC_RUNS} (run_id, sync_name, started_at, status, skipped_consent,
-            skipped_holdout)
-        values ($1, $2, $3, $4, $5, $6)
-        """,
-        [
-            run.run_id,
-            sync.name,
-            run.started_at,
-            run.status,
-            run.skipped_consent,
-            run.skipped_holdout,
-        ],
-    )
+    state.start_run(run)
     try:
         for batch in _batches(sync.name, records, batch_size):
             run.planned[batch.operation] += len(batch.records)
             result = destination.send(batch)
-            with warehouse.transaction() as transaction:
-                _commit_batch(transaction, sync, batch, result, run, now())
+            _commit_batch(state, sync, batch, result, run, now())
     except BaseException as error:
         run.status, run.finished_at = "failed", now()
         run.error = redact(f"{type(error).__name__}: {error}", _secrets_of(sync, destination))
-        with warehouse.transaction() as transaction:
-            _write_counters(transaction, run)
+        state.record_run(run)
         log.error("sync %s run %s failed: %s", sync.name, run.run_id, run.error)
         raise
     run.status, run.finished_at = "success", now()
-    with warehouse.transaction() as transaction:
-        _write_counters(transaction, run)
+    state.record_run(run)
+    state.finish()
     log.info(
         "sync %s run %s: %d added, %d changed, %d removed, %d failed, %d requests",
         sync.name,

@@ -1,7 +1,13 @@
 """The sync state, rejections and run log, kept as tables in the warehouse itself.
 
 Keeping them next to the data lets the delta be a single SQL query, and lets a person see
-what every destination was last told with plain SQL.
+what every destination was last told with plain SQL: `reverse_etl.sync_state`,
+`sync_rejections` and `sync_runs` read the same on every warehouse.
+
+How they are written depends on what the warehouse can do, behind `SyncState`: DuckDB
+updates tables in place, one transaction per acknowledged batch (`TableState`, here); Spark
+on Parquet has no transactions and appends to a log instead (`log_state.LogState`). The
+engine only calls `SyncState`.
 """
 
 from __future__ import annotations
@@ -9,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
-from reverse_etl.warehouse import Warehouse
+if TYPE_CHECKING:
+    from reverse_etl.engine import SyncRunResult
+    from reverse_etl.warehouse import DuckDBWarehouse, Transaction, Warehouse
 
 SCHEMA = "reverse_etl"
 SYNC_STATE = f"{SCHEMA}.sync_state"
@@ -62,10 +71,196 @@ _DDL = (
 )
 
 
+# The run log's columns, in the order of SYNC_RUNS.
+RUN_COLUMNS = (
+    "run_id",
+    "sync_name",
+    "started_at",
+    "finished_at",
+    "status",
+    "added",
+    "changed",
+    "removed",
+    "failed",
+    "skipped_consent",
+    "skipped_holdout",
+    "requests",
+    "error",
+)
+
+
+def run_values(run: SyncRunResult) -> list[object]:
+    """The run's row of the run log, in RUN_COLUMNS order."""
+    return [getattr(run, column) for column in RUN_COLUMNS]
+
+
+@dataclass(frozen=True)
+class BatchCommit:
+    """What one acknowledged batch changes: committed all together, or not at all."""
+
+    sync_name: str
+    operation: str
+    # (record key, payload hash, destination id) of every acknowledged record.
+    acknowledged: list[tuple[str, str | None, str | None]]
+    rejected: dict[str, str]  # record key -> the destination's reason
+    max_rejection_attempts: int
+    committed_at: datetime
+
+    @property
+    def removes(self) -> bool:
+        return self.operation in ("remove", "erase")
+
+
+class SyncState(Protocol):
+    """How the engine writes the state; each method is atomic on its own."""
+
+    def ensure(self) -> None:
+        """Create what is missing (idempotent); repair what a killed process left behind."""
+
+    def start_run(self, run: SyncRunResult) -> None:
+        """Add the run to the run log."""
+
+    def commit_batch(self, commit: BatchCommit, run: SyncRunResult) -> None:
+        """Record an acknowledged batch, its rejections and the run's counters, atomically."""
+
+    def record_run(self, run: SyncRunResult) -> None:
+        """Update the run's row of the run log (counters, status, error)."""
+
+    def finish(self) -> None:
+        """Housekeeping after a successful run; never needed for correctness."""
+
+    def clear_dead_letters(self, sync_name: str) -> int:
+        """Forget the sync's dead letters; returns how many were released."""
+
+
+class TableState:
+    """The state as tables updated in place, one transaction per batch (DuckDB)."""
+
+    def __init__(self, warehouse: DuckDBWarehouse) -> None:
+        self._warehouse = warehouse
+
+    def ensure(self) -> None:
+        for statement in _DDL:
+            self._warehouse.execute(statement)
+
+    def start_run(self, run: SyncRunResult) -> None:
+        self._warehouse.execute(
+            f"""
+            insert into {SYNC_RUNS} (run_id, sync_name, started_at, status, skipped_consent,
+                skipped_holdout)
+            values ($1, $2, $3, $4, $5, $6)
+            """,
+            [
+                run.run_id,
+                run.sync_name,
+                run.started_at,
+                run.status,
+                run.skipped_consent,
+                run.skipped_holdout,
+            ],
+        )
+
+    def commit_batch(self, commit: BatchCommit, run: SyncRunResult) -> None:
+        keys = [key for key, _, _ in commit.acknowledged]
+        with self._warehouse.transaction() as transaction:
+            if keys and commit.removes:
+                transaction.execute(
+                    f"delete from {SYNC_STATE}"
+                    " where sync_name = $1 and list_contains($2, record_key)",
+                    [commit.sync_name, keys],
+                )
+            elif keys:
+                transaction.execute(
+                    f"""
+                    insert or replace into {SYNC_STATE}
+                        (sync_name, record_key, payload_hash, destination_id, synced_at)
+                    select $1, unnest($2::varchar[]), unnest($3::varchar[]),
+                        unnest($4::varchar[]), $5
+                    """,
+                    [
+                        commit.sync_name,
+                        keys,
+                        [payload_hash for _, payload_hash, _ in commit.acknowledged],
+                        [destination_id for _, _, destination_id in commit.acknowledged],
+                        commit.committed_at,
+                    ],
+                )
+            if keys:
+                transaction.execute(
+                    f"delete from {SYNC_REJECTIONS}"
+                    " where sync_name = $1 and list_contains($2, record_key)",
+                    [commit.sync_name, keys],
+                )
+            if commit.rejected:
+                transaction.execute(
+                    f"""
+                    insert into {SYNC_REJECTIONS} as rejection
+                        (sync_name, record_key, operation, reason, attempts, first_seen_at,
+                         last_seen_at, is_dead_letter)
+                    select $1, unnest($2::varchar[]), $3, unnest($4::varchar[]), 1, $5, $5,
+                        1 >= $6
+                    on conflict (sync_name, record_key, operation) do update set
+                        reason = excluded.reason,
+                        attempts = rejection.attempts + 1,
+                        last_seen_at = excluded.last_seen_at,
+                        is_dead_letter = rejection.attempts + 1 >= $6
+                    """,
+                    [
+                        commit.sync_name,
+                        list(commit.rejected),
+                        commit.operation,
+                        list(commit.rejected.values()),
+                        commit.committed_at,
+                        commit.max_rejection_attempts,
+                    ],
+                )
+            self._update_run(transaction, run)
+
+    def record_run(self, run: SyncRunResult) -> None:
+        with self._warehouse.transaction() as transaction:
+            self._update_run(transaction, run)
+
+    @staticmethod
+    def _update_run(transaction: Transaction, run: SyncRunResult) -> None:
+        transaction.execute(
+            f"""
+            update {SYNC_RUNS} set
+                added = $2, changed = $3, removed = $4, failed = $5, requests = $6,
+                status = $7, finished_at = $8, error = $9
+            where run_id = $1
+            """,
+            [
+                run.run_id,
+                run.added,
+                run.changed,
+                run.removed,
+                run.failed,
+                run.requests,
+                run.status,
+                run.finished_at,
+                run.error,
+            ],
+        )
+
+    def finish(self) -> None:
+        pass
+
+    def clear_dead_letters(self, sync_name: str) -> int:
+        with self._warehouse.transaction() as transaction:
+            [(count,)] = self._warehouse.fetchall(
+                f"select count(*) from {SYNC_REJECTIONS} where sync_name = ? and is_dead_letter",
+                [sync_name],
+            )
+            transaction.execute(
+                f"delete from {SYNC_REJECTIONS} where sync_name = ? and is_dead_letter",
+                [sync_name],
+            )
+        return int(count)
+
+
 def ensure_state_tables(warehouse: Warehouse) -> None:
-    """Create the schema and tables if they are missing (idempotent)."""
-    for statement in _DDL:
-        warehouse.execute(statement)
+    """Create the schema and tables (or whatever the warehouse keeps them in) if missing."""
+    warehouse.sync_state().ensure()
 
 
 @dataclass(frozen=True)
@@ -87,15 +282,17 @@ def dead_letters(
     """The dead letters of the named syncs (all syncs by default), most recent first."""
     if not warehouse.relation_exists(SYNC_REJECTIONS):
         return []
+    parameter = warehouse.dialect.parameter
+    names = ", ".join(parameter(position) for position in range(1, len(sync_names) + 1))
     rows = warehouse.fetchall(
         f"""
         select sync_name, record_key, operation, reason, attempts, first_seen_at, last_seen_at
         from {SYNC_REJECTIONS}
-        where is_dead_letter and (len($1::varchar[]) = 0 or list_contains($1, sync_name))
+        where is_dead_letter {f"and sync_name in ({names})" if sync_names else ""}
         order by last_seen_at desc, sync_name, record_key
-        limit $2
+        limit {int(limit)}
         """,
-        [list(sync_names), limit],
+        list(sync_names) or None,
     )
     return [DeadLetter(*row) for row in rows]
 
@@ -107,12 +304,4 @@ def clear_dead_letters(warehouse: Warehouse, sync_name: str) -> int:
     """
     if not warehouse.relation_exists(SYNC_REJECTIONS):
         return 0
-    with warehouse.transaction() as transaction:
-        [(count,)] = warehouse.fetchall(
-            f"select count(*) from {SYNC_REJECTIONS} where sync_name = ? and is_dead_letter",
-            [sync_name],
-        )
-        transaction.execute(
-            f"delete from {SYNC_REJECTIONS} where sync_name = ? and is_dead_letter", [sync_name]
-        )
-    return int(count)
+    return warehouse.sync_state().clear_dead_letters(sync_name)

@@ -1,19 +1,53 @@
 """The few warehouse operations the sync engine needs, and their DuckDB implementation.
 
 The engine only talks to this interface, so a delta is computed and streamed by the warehouse
-and never loaded into Python as a whole.
+and never loaded into Python as a whole. Spark's implementation is in `spark_warehouse.py`
+(the optional `spark` extra); `open_warehouse` picks the one the pipeline's target names.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from cdp.pipeline import Settings
+    from reverse_etl.state import SyncState
+
+
+class Dialect:
+    """The SQL the diff and the state spell differently per warehouse (DuckDB's here).
+
+    Only spelling lives here: the delta is one algorithm, written once in `diff.py`.
+    """
+
+    name = "duckdb"
+    anti_join = "anti join"
+    semi_join = "semi join"
+
+    def quote(self, identifier: str) -> str:
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def quote_relation(self, relation: str) -> str:
+        return ".".join(self.quote(part) for part in relation.split("."))
+
+    def parameter(self, position: int) -> str:
+        """The placeholder of the `position`-th (1-based) parameter; it may be repeated."""
+        return f"${position}"
+
+    def json_object(self, members: Sequence[tuple[str, str]]) -> str:
+        """Compact JSON text of an object: (key, SQL expression) in this order, nulls kept."""
+        pairs = ", ".join(f"{self.quote(key)} := {value}" for key, value in members)
+        return f"cast(to_json(struct_pack({pairs})) as string)"
+
+
+DUCKDB = Dialect()
 
 
 class Transaction(Protocol):
@@ -23,8 +57,13 @@ class Transaction(Protocol):
 class Warehouse(Protocol):
     """What the engine requires of a warehouse."""
 
+    dialect: Dialect
+
+    def sync_state(self) -> SyncState:
+        """Where this warehouse keeps the sync state, rejections and run log (`state.py`)."""
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        """Run one statement in its own transaction."""
+        """Run one statement (in its own transaction, where the warehouse has them)."""
 
     def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
         """Run a query whose result is known to be small (counts, one run's row)."""
@@ -38,14 +77,28 @@ class Warehouse(Protocol):
         is being consumed do not change what it yields.
         """
 
-    def transaction(self) -> AbstractContextManager[Transaction]:
-        """A context manager yielding a `Transaction`; committed on exit, rolled back on error."""
-
     def relation_exists(self, relation: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def open_warehouse(settings: Settings) -> Warehouse:
+    """The warehouse the pipeline builds: DuckDB's file, or Spark's tables (CDP_TARGET=spark)."""
+    if settings.target == "spark":
+        from reverse_etl.spark_warehouse import SparkWarehouse
+
+        return SparkWarehouse.from_settings(settings)
+    return DuckDBWarehouse.connect(settings.duckdb_path)
 
 
 class DuckDBWarehouse:
-    """A DuckDB file (or `:memory:`) behind the `Warehouse` interface."""
+    """A DuckDB file (or `:memory:`) behind the `Warehouse` interface.
+
+    DuckDB has transactions, so the state is kept in plain tables updated in place, one
+    transaction per acknowledged batch (`state.TableState`).
+    """
+
+    dialect = DUCKDB
 
     def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
         self._connection = connection
@@ -76,6 +129,11 @@ class DuckDBWarehouse:
     def close(self) -> None:
         self._connection.close()
 
+    def sync_state(self) -> SyncState:
+        from reverse_etl.state import TableState
+
+        return TableState(self)
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         self._connection.execute(sql, list(params) if params is not None else None)
 
@@ -97,7 +155,8 @@ class DuckDBWarehouse:
             cursor.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[DuckDBWarehouse]:
+    def transaction(self) -> Iterator[Transaction]:
+        """Statements committed together on exit, rolled back on error."""
         self._connection.execute("begin transaction")
         try:
             yield self

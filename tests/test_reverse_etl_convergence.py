@@ -10,7 +10,7 @@ must never have been sent, and no acknowledged record may have been sent twice.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import duckdb
 import pytest
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from reverse_etl.config import SyncConfig
 from reverse_etl.destinations.base import Batch, BatchResult
 from reverse_etl.engine import run_sync
-from reverse_etl.warehouse import DuckDBWarehouse
+from reverse_etl.warehouse import DuckDBWarehouse, Warehouse
 
 PEOPLE = [f"p{number:02d}" for number in range(24)]
 HOLDOUT = {"p03", "p11", "p19"}
@@ -83,6 +83,19 @@ steps = st.lists(
 )
 
 
+# Replaces a relation with these rows: (relation, [(column, SQL type)], rows).
+ReplaceRelation = Callable[[str, list[tuple[str, str]], list[tuple]], None]
+
+CUSTOMER_COLUMNS = [("customer_id", "varchar"), ("is_erased", "boolean")]
+AUDIENCE_COLUMNS = [
+    ("customer_id", "varchar"),
+    ("is_holdout", "boolean"),
+    ("has_consent", "boolean"),
+    ("email", "varchar"),
+    ("country", "varchar"),
+]
+
+
 @pytest.fixture
 def warehouse() -> Iterator[DuckDBWarehouse]:
     opened = DuckDBWarehouse(duckdb.connect(":memory:"))
@@ -90,41 +103,45 @@ def warehouse() -> Iterator[DuckDBWarehouse]:
     opened.close()
 
 
-def _apply(warehouse: DuckDBWarehouse, step: dict, erased_so_far: set[str]) -> None:
-    countries = step["countries"]
-    warehouse.execute("create schema if not exists segments")
-    warehouse.execute("create schema if not exists core")
-    warehouse.execute(
-        "create or replace table core.customers (customer_id varchar, is_erased boolean)"
+def duckdb_replacer(warehouse: DuckDBWarehouse) -> ReplaceRelation:
+    def replace(relation: str, columns: list[tuple[str, str]], rows: list[tuple]) -> None:
+        warehouse.execute(f"create schema if not exists {relation.split('.')[0]}")
+        definition = ", ".join(f"{name} {kind}" for name, kind in columns)
+        warehouse.execute(f"create or replace table {relation} ({definition})")
+        if rows:
+            unnested = ", ".join(
+                f"unnest(${position}::{kind}[])"
+                for position, (_, kind) in enumerate(columns, start=1)
+            )
+            warehouse.execute(
+                f"insert into {relation} select {unnested}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+
+    return replace
+
+
+def _apply(replace: ReplaceRelation, schemas: tuple[str, str], step: dict, erased: set[str]):
+    segments, core = schemas
+    replace(
+        f"{core}.customers",
+        CUSTOMER_COLUMNS,
+        [(person, person in erased) for person in PEOPLE],
     )
-    warehouse.execute(
-        "insert into core.customers select unnest($1::varchar[]), unnest($2::boolean[])",
-        [PEOPLE, [person in erased_so_far for person in PEOPLE]],
+    replace(
+        f"{segments}.seg_audience",
+        AUDIENCE_COLUMNS,
+        [
+            (
+                person,
+                person in HOLDOUT,
+                person not in step["without_consent"],
+                f"{person}@example.com",
+                step["countries"].get(person, "GB"),
+            )
+            for person in sorted(step["members"])
+        ],
     )
-    members = sorted(step["members"])
-    warehouse.execute(
-        """
-        create or replace table segments.seg_audience (
-            customer_id varchar, is_holdout boolean, has_consent boolean, email varchar,
-            country varchar
-        )
-        """
-    )
-    if members:
-        warehouse.execute(
-            """
-            insert into segments.seg_audience
-            select unnest($1::varchar[]), unnest($2::boolean[]), unnest($3::boolean[]),
-                unnest($4::varchar[]), unnest($5::varchar[])
-            """,
-            [
-                members,
-                [person in HOLDOUT for person in members],
-                [person not in step["without_consent"] for person in members],
-                [f"{person}@example.com" for person in members],
-                [countries.get(person, "GB") for person in members],
-            ],
-        )
 
 
 def _desired(step: dict, erased_so_far: set[str]) -> dict[str, dict]:
@@ -137,17 +154,22 @@ def _desired(step: dict, erased_so_far: set[str]) -> dict[str, dict]:
     }
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(steps=steps, batch_size=st.sampled_from([1, 3, 7, 25]), mode=st.sampled_from(["mirror"]))
-def test_random_changes_and_failures_always_converge(warehouse, steps, batch_size, mode):
-    warehouse.execute("drop schema if exists reverse_etl cascade")
+def check_convergence(
+    warehouse: Warehouse,
+    replace: ReplaceRelation,
+    steps: list[dict],
+    batch_size: int,
+    mode: str,
+    *,
+    sync_name: str = "audience",
+    schemas: tuple[str, str] = ("segments", "core"),
+) -> None:
+    """The property, on any warehouse: `replace` loads each step's source into `schemas`."""
+    segments, core = schemas
     sync = SyncConfig(
-        name="audience",
-        source="segments.seg_audience",
+        name=sync_name,
+        source=f"{segments}.seg_audience",
+        erasure_relation=f"{core}.customers",
         mode=mode,
         fields={"email": "email", "country": "country"},
         max_rejection_attempts=10,
@@ -156,7 +178,7 @@ def test_random_changes_and_failures_always_converge(warehouse, steps, batch_siz
     erased: set[str] = set()
     for step in steps:
         erased |= step["erased"]
-        _apply(warehouse, step, erased)
+        _apply(replace, schemas, step, erased)
         destination.fail_after_batches = step["fail_after_batches"]
         destination.reject_once = set(step["reject_once"])
         destination.batches = 0
@@ -177,3 +199,14 @@ def test_random_changes_and_failures_always_converge(warehouse, steps, batch_siz
         # Nothing is left to send once converged.
         quiet = run_sync(sync, warehouse, destination)
         assert (quiet.added, quiet.changed, quiet.removed, quiet.failed) == (0, 0, 0, 0)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps=steps, batch_size=st.sampled_from([1, 3, 7, 25]), mode=st.sampled_from(["mirror"]))
+def test_random_changes_and_failures_always_converge(warehouse, steps, batch_size, mode):
+    warehouse.execute("drop schema if exists reverse_etl cascade")
+    check_convergence(warehouse, duckdb_replacer(warehouse), steps, batch_size, mode)

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -78,23 +78,30 @@ def webhook() -> Iterator[HoldingWebhook]:
     server.httpd.server_close()
 
 
-def _warehouse(path: Path) -> set[str]:
+def vip_rows() -> list[tuple[str, bool, bool, str]]:
     """A segment of MEMBERS people; every 9th is a holdout, every 7th has no consent."""
-    rows = [
+    return [
         (f"c{number:04d}", number % 9 == 0, number % 7 != 0, f"c{number:04d}@example.com")
         for number in range(MEMBERS)
     ]
+
+
+def desired_members() -> set[str]:
+    return {key for key, holdout, consent, _ in vip_rows() if consent and not holdout}
+
+
+def _warehouse(path: Path) -> set[str]:
     with duckdb.connect(str(path)) as connection:
         connection.execute("create schema segments")
         connection.execute(
             "create table segments.seg_vip (customer_id varchar, is_holdout boolean,"
             " has_consent boolean, email varchar)"
         )
-        connection.executemany("insert into segments.seg_vip values (?, ?, ?, ?)", rows)
-    return {key for key, holdout, consent, _ in rows if consent and not holdout}
+        connection.executemany("insert into segments.seg_vip values (?, ?, ?, ?)", vip_rows())
+    return desired_members()
 
 
-def _sync_file(path: Path, url: str) -> Path:
+def sync_file(path: Path, url: str) -> Path:
     config = path / "syncs.yml"
     config.write_text(
         f"""
@@ -113,30 +120,38 @@ syncs:
     return config
 
 
-def _run(config: Path, database: Path) -> subprocess.Popen:
+def start_sync(config: Path, *options: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python -m reverse_etl` in its own process group, so a kill takes all of it (a Spark
+    sync's JVM too)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "reverse_etl", str(config), "--duckdb-path", str(database)],
-        env=os.environ | {"KILL_TEST_SECRET": SECRET},
+        [sys.executable, "-m", "reverse_etl", str(config), *options],
+        env=os.environ | {"KILL_TEST_SECRET": SECRET} | (env or {}),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
-def test_a_sync_killed_mid_batch_resumes_without_loss_or_resending(tmp_path, webhook):
-    database = tmp_path / "warehouse.duckdb"
-    desired = _warehouse(database)
-    config = _sync_file(tmp_path, webhook.url)
-
-    first = _run(config, database)
-    assert webhook.holding.wait(timeout=60), first.communicate()[0]
-    first.send_signal(signal.SIGKILL)
+def check_kill_and_resume(
+    webhook: HoldingWebhook,
+    desired: set[str],
+    start: Callable[[], subprocess.Popen],
+    read_state: Callable[[], tuple[set[str], list[tuple[str, int]]]],
+    *,
+    timeout: float = 120,
+) -> None:
+    """Kill the first sync while the HOLD_REQUEST-th batch is in flight; then check that the
+    next run sends the rest exactly once and the state and run log say so."""
+    first = start()
+    assert webhook.holding.wait(timeout=timeout), first.communicate()[0]
+    os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
     webhook.release.set()
     acknowledged_before_kill = list(webhook.acknowledged)
     assert len(acknowledged_before_kill) == (HOLD_REQUEST - 1) * BATCH_SIZE
 
-    second = _run(config, database)
-    output = second.communicate(timeout=120)[0].decode()
+    second = start()
+    output = second.communicate(timeout=timeout)[0].decode()
     assert second.returncode == 0, output
 
     sent_again = webhook.acknowledged[len(acknowledged_before_kill) :]
@@ -145,20 +160,34 @@ def test_a_sync_killed_mid_batch_resumes_without_loss_or_resending(tmp_path, web
     assert len(webhook.acknowledged) == len(desired)  # each member acknowledged exactly once
     assert SECRET not in output
 
-    with duckdb.connect(str(database), read_only=True) as connection:
-        state = {
-            row[0]
-            for row in connection.execute(
-                "select record_key from reverse_etl.sync_state"
-            ).fetchall()
-        }
-        runs = connection.execute(
-            "select status, added from reverse_etl.sync_runs order by started_at"
-        ).fetchall()
+    state, runs = read_state()
     assert state == desired
     # The killed run never finished; its counters show what it had committed.
     assert runs == [("running", len(acknowledged_before_kill)), ("success", len(sent_again))]
 
-    third = _run(config, database)
-    assert third.communicate(timeout=120)[0] and third.returncode == 0
+    third = start()
+    assert third.communicate(timeout=timeout)[0] and third.returncode == 0
     assert len(webhook.acknowledged) == len(desired)  # nothing changed, nothing sent
+
+
+def test_a_sync_killed_mid_batch_resumes_without_loss_or_resending(tmp_path, webhook):
+    database = tmp_path / "warehouse.duckdb"
+    desired = _warehouse(database)
+    config = sync_file(tmp_path, webhook.url)
+
+    def read_state() -> tuple[set[str], list[tuple[str, int]]]:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            state = {
+                row[0]
+                for row in connection.execute(
+                    "select record_key from reverse_etl.sync_state"
+                ).fetchall()
+            }
+            runs = connection.execute(
+                "select status, added from reverse_etl.sync_runs order by started_at"
+            ).fetchall()
+        return state, runs
+
+    check_kill_and_resume(
+        webhook, desired, lambda: start_sync(config, "--duckdb-path", str(database)), read_state
+    )

@@ -48,16 +48,35 @@ class SparkBuild:
 
 
 @pytest.fixture(scope="session")
-def spark_sample(tmp_path_factory: pytest.TempPathFactory) -> SparkBuild:
-    """The sample in seeds/ built on Spark, as of AS_OF, in a temporary warehouse."""
+def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The spark target of this test session: one temporary warehouse and metastore."""
     root = tmp_path_factory.mktemp("spark")
-    settings = Settings(
+    return Settings(
         raw_dir=DEFAULT_RAW_DIR,
         target="spark",
         spark_dir=root / "spark",
         duckdb_path=root / "unused.duckdb",
         dbt_target_path=root / "dbt-target",
     )
+
+
+@pytest.fixture(scope="session")
+def spark(spark_settings: Settings) -> Any:
+    """The one Spark session of the test session, configured like the dbt spark target.
+
+    Whichever test starts it, the sample build (dbt-spark, session mode) and every other test
+    get this same session, with spark_settings' warehouse directory and metastore.
+    """
+    from cdp.spark import spark_session
+
+    spark_settings.spark_dir.mkdir(parents=True, exist_ok=True)
+    return spark_session(spark_settings.as_env())
+
+
+@pytest.fixture(scope="session")
+def spark_sample(spark_settings: Settings, spark: Any) -> SparkBuild:
+    """The sample in seeds/ built on Spark, as of AS_OF, in a temporary warehouse."""
+    settings = spark_settings
     lines: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDP_AS_OF", AS_OF)
