@@ -43,7 +43,7 @@ RUN_TIME_COLUMNS = {"customer_id_assigned_at", "merged_at"}
 # Which run last wrote a row, and how many rounds the components took on that run.
 RUN_TIME_COLUMNS |= {"changed_at", "resolved_in_rounds", "run_started_at"}
 # The log of the runs themselves.
-RUN_LOG_TABLES = {"audit.incremental_runs"}
+RUN_LOG_TABLES = {"audit.incremental_runs", "identity.int_identity__customer_changes"}
 
 # Customer-level models that recompute only the customers the new data touched.
 CUSTOMER_MODELS = [
@@ -520,7 +520,7 @@ def test_the_hourly_run_recomputes_only_the_affected_customers(drop: Drop) -> No
     target = drop.incremental.parent / "incremental-dbt-target" / "compiled" / "cdp" / "models"
     for name in CUSTOMER_MODELS:
         [compiled] = target.glob(f"customers/{name}.sql")
-        assert "record_customers.changed_at > cast(" in compiled.read_text(), name
+        assert "customer_changes.changed_at > cast(" in compiled.read_text(), name
 
 
 def differences(built: Path, reference: Path) -> dict[str, tuple[int, int]]:

@@ -175,48 +175,25 @@
 
 {#-
     The customers a customer-level model must recompute (as SQL selecting `customer_id`): the
-    customers of every record rewritten since the model's last successful run, every customer
-    with a record under erasure, and every id in the model's table that is no longer a current
-    customer (retired by a merge). With no previous run: every current customer and every id in
-    the table.
-
-    Erasure changes a customer without rewriting any record: a deletion request carries no
-    identifier of the graph, yet it masks the staged rows of the person's records (and of
-    every record carrying the requested value, even a suppressed one shared by other people).
-    The records under erasure are few, so their customers are recomputed on every run rather
-    than tracked for when their erasure began.
-
-    The calling model must depend on int_identity__record_customers,
-    int_identity__identifier_customers and int_privacy__erased_records (a `-- depends_on:`
+    customers logged in int_identity__customer_changes since the model's last successful run
+    (found once per run there: rewritten records, retired ids, erasure). With no previous run:
+    every current customer and every id in the model's table. The calling model must depend on
+    int_identity__customer_changes and int_identity__identifier_customers (a `-- depends_on:`
     comment will do).
 -#}
 {% macro affected_customers() -%}
     {%- set since = incremental_since() -%}
-    select record_customers.customer_id
-    from {{ ref('int_identity__record_customers') }} as record_customers
-    {% if since is not none -%}
-        where record_customers.changed_at > {{ since }}
-        union
-        select erased_record_customers.customer_id
-        from {{ ref('int_identity__record_customers') }} as erased_record_customers
-        inner join {{ ref('int_privacy__erased_records') }} as erased_records
-            on
-                erased_record_customers.record_source = erased_records.record_source
-                and erased_record_customers.record_key = erased_records.record_key
-    {%- endif %}
-    {% if since is none -%}
-        union
+    {%- if since is not none -%}
+        select customer_changes.customer_id
+        from {{ ref('int_identity__customer_changes') }} as customer_changes
+        where customer_changes.changed_at > {{ since }}
+    {%- else -%}
         select current_customers.customer_id
         from {{ ref('int_identity__identifier_customers') }} as current_customers
-    {%- endif %}
-    {% if is_incremental() -%}
-        union
-        select previous_rows.customer_id
-        from {{ this }} as previous_rows
-        where not exists (
-            select 1 from {{ ref('int_identity__identifier_customers') }} as current_customers
-            where current_customers.customer_id = previous_rows.customer_id
-        )
+        {% if is_incremental() -%}
+            union
+            select previous_rows.customer_id from {{ this }} as previous_rows
+        {%- endif %}
     {%- endif %}
 {%- endmacro %}
 

@@ -67,6 +67,7 @@
         {%- do ref('int_identity__identifier_customers') -%}
         {%- do ref('int_privacy__erased_customers') -%}
         {%- do ref('int_privacy__erased_records') -%}
+        {%- do ref('int_identity__customer_changes') -%}
         {{ return('select 1 as customer_id') }}
     {%- endif -%}
     {%- if definition is none -%}

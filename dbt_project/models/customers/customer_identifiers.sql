@@ -24,6 +24,7 @@
 #}
 -- depends_on: {{ ref('int_identity__record_customers') }}
 -- depends_on: {{ ref('int_privacy__erased_records') }}
+-- depends_on: {{ ref('int_identity__customer_changes') }}
 with
 
 {% if is_incremental() %}

@@ -18,6 +18,7 @@
 #}
 
 -- depends_on: {{ ref('int_privacy__erased_records') }}
+-- depends_on: {{ ref('int_identity__customer_changes') }}
 with
 
 {% if is_incremental() %}

@@ -19,6 +19,7 @@
     carrying one of their emails: a record's linking identifiers all belong to its customer.
 #}
 -- depends_on: {{ ref('int_privacy__erased_records') }}
+-- depends_on: {{ ref('int_identity__customer_changes') }}
 with
 
 {% if is_incremental() %}

@@ -15,6 +15,7 @@
 -#}
 -- depends_on: {{ ref('int_identity__record_customers') }}
 -- depends_on: {{ ref('int_privacy__erased_records') }}
+-- depends_on: {{ ref('int_identity__customer_changes') }}
 -- depends_on: {{ ref('int_identity__identifier_customers') }}
 with
 

@@ -1,0 +1,74 @@
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='append',
+        post_hook="{{ record_incremental_run() }}",
+    )
+}}
+
+{#
+    The log of customers whose profile may have changed, one row per customer and run
+    (docs/adr/0004): the customer-level models read the customers logged since their own last
+    successful run (affected_customers()), so the set is found once per run, not once per
+    model. A run logs:
+    - the customers of every record identity rewrote (new or changed records, and every
+      record of a recomputed component);
+    - the ids a merge retired (the previous id of every identifier reassigned since);
+    - the customers of identifiers that became suppressed (they may have lost their last one);
+    - the customers of records under erasure: a deletion request carries no identifier of the
+      graph, yet masks the person's staged rows. They are few, so they are logged every run.
+    A full build logs every current customer.
+#}
+-- depends_on: {{ ref('int_identity__identifier_customers') }}
+-- depends_on: {{ ref('int_identity__customer_id_registry') }}
+-- depends_on: {{ ref('int_identity__identifiers') }}
+{%- set since = incremental_since() %}
+with
+
+record_customers as (
+    select * from {{ ref('int_identity__record_customers') }}
+),
+
+changed as (
+    select customer_id from record_customers
+    {% if since is not none %}
+        where changed_at > {{ since }}
+    {% endif %}
+
+    union
+
+    select record_customers.customer_id
+    from record_customers
+    inner join {{ ref('int_privacy__erased_records') }} as erased_records
+        on
+            record_customers.record_source = erased_records.record_source
+            and record_customers.record_key = erased_records.record_key
+
+    {% if since is not none %}
+        union
+
+        select registry.previous_customer_id as customer_id
+        from {{ ref('int_identity__customer_id_registry') }} as registry
+        where
+            registry.customer_id_assigned_at > {{ since }}
+            and registry.previous_customer_id is not null
+
+        union
+
+        select registry.customer_id
+        from {{ ref('int_identity__customer_id_registry') }} as registry
+        inner join {{ ref('int_identity__identifiers') }} as identifiers
+            on registry.identifier_key = identifiers.identifier_key
+        where identifiers.changed_at > {{ since }} and identifiers.is_suppressed
+    {% else %}
+        union
+
+        select customer_id from {{ ref('int_identity__identifier_customers') }}
+    {% endif %}
+)
+
+select
+    customer_id,
+    {{ run_stamp() }} as changed_at
+from changed
+where customer_id is not null
