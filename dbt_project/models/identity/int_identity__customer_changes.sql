@@ -61,9 +61,9 @@ changed as (
             on registry.identifier_key = identifiers.identifier_key
         where identifiers.changed_at > {{ since }} and identifiers.is_suppressed
     {% else %}
-        union
+    union
 
-        select customer_id from {{ ref('int_identity__identifier_customers') }}
+    select customer_id from {{ ref('int_identity__identifier_customers') }}
     {% endif %}
 )
 
