@@ -2,12 +2,10 @@
 {{ config(tags=['nightly']) }}
 
 -- Every linking identifier carried by a landed record must resolve to a customer, and
--- (unless the person was erased) be listed in customer_identifiers.
+-- (unless the person was erased) be listed in customer_identifiers. The identifiers that fail
+-- are found first (millions of rows fewer than the observations), then the records carrying
+-- them: joining every observation to every table at once needs gigabytes of hash tables.
 with
-
-observations as (
-    select * from {{ ref('int_identity__observations') }}
-),
 
 identifiers as (
     select * from {{ ref('int_identity__identifiers') }}
@@ -26,19 +24,27 @@ listed as (
 
 erased as (
     select customer_id from {{ ref('int_privacy__erased_customers') }}
+),
+
+failing_identifiers as (
+    select
+        identifiers.identifier_key,
+        identifier_customers.customer_id
+    from identifiers
+    left join identifier_customers
+        on identifiers.identifier_key = identifier_customers.identifier_key
+    left join listed on identifiers.identifier_key = listed.identifier_key
+    left join erased on identifier_customers.customer_id = erased.customer_id
+    where
+        identifier_customers.customer_id is null
+        or (listed.identifier_key is null and erased.customer_id is null)
 )
 
 select
     observations.record_source,
     observations.record_key,
     observations.identifier_type,
-    identifier_customers.customer_id
-from observations
-inner join identifiers on observations.identifier_key = identifiers.identifier_key
-left join identifier_customers
-    on observations.identifier_key = identifier_customers.identifier_key
-left join listed on observations.identifier_key = listed.identifier_key
-left join erased on identifier_customers.customer_id = erased.customer_id
-where
-    identifier_customers.customer_id is null
-    or (listed.identifier_key is null and erased.customer_id is null)
+    failing_identifiers.customer_id
+from {{ ref('int_identity__observations') }} as observations
+inner join failing_identifiers
+    on observations.identifier_key = failing_identifiers.identifier_key
