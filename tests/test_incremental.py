@@ -43,7 +43,11 @@ RUN_TIME_COLUMNS = {"customer_id_assigned_at", "merged_at"}
 # Which run last wrote a row, and how many rounds the components took on that run.
 RUN_TIME_COLUMNS |= {"changed_at", "resolved_in_rounds", "run_started_at"}
 # The log of the runs themselves.
-RUN_LOG_TABLES = {"audit.incremental_runs", "identity.int_identity__customer_changes"}
+RUN_LOG_TABLES = {
+    "audit.incremental_runs",
+    "identity.int_identity__customer_changes",
+    "identity.int_identity__record_changes",
+}
 
 # Customer-level models that recompute only the customers the new data touched.
 CUSTOMER_MODELS = [

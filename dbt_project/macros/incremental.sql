@@ -241,6 +241,21 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- The records a record-level identity model must recompute (as SQL selecting `record_source,
+    record_key`): those logged in int_identity__record_changes since the model's last
+    successful run; every record with an observation when there is no previous run. The
+    calling model must depend on int_identity__record_changes (a `-- depends_on:` comment). -#}
+{% macro changed_records() -%}
+    {%- set since = incremental_since() -%}
+    {%- if since is not none -%}
+        select record_changes.record_source, record_changes.record_key
+        from {{ ref('int_identity__record_changes') }} as record_changes
+        where record_changes.changed_at > {{ since }}
+    {%- else -%}
+        {{ affected_records() }}
+    {%- endif %}
+{%- endmacro %}
+
 {#-
     A filter for a staged table read by a customer-level model: in an incremental run, only the
     rows of records in the model's `record_customers` CTE (the records of the affected

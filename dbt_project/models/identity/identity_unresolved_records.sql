@@ -3,7 +3,7 @@
         materialized=('table' if target.type == 'spark' else 'incremental'),
         unique_key=['record_source', 'record_key'],
         incremental_strategy='replace',
-        affected_keys='affected_records',
+        affected_keys='changed_records',
         post_hook="{{ record_incremental_run() }}",
     )
 }}
@@ -12,17 +12,17 @@
     Usable landed records that could not be tied to any person because every identifier they
     carry is suppressed (e.g. a guest order placed with test@test.com). They stay in staging;
     this model makes them countable instead of silently unattributed.
-    Incremental: the records carrying an identifier whose customer may have changed.
+    Incremental: the records logged in int_identity__record_changes since the last run.
 #}
 -- depends_on: {{ ref('int_identity__components') }}
--- depends_on: {{ ref('int_landing__row_dispositions') }}
+-- depends_on: {{ ref('int_identity__record_changes') }}
 with
 
 observations as (
     select * from {{ ref('int_identity__observations') }} as all_observations -- noqa: AL05
     {% if is_incremental() %}
         where exists (
-            select 1 from ({{ affected_records() }}) as affected
+            select 1 from ({{ changed_records() }}) as affected
             where
                 affected.record_source = all_observations.record_source
                 and affected.record_key = all_observations.record_key

@@ -38,38 +38,31 @@ with
         where node_id in (select affected_nodes.node_id from affected_nodes)
     ),
 
-    observations as (
-        select * from {{ ref('int_identity__observations') }} as all_observations
-        where exists (
-            select 1
-            from {{ ref('int_identity__observations') }} as affected_observations
-            inner join affected_identifiers
-                on affected_observations.identifier_key = affected_identifiers.identifier_key
-            where
-                not affected_identifiers.is_suppressed
-                and affected_observations.record_source = all_observations.record_source
-                and affected_observations.record_key = all_observations.record_key
-        )
+    -- The observations of every record carrying an affected identifier: by the argument
+    -- above, all of such a record's linking identifiers are affected, so one pass over the
+    -- observations finds them (and their nodes), with no second pass by record.
+    record_nodes as (
+        select
+            observations.record_source,
+            observations.record_key,
+            affected_identifiers.node_id
+        from {{ ref('int_identity__observations') }} as observations
+        inner join affected_identifiers
+            on observations.identifier_key = affected_identifiers.identifier_key
+        where not affected_identifiers.is_suppressed
     ),
 {% else %}
-observations as (
-    select * from {{ ref('int_identity__observations') }}
-),
-{% endif %}
-
-identifiers as (
-    select * from {{ ref('int_identity__identifiers') }}
-),
-
 record_nodes as (
     select
         observations.record_source,
         observations.record_key,
         identifiers.node_id
-    from observations
-    inner join identifiers on observations.identifier_key = identifiers.identifier_key
+    from {{ ref('int_identity__observations') }} as observations
+    inner join {{ ref('int_identity__identifiers') }} as identifiers
+        on observations.identifier_key = identifiers.identifier_key
     where not identifiers.is_suppressed
 ),
+{% endif %}
 
 record_anchors as (
     select

@@ -3,7 +3,7 @@
         materialized=('table' if target.type == 'spark' else 'incremental'),
         unique_key=['record_source', 'record_key'],
         incremental_strategy='replace',
-        affected_keys='affected_records',
+        affected_keys='changed_records',
         post_hook="{{ record_incremental_run() }}",
     )
 }}
@@ -13,19 +13,20 @@
     record's linking identifiers are in one component, so any of them gives the customer.
     Records whose identifiers are all suppressed are listed in identity_unresolved_records.
 
-    Incremental: the records carrying an identifier whose customer may have changed since the
-    last run. `changed_at` marks them: the customer-level models start from it.
+    Incremental: the records logged in int_identity__record_changes since the last run (they
+    carry an identifier whose customer may have changed). `changed_at` marks them: the
+    customer-level models start from it.
 #}
 -- depends_on: {{ ref('int_identity__identifiers') }}
 -- depends_on: {{ ref('int_identity__components') }}
--- depends_on: {{ ref('int_landing__row_dispositions') }}
+-- depends_on: {{ ref('int_identity__record_changes') }}
 with
 
 observations as (
     select * from {{ ref('int_identity__observations') }} as all_observations -- noqa: AL05
     {% if is_incremental() %}
         where exists (
-            select 1 from ({{ affected_records() }}) as affected
+            select 1 from ({{ changed_records() }}) as affected
             where
                 affected.record_source = all_observations.record_source
                 and affected.record_key = all_observations.record_key
