@@ -104,5 +104,8 @@ def test_hourly_job_leaves_the_nightly_dbt_tests_to_the_nightly_job() -> None:
         "_record_source__record_key__identifier_type__identifier_key"
     )
     assert whole_table not in hourly and whole_table in nightly
+    # the staging and identity tests are whole-table integrity checks of internal tables
+    staging_test = "unique_stg_shop__orders_order_id"
+    assert staging_test not in hourly and staging_test in nightly
     assert "unique_customers_customer_id" in hourly  # the checks that gate syncs stay hourly
     assert nightly_job.tags[FULL_REFRESH_TAG] == "true"
