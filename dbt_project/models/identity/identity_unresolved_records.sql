@@ -18,24 +18,29 @@
 -- depends_on: {{ ref('int_identity__record_changes') }}
 with
 
+suppressed_identifiers as (
+    select * from {{ ref('int_identity__identifiers') }}
+    where is_suppressed
+),
+
+-- A record none of whose identifiers resolves carries only suppressed ones (every other
+-- identifier has a customer), so only the observations of suppressed identifiers are read.
 observations as (
     select * from {{ ref('int_identity__observations') }} as all_observations -- noqa: AL05
+    where
+        identifier_key in (select suppressed_identifiers.identifier_key from suppressed_identifiers)
     {% if is_incremental() %}
-        where exists (
-            select 1 from ({{ changed_records() }}) as affected
-            where
-                affected.record_source = all_observations.record_source
-                and affected.record_key = all_observations.record_key
-        )
-    {% endif %}
+            and exists (
+                select 1 from ({{ changed_records() }}) as affected
+                where
+                    affected.record_source = all_observations.record_source
+                    and affected.record_key = all_observations.record_key
+            )
+        {% endif %}
 ),
 
 record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
-),
-
-identifiers as (
-    select * from {{ ref('int_identity__identifiers') }}
 ),
 
 final as (
@@ -43,10 +48,11 @@ final as (
         observations.record_source,
         observations.record_key,
         'only suppressed identifiers: '
-        || min(identifiers.suppression_reason) as reason,
+        || min(suppressed_identifiers.suppression_reason) as reason,
         min(observations.observed_at) as observed_at
     from observations
-    inner join identifiers on observations.identifier_key = identifiers.identifier_key
+    inner join suppressed_identifiers
+        on observations.identifier_key = suppressed_identifiers.identifier_key
     left join record_customers
         on
             observations.record_source = record_customers.record_source
