@@ -42,11 +42,12 @@ EARLIER_AS_OF, LATER_AS_OF = "2025-07-01 00:30:00", "2025-07-01 23:30:00"
 RUN_TIME_COLUMNS = {"customer_id_assigned_at", "merged_at"}
 # Which run last wrote a row, and how many rounds the components took on that run.
 RUN_TIME_COLUMNS |= {"changed_at", "resolved_in_rounds", "run_started_at"}
-# The log of the runs themselves.
+# The log of the runs themselves, and the working set of the last run.
 RUN_LOG_TABLES = {
     "audit.incremental_runs",
     "identity.int_identity__customer_changes",
     "identity.int_identity__record_changes",
+    "core.int_customers__affected_records",
 }
 
 # Customer-level models that recompute only the customers the new data touched.

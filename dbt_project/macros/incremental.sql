@@ -147,6 +147,8 @@
     became suppressed). The model names, in its `affected_keys` config, the macro that returns
     the SQL selecting the affected keys (columns named as `unique_key`); the model's own SQL
     selects the new rows of the same keys.
+    A model may also name, in `affects_everyone`, a macro that says when every key is affected:
+    then every row is deleted, with no set of keys to match.
 #}
 {% macro get_incremental_replace_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
@@ -158,8 +160,12 @@
             model.name ~ ": the replace strategy needs an `affected_keys` config (a macro name)"
         ) }}
     {%- endif -%}
-    {%- set affected = context[affected_macro]() -%}
+    {%- set everyone_macro = config.get('affects_everyone') -%}
     {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    {%- if everyone_macro and context[everyone_macro]() %}
+    delete from {{ target }};
+    {%- else %}
+    {%- set affected = context[affected_macro]() %}
     delete from {{ target }}
     where exists (
         select 1 from ({{ affected }}) as affected_keys
@@ -168,6 +174,7 @@
             affected_keys.{{ key }} = {{ target }}.{{ key }}{{ ' and' if not loop.last }}
         {%- endfor %}
     );
+    {%- endif %}
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}
@@ -195,6 +202,49 @@
             select previous_rows.customer_id from {{ this }} as previous_rows
         {%- endif %}
     {%- endif %}
+{%- endmacro %}
+
+
+{#- The oldest last successful run among the models that depend on this one (a timestamp
+    literal), for a table that serves what they read since their own last runs; none when none
+    of them has run incrementally, or on a full refresh. -#}
+{% macro oldest_dependent_since() -%}
+    {%- if not execute or not incremental_runs_logged() or flags.FULL_REFRESH -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set dependents = [] -%}
+    {%- for node in graph.nodes.values()
+        if node.resource_type == 'model' and model.unique_id in node.depends_on.nodes -%}
+        {%- do dependents.append("'" ~ node.unique_id ~ "'") -%}
+    {%- endfor -%}
+    {%- set runs = adapter.get_relation(
+        database=target.database, schema='audit', identifier='incremental_runs'
+    ) -%}
+    {%- if dependents | length == 0 or runs is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        'select cast(min(last_run) as ' ~ dbt.type_string() ~ ') from ('
+        ~ 'select max(run_started_at) as last_run from ' ~ incremental_runs_relation()
+        ~ ' where model_id in (' ~ dependents | join(', ') ~ ') group by model_id) as last_runs'
+    ).columns[0].values()[0] -%}
+    {{ return(none if found is none else "cast('" ~ found ~ "' as " ~ dbt.type_timestamp() ~ ")") }}
+{%- endmacro %}
+
+{#- The int_identity__record_customers rows of the customers in the calling model's
+    `affected_customers` CTE: from int_customers__affected_records when the model reads the
+    changes since a previous run (the calling model must depend on it: a `-- depends_on:`
+    comment), otherwise from every record. -#}
+{% macro records_of_affected_customers() -%}
+    {%- if incremental_since() is not none -%}
+        select * from {{ ref('int_customers__affected_records') }}
+        where customer_id in (select affected_customers.customer_id from affected_customers)
+    {%- else -%}
+        select * from {{ ref('int_identity__record_customers') }}
+        {% if is_incremental() -%}
+            where customer_id in (select affected_customers.customer_id from affected_customers)
+        {%- endif %}
+    {%- endif -%}
 {%- endmacro %}
 
 

@@ -25,6 +25,7 @@
 -- depends_on: {{ ref('int_identity__record_customers') }}
 -- depends_on: {{ ref('int_privacy__erased_records') }}
 -- depends_on: {{ ref('int_identity__customer_changes') }}
+-- depends_on: {{ ref('int_customers__affected_records') }}
 with
 
 {% if is_incremental() %}
@@ -33,8 +34,7 @@ with
     ),
 
     record_customers as (
-        select * from {{ ref('int_identity__record_customers') }}
-        where customer_id in (select affected_customers.customer_id from affected_customers)
+        {{ records_of_affected_customers() }}
     ),
 {% endif %}
 
@@ -98,13 +98,54 @@ erased_records as (
     ) }},
 {% endfor %}
 
+{#- Each staged table is read once: its identifier columns become rows by a cross join with
+    numbered slots (a portable unpivot). -#}
+{%- set staged_identifiers = {} -%}
+{%- for model_name, record_source, key, identifier_type, column in identifier_columns -%}
+    {%- if model_name not in staged_identifiers -%}
+        {%- do staged_identifiers.update(
+            {model_name: {'source': record_source, 'key': key, 'columns': []}}
+        ) -%}
+    {%- endif -%}
+    {%- do staged_identifiers[model_name]['columns'].append((identifier_type, column)) -%}
+{%- endfor %}
+
+{%- set slot_counts = [3] -%}
+{%- for staged in staged_identifiers.values() -%}
+    {%- do slot_counts.append(staged.columns | length) -%}
+{%- endfor -%}
+{%- for table in landing_tables() -%}
+    {%- do slot_counts.append(table.identifiers | length) -%}
+{%- endfor %}
+
+identifier_slots as (
+    -- noqa: disable=LT02
+    {% for slot in range(1, slot_counts | max + 1) %}
+        select {{ slot }} as slot
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+    -- noqa: enable=LT02
+),
+
 values_seen as (
-    {% for model_name, record_source, key, identifier_type, column in identifier_columns %}
+    -- noqa: disable=LT02
+    {% for model_name, staged in staged_identifiers.items() %}
         select
-            '{{ identifier_type }}' as identifier_type,
-            {{ column }} as identifier_value
-        from {{ ref(model_name) }}
-        where {{ records_of_customers(record_source, key) }}
+            case identifier_slots.slot
+                {% for identifier_type, column in staged.columns -%}
+                    when {{ loop.index }} then '{{ identifier_type }}'
+                {% endfor -%}
+            end as identifier_type,
+            case identifier_slots.slot
+                {% for identifier_type, column in staged.columns -%}
+                    when {{ loop.index }} then staged.{{ column }}
+                {% endfor -%}
+            end as identifier_value
+        from {{ ref(model_name) }} as staged
+        cross join identifier_slots
+        where
+            identifier_slots.slot <= {{ staged.columns | length }}
+            and {{ records_of_customers(staged.source, 'staged.' ~ staged.key) }}
         union all
     {% endfor %}
     select
@@ -113,21 +154,29 @@ values_seen as (
     from {{ ref('stg_consent__events') }}
     where {{ records_of_customers('consent/events', 'consent_event_id') }}
     {% for table in landing_tables() if table.name in versioned_tables %}
-        {% for identifier_type, column in table.identifiers.items() %}
-            union all
-            select
-                '{{ identifier_type }}' as identifier_type,
-                superseded.{{ identifier_type }} as identifier_value
-            from {{ table.model }}_with_dispositions as superseded
-            left join erased_records
-                on
-                    erased_records.record_source = '{{ table.name }}'
-                    and superseded.record_key = erased_records.record_key
-            where
-                superseded._disposition = 'superseded'
-                and erased_records.record_key is null
-                and {{ records_of_customers(table.name, 'superseded.record_key') }}
-        {% endfor %}
+        union all
+        select
+            case identifier_slots.slot
+                {% for identifier_type in table.identifiers -%}
+                    when {{ loop.index }} then '{{ identifier_type }}'
+                {% endfor -%}
+            end as identifier_type,
+            case identifier_slots.slot
+                {% for identifier_type in table.identifiers -%}
+                    when {{ loop.index }} then superseded.{{ identifier_type }}
+                {% endfor -%}
+            end as identifier_value
+        from {{ table.model }}_with_dispositions as superseded
+        cross join identifier_slots
+        left join erased_records
+            on
+                erased_records.record_source = '{{ table.name }}'
+                and superseded.record_key = erased_records.record_key
+        where
+            identifier_slots.slot <= {{ table.identifiers | length }}
+            and superseded._disposition = 'superseded'
+            and erased_records.record_key is null
+            and {{ records_of_customers(table.name, 'superseded.record_key') }}
     {% endfor %}
     -- noqa: enable=LT02
 ),

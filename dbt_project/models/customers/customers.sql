@@ -19,6 +19,8 @@
 
 -- depends_on: {{ ref('int_privacy__erased_records') }}
 -- depends_on: {{ ref('int_identity__customer_changes') }}
+-- depends_on: {{ ref('int_customers__affected_records') }}
+-- depends_on: {{ ref('int_identity__record_customers') }}
 with
 
 {% if is_incremental() %}
@@ -35,10 +37,7 @@ identifier_customers as (
 ),
 
 record_customers as (
-    select * from {{ ref('int_identity__record_customers') }}
-    {% if is_incremental() %}
-        where customer_id in (select affected_customers.customer_id from affected_customers)
-    {% endif %}
+    {{ records_of_affected_customers() }}
 ),
 
 golden_fields as (

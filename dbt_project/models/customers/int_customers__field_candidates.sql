@@ -20,6 +20,8 @@
 #}
 -- depends_on: {{ ref('int_privacy__erased_records') }}
 -- depends_on: {{ ref('int_identity__customer_changes') }}
+-- depends_on: {{ ref('int_customers__affected_records') }}
+-- depends_on: {{ ref('int_identity__record_customers') }}
 with
 
 {% if is_incremental() %}
@@ -29,10 +31,7 @@ with
 {% endif %}
 
 record_customers as (
-    select * from {{ ref('int_identity__record_customers') }}
-    {% if is_incremental() %}
-        where customer_id in (select affected_customers.customer_id from affected_customers)
-    {% endif %}
+    {{ records_of_affected_customers() }}
 ),
 
 identifier_customers as (
