@@ -114,12 +114,25 @@
     as `affected_keys` must depend on int_identity__record_customers and
     int_identity__identifier_customers.
 -#}
+{#- Whether every customer is affected: no previous run, a rule over every customer
+    (`everyone`), or a model counting days whose as_of moved to another date. -#}
+{% macro affects_every_customer(everyone=false) -%}
+    {%- set since = incremental_since() -%}
+    {%- if since is none or everyone -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set movement = as_of_movement() -%}
+    {%- if config.get('as_of_day_counts') and (movement is none or not movement.same_date) -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {{ return(false) }}
+{%- endmacro %}
+
 {% macro affected_customers_as_of(everyone=false, customer_windows=[], also=[]) -%}
     {%- set since = incremental_since() -%}
     {%- set movement = as_of_movement() if since is not none else none -%}
     {%- set parts = [] -%}
-    {%- if since is none or everyone
-        or (config.get('as_of_day_counts') and (movement is none or not movement.same_date)) -%}
+    {%- if affects_every_customer(everyone) -%}
         {%- do parts.append(
             'select current_customers.customer_id from '
             ~ ref('int_identity__identifier_customers') ~ ' as current_customers'

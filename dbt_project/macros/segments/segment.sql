@@ -48,6 +48,7 @@
         incremental_strategy='replace',
         unique_key='customer_id',
         affected_keys='affected_segment_customers',
+        affects_everyone='segment_affects_everyone',
         changes_from=segment_trait_changes(),
         post_hook="{{ record_incremental_run() }}",
     ) }}
@@ -86,7 +87,8 @@
 
 with
 
-{% if is_incremental() %}
+{% set filtered = is_incremental() and not segment_affects_everyone() %}
+{% if filtered %}
     affected as (
         {{ affected_segment_customers() }}
     ),
@@ -94,14 +96,14 @@ with
 
 traits as (
     select * from {{ traits_relation }}
-    {% if is_incremental() %}
+    {% if filtered %}
         where customer_id in (select affected.customer_id from affected)
     {% endif %}
 ),
 
 customer_events as (
     select * from {{ events_relation }}
-    {% if is_incremental() %}
+    {% if filtered %}
         where customer_id in (select affected.customer_id from affected)
     {% endif %}
 ),
@@ -189,16 +191,9 @@ select * from final
 {%- endmacro %}
 
 
-{#-
-    affected_keys of a segment: the customers whose membership can have changed since its last
-    successful run (macros/as_of_windows.sql). Besides the customers whose records changed,
-    those of every trait model row rewritten since (changes_from), and the customers whose
-    events or timestamp traits crossed a window of the rules as the as_of moved. A rule on a
-    global trait, or raw SQL that names one or the time, makes it every customer. Erased
-    customers are never members; a deletion request is not a record of its customer, so the
-    erased are always rechecked (few, and only their own rows).
--#}
-{% macro affected_segment_customers() -%}
+{#- What a segment's rules depend on: `everyone` (rules on a global trait, raw SQL naming
+    one or the time) and the windows of its event and timestamp conditions. -#}
+{% macro segment_dependence() -%}
     {%- set dependence = {'everyone': [], 'windows': []} -%}
     {%- set context = {
         'segment': model.name, 'traits': {}, 'events': 'customer_events', 'validate': false,
@@ -209,6 +204,27 @@ select * from final
     {%- if definition.get('exclude') is not none -%}
         {%- do segment_condition(definition['exclude'], 'exclude', context) -%}
     {%- endif -%}
+    {{ return(dependence) }}
+{%- endmacro %}
+
+{#- An incremental run of a segment that must recheck every customer reads its inputs whole
+    and replaces every row (no filter by a set of a million ids). -#}
+{% macro segment_affects_everyone() -%}
+    {{ return(affects_every_customer(segment_dependence().everyone | length > 0)) }}
+{%- endmacro %}
+
+
+{#-
+    affected_keys of a segment: the customers whose membership can have changed since its last
+    successful run (macros/as_of_windows.sql). Besides the customers whose records changed,
+    those of every trait model row rewritten since (changes_from), and the customers whose
+    events or timestamp traits crossed a window of the rules as the as_of moved. A rule on a
+    global trait, or raw SQL that names one or the time, makes it every customer. Erased
+    customers are never members; a deletion request is not a record of its customer, so the
+    erased are always rechecked (few, and only their own rows).
+-#}
+{% macro affected_segment_customers() -%}
+    {%- set dependence = segment_dependence() -%}
     {{ return(affected_customers_as_of(
         everyone=dependence.everyone | length > 0,
         customer_windows=dependence.windows,
