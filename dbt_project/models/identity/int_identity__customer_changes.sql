@@ -25,20 +25,20 @@
 {%- set since = incremental_since() %}
 with
 
-record_customers as (
-    select * from {{ ref('int_identity__record_customers') }}
-),
-
+-- int_identity__record_customers is read by each branch on its own (not as one shared CTE):
+-- the rows a run rewrote sit together at the end of the table, so the first branch skips the
+-- rest of it, and the second reads only the columns it joins on.
 changed as (
-    select customer_id from record_customers
+    select rewritten.customer_id
+    from {{ ref('int_identity__record_customers') }} as rewritten
     {% if since is not none %}
-        where changed_at > {{ since }}
+        where rewritten.changed_at > {{ since }}
     {% endif %}
 
     union
 
     select record_customers.customer_id
-    from record_customers
+    from {{ ref('int_identity__record_customers') }} as record_customers
     inner join {{ ref('int_privacy__erased_records') }} as erased_records
         on
             record_customers.record_source = erased_records.record_source
