@@ -268,6 +268,22 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- The same identifiers as affected_identifier_keys(), by node_id (observations match on it). -#}
+{% macro affected_node_ids() -%}
+    {%- set since = incremental_since() -%}
+    select changed_identifiers.node_id
+    from {{ ref('int_identity__identifiers') }} as changed_identifiers
+    {% if since is not none -%}
+        where changed_identifiers.changed_at > {{ since }}
+
+        union
+
+        select changed_components.node_id
+        from {{ ref('int_identity__components') }} as changed_components
+        where changed_components.changed_at > {{ since }}
+    {%- endif %}
+{%- endmacro %}
+
 {#- The records whose customer may have changed (they carry an affected identifier), and the
     parent records of rows that landed since (an order of a late order line: its customer's
     purchases changed), as SQL selecting `record_source, record_key`. -#}
@@ -276,7 +292,7 @@
     select distinct affected_observations.record_source, affected_observations.record_key
     from {{ ref('int_identity__observations') }} as affected_observations
     {% if since is not none -%}
-        where affected_observations.identifier_key in ({{ affected_identifier_keys() }})
+        where affected_observations.node_id in ({{ affected_node_ids() }})
         {%- for table in landing_tables() if table.get('parent') %}
             union
             select

@@ -48,7 +48,7 @@ with
             affected_identifiers.node_id
         from {{ ref('int_identity__observations') }} as observations
         inner join affected_identifiers
-            on observations.identifier_key = affected_identifiers.identifier_key
+            on observations.node_id = affected_identifiers.node_id
         where not affected_identifiers.is_suppressed
     ),
 {% else %}

@@ -30,8 +30,8 @@
 with
 
 {% if since is not none %}
-    touched_identifiers as (
-        select distinct identifier_key from {{ ref('int_identity__observations') }}
+    touched_nodes as (
+        select distinct node_id from {{ ref('int_identity__observations') }}
         where changed_at > {{ since }}
     ),
 {% endif %}
@@ -39,7 +39,7 @@ with
 observations as (
     select * from {{ ref('int_identity__observations') }}
     {% if since is not none %}
-        where identifier_key in (select touched.identifier_key from touched_identifiers as touched)
+        where node_id in (select touched_nodes.node_id from touched_nodes)
     {% endif %}
 ),
 

@@ -11,7 +11,8 @@
 {#
     Which identifiers each usable landed record carries (every version, so an email used
     before a change still links): the bridge from records to the identity graph. Values are
-    hashed (identifier_key); no personal data is stored here.
+    hashed (identifier_key); no personal data is stored here. `node_id` is the identifier's node
+    in the graph (int_identity__identifiers): a number, cheaper to match than the key.
 
     Incremental: the dispositions rewrite every row of a record that new data touched, so the
     records changed since the last run are read whole and replace their observations.
@@ -49,6 +50,7 @@ final as (
         record_key,
         identifier_type,
         identifier_key,
+        {{ identifier_node_id('identifier_key') }} as node_id,
         min(observed_at) as observed_at,
         {{ run_stamp() }} as changed_at
     from observations
