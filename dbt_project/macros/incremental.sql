@@ -284,27 +284,40 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The records whose customer may have changed (they carry an affected identifier), and the
-    parent records of rows that landed since (an order of a late order line: its customer's
-    purchases changed), as SQL selecting `record_source, record_key`. -#}
+{#- The records whose customer may have changed: they carry an identifier whose customer may
+    have changed (an affected node), as SQL selecting `record_source, record_key`. -#}
 {% macro affected_records() -%}
     {%- set since = incremental_since() -%}
     select distinct affected_observations.record_source, affected_observations.record_key
     from {{ ref('int_identity__observations') }} as affected_observations
     {% if since is not none -%}
         where affected_observations.node_id in ({{ affected_node_ids() }})
-        {%- for table in landing_tables() if table.get('parent') %}
-            union
-            select
-                '{{ table.parent.table }}' as record_source,
-                changed_children.parent_record_key as record_key
-            from {{ ref('int_landing__row_dispositions') }} as changed_children
-            where
-                changed_children.landing_table = '{{ table.name }}'
-                and changed_children.parent_record_key is not null
-                and changed_children.changed_at > {{ since }}
-        {%- endfor %}
     {%- endif %}
+{%- endmacro %}
+
+{#- The parent records of child rows that landed since this model's last successful run (the
+    order of a late order line: its customer's purchases changed), as SQL selecting
+    `record_source, record_key`; none on a first build. -#}
+{% macro changed_parent_records() -%}
+    {%- set since = incremental_since() -%}
+    {%- set parts = [] -%}
+    {%- for table in landing_tables() if table.get('parent') -%}
+        {%- do parts.append(
+            "select '" ~ table.parent.table ~ "' as record_source,"
+            ~ ' changed_children.parent_record_key as record_key'
+            ~ ' from ' ~ ref('int_landing__row_dispositions') ~ ' as changed_children'
+            ~ " where changed_children.landing_table = '" ~ table.name ~ "'"
+            ~ ' and changed_children.parent_record_key is not null'
+            ~ (' and changed_children.changed_at > ' ~ since if since is not none else '')
+        ) -%}
+    {%- endfor -%}
+    {%- if parts | length == 0 -%}
+        {%- do parts.append(
+            'select cast(null as ' ~ dbt.type_string() ~ ') as record_source,'
+            ~ ' cast(null as ' ~ dbt.type_string() ~ ') as record_key where 1 = 0'
+        ) -%}
+    {%- endif -%}
+    {{ return(parts | join('\nunion\n')) }}
 {%- endmacro %}
 
 {#- The records a record-level identity model must recompute (as SQL selecting `record_source,

@@ -16,12 +16,15 @@
     - the ids a merge retired (the previous id of every identifier reassigned since);
     - the customers of identifiers that became suppressed (they may have lost their last one);
     - the customers of records under erasure: a deletion request carries no identifier of the
-      graph, yet masks the person's staged rows. They are few, so they are logged every run.
+      graph, yet masks the person's staged rows. They are few, so they are logged every run;
+    - the customers of parent records whose child rows landed since (the order of a late order
+      line: its customer's purchases changed).
     A full build logs every current customer.
 #}
 -- depends_on: {{ ref('int_identity__identifier_customers') }}
 -- depends_on: {{ ref('int_identity__customer_id_registry') }}
 -- depends_on: {{ ref('int_identity__identifiers') }}
+-- depends_on: {{ ref('int_landing__row_dispositions') }}
 {%- set since = incremental_since() %}
 with
 
@@ -39,10 +42,22 @@ changed as (
 
     select record_customers.customer_id
     from {{ ref('int_identity__record_customers') }} as record_customers
-    inner join {{ ref('int_privacy__erased_records') }} as erased_records
+    inner join (
+        select
+            erased_records.record_source,
+            erased_records.record_key
+        from {{ ref('int_privacy__erased_records') }} as erased_records
+        {% if since is not none %}
+            union
+            select
+                changed_parents.record_source,
+                changed_parents.record_key
+            from ({{ changed_parent_records() }}) as changed_parents
+        {% endif %}
+    ) as records_to_log
         on
-            record_customers.record_source = erased_records.record_source
-            and record_customers.record_key = erased_records.record_key
+            record_customers.record_source = records_to_log.record_source
+            and record_customers.record_key = records_to_log.record_key
 
     {% if since is not none %}
         union

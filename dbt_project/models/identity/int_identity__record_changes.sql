@@ -11,12 +11,11 @@
     (docs/adr/0004): int_identity__record_customers and identity_unresolved_records read the
     records logged since their own last successful run (changed_records()), so the set, which
     takes a pass over every observation, is found once per run. A run logs the records carrying
-    an identifier whose customer may have changed (affected_records()), and the parent records
-    of rows that landed since (the order of a late order line). A full build logs every record.
+    an identifier whose customer may have changed (affected_records()). A full build logs every
+    record.
 #}
 -- depends_on: {{ ref('int_identity__identifiers') }}
 -- depends_on: {{ ref('int_identity__components') }}
--- depends_on: {{ ref('int_landing__row_dispositions') }}
 select
     affected.record_source,
     affected.record_key,
