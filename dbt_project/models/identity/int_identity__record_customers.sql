@@ -22,21 +22,9 @@
 -- depends_on: {{ ref('int_identity__record_changes') }}
 with
 
--- Incremental: a changed record carries an affected node, and so do all of its linking
--- identifiers (they are in one component, recomputed whole), so its observations are those
--- of affected nodes: one pass matching numbers, then only the logged records are kept.
 observations as (
     select * from {{ ref('int_identity__observations') }} as all_observations -- noqa: AL05
-    {% if incremental_since() is not none %}
-        where
-            all_observations.node_id in ({{ affected_node_ids() }})
-            and exists (
-                select 1 from ({{ changed_records() }}) as affected
-                where
-                    affected.record_source = all_observations.record_source
-                    and affected.record_key = all_observations.record_key
-            )
-    {% elif is_incremental() %}
+    {% if is_incremental() %}
         where exists (
             select 1 from ({{ changed_records() }}) as affected
             where
