@@ -41,7 +41,7 @@ EARLIER_AS_OF, LATER_AS_OF = "2025-07-01 00:30:00", "2025-07-01 23:30:00"
 # Set by the run itself (the time an id was assigned), so two runs never agree on them.
 RUN_TIME_COLUMNS = {"customer_id_assigned_at", "merged_at"}
 # Which run last wrote a row, and how many rounds the components took on that run.
-RUN_TIME_COLUMNS |= {"changed_at", "resolved_in_rounds", "run_started_at"}
+RUN_TIME_COLUMNS |= {"changed_at", "linking_changed_at", "resolved_in_rounds", "run_started_at"}
 # The log of the runs themselves, and the working set of the last run.
 RUN_LOG_TABLES = {
     "audit.incremental_runs",

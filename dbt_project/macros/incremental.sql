@@ -268,13 +268,21 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The same identifiers as affected_identifier_keys(), by node_id (observations match on it). -#}
+{#- The nodes whose customer may have changed since this model's last successful run, as SQL
+    selecting `node_id`: identifiers recomputed that link people or whose linking changed (an
+    identifier suppressed before and after links nobody, whatever its counts), and every node
+    of a recomputed component; every node when there is no previous run. -#}
 {% macro affected_node_ids() -%}
     {%- set since = incremental_since() -%}
     select changed_identifiers.node_id
     from {{ ref('int_identity__identifiers') }} as changed_identifiers
     {% if since is not none -%}
-        where changed_identifiers.changed_at > {{ since }}
+        where
+            changed_identifiers.changed_at > {{ since }}
+            and (
+                not changed_identifiers.is_suppressed
+                or changed_identifiers.linking_changed_at > {{ since }}
+            )
 
         union
 
@@ -284,14 +292,30 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The records whose customer may have changed: they carry an identifier whose customer may
-    have changed (an affected node), as SQL selecting `record_source, record_key`. -#}
+{#- The records whose customer may have changed: records observed since (new or changed), and
+    records carrying a node whose customer may have changed (affected_node_ids()), as SQL
+    selecting `record_source, record_key`. All of such a record's linking identifiers are then
+    either rewritten or affected (they are in one component, recomputed whole), so
+    affected_record_observations() finds its observations in one pass. -#}
 {% macro affected_records() -%}
-    {%- set since = incremental_since() -%}
     select distinct affected_observations.record_source, affected_observations.record_key
-    from {{ ref('int_identity__observations') }} as affected_observations
-    {% if since is not none -%}
-        where affected_observations.node_id in ({{ affected_node_ids() }})
+    from ({{ affected_record_observations() }}) as affected_observations
+{%- endmacro %}
+
+{#- The observations of affected_records(): rewritten since, or of an affected node (two
+    branches rather than an `or`, so the engine filters each scan before reading its rows). -#}
+{% macro affected_record_observations() -%}
+    {%- set since = incremental_since() -%}
+    {%- if since is none -%}
+        select * from {{ ref('int_identity__observations') }}
+    {%- else -%}
+        select * from {{ ref('int_identity__observations') }} as rewritten_observations
+        where rewritten_observations.changed_at > {{ since }}
+        union all
+        select * from {{ ref('int_identity__observations') }} as node_observations
+        where
+            node_observations.node_id in ({{ affected_node_ids() }})
+            and node_observations.changed_at <= {{ since }}
     {%- endif %}
 {%- endmacro %}
 

@@ -31,6 +31,22 @@ with
 -- int_identity__record_customers is read by each branch on its own (not as one shared CTE):
 -- the rows a run rewrote sit together at the end of the table, so the first branch skips the
 -- rest of it, and the second reads only the columns it joins on.
+-- Records whose customer is logged every run: those under erasure, and the parents of child
+-- rows that landed since.
+records_to_log as (
+    select
+        erased_records.record_source,
+        erased_records.record_key
+    from {{ ref('int_privacy__erased_records') }} as erased_records
+    {% if since is not none %}
+        union
+        select
+            changed_parents.record_source,
+            changed_parents.record_key
+        from ({{ changed_parent_records() }}) as changed_parents
+    {% endif %}
+),
+
 changed as (
     select rewritten.customer_id
     from {{ ref('int_identity__record_customers') }} as rewritten
@@ -42,19 +58,7 @@ changed as (
 
     select record_customers.customer_id
     from {{ ref('int_identity__record_customers') }} as record_customers
-    inner join (
-        select
-            erased_records.record_source,
-            erased_records.record_key
-        from {{ ref('int_privacy__erased_records') }} as erased_records
-        {% if since is not none %}
-            union
-            select
-                changed_parents.record_source,
-                changed_parents.record_key
-            from ({{ changed_parent_records() }}) as changed_parents
-        {% endif %}
-    ) as records_to_log
+    inner join records_to_log
         on
             record_customers.record_source = records_to_log.record_source
             and record_customers.record_key = records_to_log.record_key

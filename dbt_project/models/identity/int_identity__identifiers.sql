@@ -24,6 +24,8 @@
     incremental run can work on part of the graph; a collision fails the uniqueness test.
     Incremental: every identifier carried by a record observed since the last run is
     recomputed (its counts, and its profile count from every record that carries it).
+    `changed_at` marks the recomputed rows; `linking_changed_at` the run that last changed
+    whether the identifier links people (it became suppressed, or stopped being).
 #}
 
 {%- set since = incremental_since() -%}
@@ -115,8 +117,22 @@ final as (
     left join blocklist on identifiers.identifier_key = blocklist.identifier_key
 )
 
+-- noqa: disable=LT02
 select
-    *,
-    suppression_reason is not null as is_suppressed,
+    final.*,
+    final.suppression_reason is not null as is_suppressed,
+    {% if since is not none %}
+        case
+            when previous.is_suppressed = (final.suppression_reason is not null)
+                then previous.linking_changed_at
+            else {{ run_stamp() }}
+        end
+    {% else %}
+        {{ run_stamp() }}
+    {% endif %} as linking_changed_at,
     {{ run_stamp() }} as changed_at
 from final
+{% if since is not none %}
+    left join {{ this }} as previous on final.identifier_key = previous.identifier_key
+{% endif %}
+-- noqa: enable=LT02

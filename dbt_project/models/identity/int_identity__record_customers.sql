@@ -22,16 +22,16 @@
 -- depends_on: {{ ref('int_identity__record_changes') }}
 with
 
+-- Incremental: the observations of the records logged since (affected_records(), by the same
+-- rule: rewritten since, or carrying an affected node), in one pass matching numbers.
 observations as (
-    select * from {{ ref('int_identity__observations') }} as all_observations -- noqa: AL05
-    {% if is_incremental() %}
-        where exists (
-            select 1 from ({{ changed_records() }}) as affected
-            where
-                affected.record_source = all_observations.record_source
-                and affected.record_key = all_observations.record_key
-        )
+    -- noqa: disable=LT02
+    {% if incremental_since() is not none %}
+        {{ affected_record_observations() }}
+    {% else %}
+        select * from {{ ref('int_identity__observations') }}
     {% endif %}
+    -- noqa: enable=LT02
 ),
 
 identifier_customers as (
