@@ -121,8 +121,8 @@ def run(
     missing = missing_landing_tables(settings)
     if missing:
         raise click.ClickException(
-            f"no {settings.landing_format} files for landing table(s) {', '.join(missing)} "
-            f"under {settings.raw_dir}; each table needs at least one file "
+            f"no landing files (CSV, TSV or Parquet) for landing table(s) "
+            f"{', '.join(missing)} under {settings.raw_dir}; each table needs at least one file "
             "(a header-only CSV is enough)"
         )
     click.echo(f"landing   {settings.raw_dir} ({settings.landing_format})")

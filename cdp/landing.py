@@ -79,3 +79,62 @@ def write_csv_landing(
                 if unknown:
                     raise ValueError(f"{table}: unknown landing columns {sorted(unknown)}")
                 writer.writerow({column: row.get(column) or "" for column in columns})
+
+
+# Columns a file of the table may lack (read as empty). Every other column of the contract is
+# required: a file without it would blank that field of every entity it carries.
+LANDING_OPTIONAL_COLUMNS: dict[str, frozenset[str]] = {
+    table: frozenset() for table in LANDING_TABLES
+}
+
+
+def _column_name(field: str) -> str:
+    return field.strip().lstrip("\ufeff").strip().strip('"').strip().lower()
+
+
+def match_header(table: str, fields: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Contract column -> position in a file's header (names matched case-insensitively),
+    and the header's fields that are not in the table's contract."""
+    columns = set(LANDING_TABLES[table])
+    mapping: dict[str, int] = {}
+    unknown: list[str] = []
+    for index, field in enumerate(fields):
+        name = _column_name(field)
+        if name in columns and name not in mapping:
+            mapping[name] = index
+        else:
+            unknown.append(field)
+    return mapping, unknown
+
+
+def header_problem(table: str, fields: list[str]) -> str | None:
+    """Why a file with this header cannot land in `table`, or None when it can.
+
+    A header that is another table's (a file dropped in the wrong folder) or that lacks a
+    required column is refused: read anyway, it would overwrite real values with nulls.
+    Extra columns are ignored.
+    """
+    names = [_column_name(field) for field in fields]
+    duplicates = sorted({name for name in names if name and names.count(name) > 1})
+    if duplicates:
+        return f"header repeats column(s) {', '.join(duplicates)}"
+    mapping, unknown = match_header(table, fields)
+    for other, other_columns in LANDING_TABLES.items():
+        if other == table:
+            continue
+        other_matched = len(set(names) & set(other_columns))
+        if other_matched > len(mapping) and other_matched >= len(names) - other_matched:
+            return f"header is {other}'s, not {table}'s (a file in the wrong folder?)"
+    missing = [
+        column
+        for column in LANDING_TABLES[table]
+        if column not in mapping and column not in LANDING_OPTIONAL_COLUMNS[table]
+    ]
+    if missing and len(mapping) < len(names) / 2:
+        return (
+            f"foreign header: {len(unknown)} of {len(names)} column(s) are not in {table}'s "
+            f"contract and it lacks {', '.join(missing)}"
+        )
+    if missing:
+        return f"header lacks required column(s) {', '.join(missing)}"
+    return None

@@ -28,6 +28,7 @@ class Settings:
     target: str = "duckdb"
     dbt_target_path: Path | None = None  # dbt's artifacts (default: dbt_project/target)
     spark_dir: Path = DEFAULT_SPARK_DIR  # the spark target's tables and metastore
+    landing_intake_dir: Path | None = None  # default: beside the warehouse (intake_dir)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -39,7 +40,22 @@ class Settings:
             target=env.get("CDP_TARGET", "duckdb"),
             dbt_target_path=Path(env["DBT_TARGET_PATH"]) if env.get("DBT_TARGET_PATH") else None,
             spark_dir=Path(env.get("CDP_SPARK_DIR", DEFAULT_SPARK_DIR)).resolve(),
+            landing_intake_dir=(
+                Path(env["CDP_LANDING_INTAKE_DIR"]).resolve()
+                if env.get("CDP_LANDING_INTAKE_DIR")
+                else None
+            ),
         )
+
+    @property
+    def intake_dir(self) -> Path:
+        """Where the landing intake keeps what it took in (cdp/intake.py): beside the
+        warehouse, so every warehouse has its own."""
+        if self.landing_intake_dir is not None:
+            return self.landing_intake_dir
+        if self.target == "spark":
+            return self.spark_dir / "landing"
+        return self.duckdb_path.with_name(self.duckdb_path.name + ".landing")
 
     def as_env(self) -> dict[str, str]:
         env = {
@@ -48,6 +64,7 @@ class Settings:
             "CDP_LANDING_FORMAT": self.landing_format,
             "CDP_TARGET": self.target,
             "CDP_SPARK_DIR": str(self.spark_dir),
+            "CDP_LANDING_INTAKE_DIR": str(self.intake_dir),
         }
         if self.dbt_target_path is not None:
             env["DBT_TARGET_PATH"] = str(self.dbt_target_path)
@@ -55,9 +72,37 @@ class Settings:
 
 
 def missing_landing_tables(settings: Settings) -> list[str]:
-    """Landing tables with no file of the configured format (the build would fail on them)."""
-    pattern = f"*.{settings.landing_format}"
-    return [table for table in LANDING_TABLES if not any((settings.raw_dir / table).glob(pattern))]
+    """Landing tables with no file the landing intake can read (likely a wrong landing root)."""
+    from cdp.intake import is_landing_file
+
+    return [
+        table
+        for table in LANDING_TABLES
+        if not (settings.raw_dir / table).is_dir()
+        or not any(is_landing_file(path) for path in (settings.raw_dir / table).iterdir())
+    ]
+
+
+# dbt commands that read the landing data, so the landing intake runs before them.
+READS_LANDING = {"build", "run", "test", "seed", "snapshot", "show", "retry", "compile"}
+
+
+def take_in_landing(
+    settings: Settings,
+    args: list[str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+):  # type: ignore[no-untyped-def]
+    """Run the landing intake for a dbt invocation (cdp/intake.py); every entry point that
+    builds the warehouse calls this first. A whole build with --full-refresh takes every
+    landed file in afresh; a selected one never does (the rest keeps its landed files)."""
+    from cdp.intake import take_in
+
+    args = args or ["build"]
+    full_refresh = "--full-refresh" in args and not ({"--select", "-s", "-m"} & set(args))
+    summary = take_in(settings.raw_dir, settings.intake_dir, full_refresh=full_refresh)
+    if on_line is not None:
+        on_line(summary.line())
+    return summary
 
 
 @contextmanager
@@ -123,6 +168,8 @@ def run_dbt(
 
     project = project_dir if project_dir is not None else DBT_PROJECT_DIR
     started = time.perf_counter()
+    if args and args[0] in READS_LANDING:
+        take_in_landing(settings, args, emit)
     with dbt_environment(settings):
         result = dbtRunner(callbacks=[on_event]).invoke(
             [

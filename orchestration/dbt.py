@@ -18,7 +18,7 @@ from dagster_dbt import (
 )
 
 from cdp import DBT_PROJECT_DIR
-from cdp.pipeline import Settings
+from cdp.pipeline import Settings, take_in_landing
 
 # dbt's profile and sources read these; default them to the embedded DuckDB and the sample.
 for _key, _value in Settings.from_env().as_env().items():
@@ -138,6 +138,8 @@ def cdp_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     args = ["build", *SCHEDULED_BUILD_ARGS]
     if context.run.tags.get(FULL_REFRESH_TAG) == "true":
         args.append("--full-refresh")
+    # The landing intake first (cdp/intake.py): dbt's sources read what it took in.
+    take_in_landing(Settings.from_env(), args, context.log.info)
     try:
         yield from dbt.cli(args, context=context).stream().fetch_row_counts()
     finally:

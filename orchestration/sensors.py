@@ -16,11 +16,10 @@ from pathlib import Path
 
 from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
+from cdp.intake import is_landing_file
 from cdp.landing import LANDING_TABLES
 from cdp.pipeline import Settings
 from orchestration.schedules import hourly_job
-
-LANDING_SUFFIXES = (".csv", ".parquet")
 
 # table -> file name -> "size:mtime_ns"
 Snapshot = dict[str, dict[str, str]]
@@ -39,14 +38,15 @@ class LandingFile:
 
 
 def list_landing_files(raw_dir: Path, tables: Iterable[str] = LANDING_TABLES) -> list[LandingFile]:
-    """Every CSV or Parquet file directly under `<raw_dir>/<table>/`, sorted."""
+    """Every file the landing intake reads (CSV, TSV, Parquet, gzipped or not, extensions in
+    any case) directly under `<raw_dir>/<table>/`, sorted."""
     files = []
     for table in tables:
         folder = raw_dir / table
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            if path.is_file() and path.suffix in LANDING_SUFFIXES:
+            if is_landing_file(path):
                 stat = path.stat()
                 files.append(LandingFile(table, path.name, stat.st_size, stat.st_mtime_ns))
     return files

@@ -14,7 +14,7 @@ parsed as (
         lower({{ clean_text('source.status') }}) as consent_status,
         {{ parse_timestamp_utc('source.recorded_at') }} as recorded_at,
         lower({{ clean_text('source.source') }}) as consent_source,
-        source.filename as _landed_file,
+        source._landed_file,
         {{ row_hash('source', [
             'consent_event_id', 'identifier_type', 'identifier_value', 'purpose', 'status',
             'recorded_at', 'source'

@@ -12,7 +12,7 @@ parsed as (
         {{ clean_text('campaign_id') }} as campaign_id,
         lower({{ clean_text('event_type') }}) as event_type,
         {{ parse_timestamp_utc('occurred_at') }} as occurred_at,
-        source.filename as _landed_file,
+        source._landed_file,
         {{ row_hash('source', ['event_id', 'email', 'campaign_id', 'event_type', 'occurred_at']) }}
             as _row_hash
     from source

@@ -15,7 +15,7 @@ parsed as (
         case when {{ is_json_object('traits') }} then traits end as traits,
         {{ clean_text('traits') }} is not null
         and not {{ is_json_object('traits') }} as has_invalid_traits,
-        source.filename as _landed_file,
+        source._landed_file,
         {{ row_hash('source', [
             'message_id', 'anonymous_id', 'user_id', 'email', adapter.quote('timestamp'), 'traits'
         ]) }} as _row_hash

@@ -14,7 +14,7 @@ parsed as (
         case when {{ is_json_object('properties') }} then properties end as properties,
         {{ clean_text('properties') }} is not null
         and not {{ is_json_object('properties') }} as has_invalid_properties,
-        source.filename as _landed_file,
+        source._landed_file,
         {{ row_hash('source', [
             'message_id', 'anonymous_id', 'user_id', 'event', adapter.quote('timestamp'), 'properties'
         ]) }} as _row_hash

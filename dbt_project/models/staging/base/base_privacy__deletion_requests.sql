@@ -11,7 +11,7 @@ parsed as (
         source.identifier_value as identifier_value_raw,
         {{ phone_parse_columns('source.identifier_value', record_country=none) }},
         {{ parse_timestamp_utc('source.requested_at') }} as requested_at,
-        source.filename as _landed_file,
+        source._landed_file,
         {{ row_hash('source', [
             'request_id', 'identifier_type', 'identifier_value', 'requested_at'
         ]) }} as _row_hash

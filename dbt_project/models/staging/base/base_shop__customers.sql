@@ -26,7 +26,7 @@ parsed as (
         {{ parse_timestamp_utc('source.updated_at') }} as updated_at,
         {{ is_unparseable('source.updated_at', parse_timestamp_utc('source.updated_at')) }}
             as has_invalid_updated_at,
-        source.filename as _landed_file,
+        source._landed_file,
         {{ row_hash('source', [
             'customer_id', 'email', 'phone', 'first_name', 'last_name', 'country', 'city',
             'accepts_email_marketing', 'created_at', 'updated_at'

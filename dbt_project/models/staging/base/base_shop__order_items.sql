@@ -13,7 +13,7 @@ parsed as (
         {{ clean_text('category') }} as category,
         {{ parse_integer('quantity') }} as quantity,
         {{ parse_decimal('unit_price', scale=4) }} as unit_price,
-        source.filename as _landed_file,
+        source._landed_file,
         {{ row_hash('source', [
             'order_id', 'line_number', 'sku', 'product_name', 'category', 'quantity', 'unit_price'
         ]) }} as _row_hash

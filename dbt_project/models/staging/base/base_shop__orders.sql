@@ -23,7 +23,7 @@ parsed as (
         {{ parse_timestamp_utc('updated_at') }} as updated_at,
         {{ is_unparseable('updated_at', parse_timestamp_utc('updated_at')) }}
             as has_invalid_updated_at,
-        source.filename as _landed_file,
+        source._landed_file,
         {{ row_hash('source', [
             'order_id', 'customer_id', 'email', 'ordered_at', 'status', 'subtotal', 'discount',
             'total', 'refunded_amount', 'updated_at'

@@ -18,7 +18,7 @@ parsed as (
             as has_invalid_solved_at,
         {{ parse_integer('satisfaction_score') }} as satisfaction_score_raw,
         {{ clean_text('satisfaction_score') }} is not null as has_satisfaction_value,
-        source.filename as _landed_file,
+        source._landed_file,
         {{ row_hash('source', [
             'ticket_id', 'requester_email', 'channel', 'priority', 'status', 'created_at',
             'solved_at', 'satisfaction_score'
