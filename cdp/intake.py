@@ -339,31 +339,47 @@ class Intake:
             for column in LANDING_TABLES[table]
         )
         connection = self._connect()
-        connection.execute("drop table if exists intake_rejects")
-        connection.execute("drop table if exists intake_scans")
-        try:
-            rows = self._write(
+
+        def read(path: Path, compressed: str | None) -> tuple[int, list[tuple]]:
+            connection.execute("drop table if exists intake_rejects")
+            connection.execute("drop table if exists intake_scans")
+            read_options = options.replace(
+                f"compression = {_sql_string(compression or 'none')}",
+                f"compression = {_sql_string(compressed or 'none')}",
+            )
+            written = self._write(
                 f"select {selected}, {_sql_string(landed_file)} as _landed_file "
-                f"from read_csv({_sql_string(str(source))}, {options})",
+                f"from read_csv({_sql_string(str(path))}, {read_options})",
                 target,
             )
-            found = connection.execute(
+            return written, connection.execute(
                 "select line, error_type from intake_rejects order by line"
             ).fetchall()
-        except Exception as error:
-            target.unlink(missing_ok=True)
-            return 0, [], "unreadable file: " + _safe_reason(error)
-        rejects = [
-            (
-                table,
-                landed_file,
-                int(line) + line_offset if line is not None else None,
-                REJECT_REASONS.get(str(error_type).upper(), str(error_type).lower())
-                + (f" (read as {encoding})" if "ENCOD" in str(error_type).upper() else ""),
+
+        try:
+            rows, found = read(source, compression)
+        except Exception:
+            # DuckDB's strict parser refuses a file whose lines end in both \r\n and \n (a
+            # file appended to by another tool): read it again with every \r\n as \n.
+            normalized = self.root / "tmp" / (self.part_name(landed_file) + ".lf.csv")
+            try:
+                _normalize_newlines(source, compression, normalized)
+                rows, found = read(normalized, None)
+            except Exception as error:
+                target.unlink(missing_ok=True)
+                return 0, [], "unreadable file: " + _safe_reason(error)
+            finally:
+                normalized.unlink(missing_ok=True)
+        rejects: dict[int | None, tuple] = {}
+        for line, error_type in found:
+            # DuckDB reports each bad field of a line; the line is quarantined once.
+            number = int(line) + line_offset if line is not None else None
+            kind = str(error_type).upper()
+            reason = REJECT_REASONS.get(kind, kind.lower()) + (
+                f" (read as {encoding})" if "ENCOD" in kind or "UNICODE" in kind else ""
             )
-            for line, error_type in found
-        ]
-        return rows, rejects, None
+            rejects.setdefault(number, (table, landed_file, number, reason))
+        return rows, list(rejects.values()), None
 
     def _lines_read(self, target: Path) -> int:
         """Physical lines the rows of a part span (a quoted line break adds one)."""
@@ -652,6 +668,21 @@ class Intake:
             f"select * from (values {values}) as f({', '.join(FILE_COLUMNS)})",
             path,
         )
+
+
+def _normalize_newlines(source: Path, compression: str | None, target: Path) -> None:
+    """Copy a CSV file with every \r\n line ending as \n (streaming, decompressed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if compression == "gzip" else open
+    with opener(source, "rb") as reader, target.open("wb") as writer:  # type: ignore[operator]
+        carry = b""
+        while chunk := reader.read(1 << 20):
+            chunk = carry + chunk
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+            if carry:
+                chunk = chunk[:-1]
+            writer.write(chunk.replace(b"\r\n", b"\n"))
+        writer.write(carry)
 
 
 def _safe_reason(error: BaseException) -> str:
