@@ -514,7 +514,9 @@ class Intake:
                     read = self._lines_read(target) + len(rejects)
                     expected = scan.lines - line_offset - 1 - scan.blank_lines
                     if appended:
-                        expected = scan.lines - int(previous.get("lines", 0))
+                        expected = (scan.lines - int(previous.get("lines", 0))) - (
+                            scan.blank_lines - int(previous.get("blank_lines", 0))
+                        )
                     if read < expected:
                         target.unlink(missing_ok=True)
                         rows, rejects = 0, []
@@ -549,6 +551,7 @@ class Intake:
             "content_hash": scan.content_hash,
             "bytes": scan.size,
             "lines": scan.lines,
+            "blank_lines": scan.blank_lines,
             "ends_with_newline": scan.ends_with_newline,
             "mtime_ns": stat.st_mtime_ns,
             "parts": parts,
@@ -564,10 +567,10 @@ class Intake:
         accepted = quarantined = skipped = rejected = unchanged = 0
         for table in LANDING_TABLES:
             self._empty_parquet(
-                self.table_dir(table) / "_empty.parquet",
+                self.table_dir(table) / "empty.parquet",
                 {**dict.fromkeys(LANDING_TABLES[table], "VARCHAR"), "_landed_file": "VARCHAR"},
             )
-        self._empty_parquet(self.rejects_dir() / "_empty.parquet", REJECT_COLUMNS)
+        self._empty_parquet(self.rejects_dir() / "empty.parquet", REJECT_COLUMNS)
         for table, path in landing_paths(self.raw_dir):
             relative = path.relative_to(self.raw_dir).as_posix()
             seen.add(relative)
@@ -608,7 +611,7 @@ class Intake:
         for table in [*LANDING_TABLES, f"{INTAKE_SCHEMA}/rejects"]:
             folder = self.data / table
             for path in folder.glob("*.parquet*"):
-                if path.name != "_empty.parquet" and path.name not in known:
+                if path.name != "empty.parquet" and path.name not in known:
                     path.unlink()
 
     def _write_files_table(self) -> None:
