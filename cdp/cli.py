@@ -103,6 +103,17 @@ def with_warehouse_options(function):
 
 @main.command()
 @with_warehouse_options
+@click.option("--full-refresh", is_flag=True, help="Take every landed file in afresh.")
+def intake(raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None, full_refresh: bool):
+    """Take the new landing files in (cdp run and cdp dbt do this first; see cdp/intake.py)."""
+    from cdp.pipeline import take_in_landing
+
+    settings = _settings(raw_dir, duckdb_path, fmt)
+    take_in_landing(settings, ["build", *(["--full-refresh"] if full_refresh else [])], click.echo)
+
+
+@main.command()
+@with_warehouse_options
 @click.option("--select", "selector", default=None, help="dbt selector (default: everything).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--no-sync", is_flag=True, help="Build only; do not run the syncs afterwards.")
