@@ -5,6 +5,8 @@
 - identity over-merge on core.customers: the largest profile's identifiers against
   CDP_IDENTITY_MAX_IDENTIFIERS (default 40, the dbt var's value) and its share of all source
   records against CDP_IDENTITY_MAX_RECORD_SHARE (default 0.05, judged from 1,000 records on);
+- consent and erasure applied: no withdrawal, consent row or deletion request that the build
+  could not apply (privacy.privacy_unapplied_rows), unless an operator acknowledged it;
 - landing freshness: the newest file of every landing table is at most
   CDP_LANDING_MAX_AGE_HOURS (default 26) old;
 - every sync: its latest finished run in reverse_etl.sync_runs did not fail, and at most
@@ -348,6 +350,68 @@ def sync_failure_verdict(
     return Verdict(True, summary, metadata)
 
 
+# --- consent and erasure applied ----------------------------------------------------------
+
+UNAPPLIED_ROWS_RELATION = "privacy.privacy_unapplied_rows"
+MAX_NAMED_ROWS = 20
+
+UNAPPLIED_ROWS_QUERY = f"""
+    select landing_table, record_key, reason, row_fingerprint, is_acknowledged
+    from {UNAPPLIED_ROWS_RELATION}
+    order by landing_table, record_key, row_fingerprint
+"""
+
+
+def unapplied_rows(connection: duckdb.DuckDBPyConnection) -> list[dict[str, Any]] | None:
+    """The consent and deletion rows the build could not apply (keys, reasons, fingerprints:
+    no personal data), None when the warehouse has no such table yet."""
+    schema, _, table = UNAPPLIED_ROWS_RELATION.partition(".")
+    exists = connection.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()[0]
+    if not exists:
+        return None
+    cursor = connection.execute(UNAPPLIED_ROWS_QUERY)
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def unapplied_rows_verdict(rows: Sequence[Mapping[str, Any]] | None) -> Verdict:
+    """Fails while any withdrawal, consent row or deletion request could not be applied and no
+    operator acknowledged it (CDP_ACKNOWLEDGED_UNAPPLIED_ROWS); names them by table and key."""
+    if rows is None:
+        return Verdict(False, f"{UNAPPLIED_ROWS_RELATION} is missing: was the build run?", {})
+    open_rows = [row for row in rows if not row["is_acknowledged"]]
+    named = [
+        f"{row['landing_table']} {row['record_key'] or '(no key)'}: {row['reason']}"
+        f" (fingerprint {row['row_fingerprint']})"
+        for row in open_rows[:MAX_NAMED_ROWS]
+    ]
+    metadata: dict[str, Any] = {
+        "unapplied_rows": len(open_rows),
+        "acknowledged_rows": len(rows) - len(open_rows),
+        "rows": MetadataValue.json(named),
+    }
+    if open_rows:
+        more = f" and {len(open_rows) - len(named)} more" if len(open_rows) > len(named) else ""
+        return Verdict(
+            False,
+            f"{len(open_rows)} consent or deletion row(s) could not be applied: "
+            + "; ".join(named)
+            + more
+            + ". Fix the landed rows, or acknowledge a resolved row by its fingerprint in"
+            " CDP_ACKNOWLEDGED_UNAPPLIED_ROWS.",
+            metadata,
+        )
+    return Verdict(
+        True,
+        "every withdrawal, consent row and deletion request was applied"
+        + (f" ({len(rows)} acknowledged)" if rows else ""),
+        metadata,
+    )
+
+
 # --- wiring -------------------------------------------------------------------------------
 
 
@@ -445,6 +509,20 @@ def identity_over_merge_check() -> AssetCheckResult:
     return _result(verdict, CUSTOMERS_KEY, "identity_over_merge", AssetCheckSeverity.ERROR)
 
 
+@asset_check(
+    asset=CUSTOMERS_KEY,
+    name="consent_and_erasure_applied",
+    blocking=True,
+    description="Every consent withdrawal and deletion request landed was applied (or an"
+    " operator acknowledged it): an unapplied one stops the syncs and is named by its key.",
+)
+def consent_and_erasure_applied_check() -> AssetCheckResult:
+    with _connect() as connection:
+        rows = unapplied_rows(connection)
+    verdict = unapplied_rows_verdict(rows)
+    return _result(verdict, CUSTOMERS_KEY, "consent_and_erasure_applied", AssetCheckSeverity.ERROR)
+
+
 def freshness_severity() -> AssetCheckSeverity:
     """WARN unless CDP_LANDING_FRESHNESS_SEVERITY=ERROR (the committed sample is always old)."""
     value = os.environ.get("CDP_LANDING_FRESHNESS_SEVERITY", "WARN").strip().upper()
@@ -501,4 +579,10 @@ segment_checks: Sequence[AssetChecksDefinition] = [
 
 sync_checks: Sequence[AssetChecksDefinition] = [_sync_check(asset.key) for asset in sync_assets]
 
-checks = [*segment_checks, identity_over_merge_check, landing_freshness_check, *sync_checks]
+checks = [
+    *segment_checks,
+    identity_over_merge_check,
+    consent_and_erasure_applied_check,
+    landing_freshness_check,
+    *sync_checks,
+]

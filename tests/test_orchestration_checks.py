@@ -343,3 +343,80 @@ def test_every_sync_asset_has_a_blocking_failure_rate_check() -> None:
     keys = {key.asset_key for check in checks.sync_checks for key in check.check_keys}
     assert keys == {asset.key for asset in sync_assets}
     assert all(spec.blocking for check in checks.sync_checks for spec in check.check_specs)
+
+
+# --- consent and erasure applied ------------------------------------------------------------
+
+
+def _unapplied_rows_warehouse(path: Path, rows: list[tuple]) -> Path:
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema privacy")
+        connection.execute(
+            "create table privacy.privacy_unapplied_rows (landing_table varchar,"
+            " record_key varchar, reason varchar, landed_file varchar,"
+            " row_fingerprint varchar, is_acknowledged boolean)"
+        )
+        for row in rows:
+            connection.execute(
+                "insert into privacy.privacy_unapplied_rows values (?, ?, ?, 'a.csv', ?, ?)", row
+            )
+    return path
+
+
+def test_an_unapplied_deletion_request_fails_the_blocking_check_naming_its_key(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(checks, "alert_check_failure", lambda *args: None)
+    path = _unapplied_rows_warehouse(
+        tmp_path / "warehouse.duckdb",
+        [
+            (
+                "privacy/deletion_requests",
+                "dsr-9",
+                "missing or invalid identifier_value",
+                "f9",
+                False,
+            ),
+            (
+                "privacy/deletion_requests",
+                "dsr-4",
+                "missing or invalid identifier_value",
+                "f4",
+                True,
+            ),
+        ],
+    )
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(path))
+    check = checks.consent_and_erasure_applied_check
+    assert all(spec.blocking for spec in check.check_specs)
+    job = define_asset_job("consent_check_only", selection=AssetSelection.checks(check))
+    defs = Definitions(
+        assets=[cdp_dbt_assets],
+        asset_checks=[check],
+        jobs=[job],
+        resources={"dbt": dbt_resource},
+    )
+    with instance_for_test() as instance:
+        result = defs.resolve_job_def("consent_check_only").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+    (evaluation,) = _evaluations(result, "consent_and_erasure_applied")
+    assert not evaluation.passed
+    assert evaluation.severity == AssetCheckSeverity.ERROR
+    assert "privacy/deletion_requests dsr-9: missing or invalid identifier_value" in (
+        evaluation.description or ""
+    )
+    assert "dsr-4" not in (evaluation.description or "")  # acknowledged
+    assert not result.success
+
+
+def test_acknowledged_or_no_unapplied_rows_pass(tmp_path: Path) -> None:
+    path = _unapplied_rows_warehouse(
+        tmp_path / "warehouse.duckdb",
+        [("consent/events", "ce-1", "unknown status", "f1", True)],
+    )
+    with duckdb.connect(str(path), read_only=True) as connection:
+        verdict = checks.unapplied_rows_verdict(checks.unapplied_rows(connection))
+    assert verdict.passed and verdict.metadata["acknowledged_rows"] == 1
+    assert checks.unapplied_rows_verdict([]).passed
+    assert not checks.unapplied_rows_verdict(None).passed

@@ -85,3 +85,31 @@ def test_the_summary_reads_from_the_warehouse(sample_warehouse: Path) -> None:
     text = "\n".join(lines)
     for label in ("rows landed", "rows quarantined", "customers", "largest profile"):
         assert label in text
+
+
+def test_the_samples_undated_deletion_request_erases_its_person(sample_warehouse: Path) -> None:
+    """dsr_000003 has requested_at "not a date": it is still an erasure request."""
+    [(requested_at,)] = query(
+        sample_warehouse,
+        "select requested_at from staging.stg_privacy__deletion_requests"
+        " where deletion_request_id = 'dsr_000003'",
+    )
+    assert requested_at is None
+    [(erased, email)] = query(
+        sample_warehouse,
+        """
+        select customers.is_erased, customers.email
+        from core.customers as customers
+        inner join privacy.int_privacy__erased_customers as erased using (customer_id)
+        inner join identity.int_identity__identifier_customers as identifiers using (customer_id)
+        inner join staging.stg_privacy__deletion_requests as requests
+            on requests.identifier_key = identifiers.identifier_key
+        where requests.deletion_request_id = 'dsr_000003'
+        """,
+    )
+    assert erased is True and email is None
+    # The only request that cannot be applied (a truncated address) is listed, acknowledged.
+    assert query(
+        sample_warehouse,
+        "select landing_table, record_key, is_acknowledged from privacy.privacy_unapplied_rows",
+    ) == [("privacy/deletion_requests", "dsr_000004", True)]

@@ -40,17 +40,33 @@
 {%- endmacro %}
 
 
-{#- Parse ISO 8601 text to a UTC timestamp without time zone; null when unparseable. -#}
-{% macro parse_timestamp_utc(expression) -%}
-    {{ return(adapter.dispatch('parse_timestamp_utc', 'cdp')(expression)) }}
+{#- Parse ISO 8601 text to a UTC timestamp without time zone; null when unparseable. Models
+    call parse_timestamp_utc (macros/normalization/values.sql), which adds day-first dates and
+    the plausibility window. -#}
+{% macro parse_iso_timestamp_utc(expression) -%}
+    {{ return(adapter.dispatch('parse_iso_timestamp_utc', 'cdp')(expression)) }}
 {%- endmacro %}
 
-{% macro default__parse_timestamp_utc(expression) -%}
+{% macro default__parse_iso_timestamp_utc(expression) -%}
     try_to_timestamp(nullif(trim({{ expression }}), ''))
 {%- endmacro %}
 
-{% macro duckdb__parse_timestamp_utc(expression) -%}
+{% macro duckdb__parse_iso_timestamp_utc(expression) -%}
     cast(try_cast(nullif(trim({{ expression }}), '') as timestamptz) as timestamp)
+{%- endmacro %}
+
+
+{#- The text of capture group `group` of the first match of `pattern`, '' when none. -#}
+{% macro regexp_extract_group(expression, pattern, group) -%}
+    {{ return(adapter.dispatch('regexp_extract_group', 'cdp')(expression, pattern, group)) }}
+{%- endmacro %}
+
+{% macro default__regexp_extract_group(expression, pattern, group) -%}
+    coalesce(regexp_extract({{ expression }}, '{{ pattern }}', {{ group }}), '')
+{%- endmacro %}
+
+{% macro spark__regexp_extract_group(expression, pattern, group) -%}
+    coalesce(regexp_extract({{ expression }}, '{{ pattern | replace("\\", "\\\\") }}', {{ group }}), '')
 {%- endmacro %}
 
 

@@ -11,7 +11,9 @@
 
 {#
     Consent per customer and purpose: the latest consent event recorded for any of the
-    customer's identifiers wins (ties: the larger consent_event_id). Events on suppressed
+    customer's identifiers wins (ties: the larger consent_event_id). An event for purpose 'all'
+    (a withdrawal whose purpose could not be read, or one that names every purpose) counts for
+    every purpose. Events on suppressed
     identifiers (placeholders, shared values) cannot be attributed and are ignored.
     Incremental: only the events on the affected customers' identifiers are ranked.
 #}
@@ -37,26 +39,37 @@ identifier_customers as (
     {% endif %}
 ),
 
+purposes as (
+    -- noqa: disable=LT02
+    {% for purpose in consent_purposes() %}
+        select '{{ purpose }}' as purpose
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+    -- noqa: enable=LT02
+),
+
 ranked as (
     select
         identifier_customers.customer_id,
-        consent_events.purpose,
+        purposes.purpose,
         consent_events.consent_status,
         consent_events.recorded_at,
         row_number() over (
-            partition by identifier_customers.customer_id, consent_events.purpose
+            partition by identifier_customers.customer_id, purposes.purpose
             order by consent_events.recorded_at desc, consent_events.consent_event_id desc
         ) as recency_rank
     from consent_events
     inner join identifier_customers
         on consent_events.identifier_key = identifier_customers.identifier_key
+    inner join purposes
+        on consent_events.purpose in (purposes.purpose, 'all')
 ),
 
 final as (
     select
         customer_id,
         -- noqa: disable=LT01,LT02
-        {% for purpose in ['email_marketing', 'sms_marketing', 'ads_personalization', 'data_sale_sharing'] %}
+        {% for purpose in consent_purposes() %}
             max(case when purpose = '{{ purpose }}' then consent_status = 'granted' end)
                 as consent_{{ purpose }},
             max(case when purpose = '{{ purpose }}' then recorded_at end)

@@ -1,3 +1,14 @@
+{#
+    Consent events, with the landing variants normalized (macros/normalization/identifiers.sql,
+    values.sql; README "Consent and deletion requests"). A withdrawal (status denied or revoked)
+    is never dropped for what it lacks: one without a readable purpose withdraws every purpose
+    (purpose 'all'); one without a readable, plausible recorded_at takes the latest time of
+    its own landed file (when it was delivered, as far as the data tells), else the as_of; one
+    without a consent_event_id is keyed by its row fingerprint. Only a withdrawal that names no
+    readable identifier, or a row whose status says neither yes nor no, cannot be applied: it
+    is quarantined and fails the blocking test assert_consent_and_deletion_rows_are_applied.
+    A grant that cannot be read is quarantined (no consent is the default).
+#}
 with
 
 source as (
@@ -6,13 +17,15 @@ source as (
 
 parsed as (
     select
-        {{ clean_text('source.consent_event_id') }} as consent_event_id,
+        {{ clean_text('source.consent_event_id') }} as consent_event_id_raw,
         {{ identity_identifier_type('source.identifier_type') }} as identifier_type,
         source.identifier_value as identifier_value_raw,
         {{ phone_parse_columns('source.identifier_value', record_country=none) }},
-        lower({{ clean_text('source.purpose') }}) as purpose,
-        lower({{ clean_text('source.status') }}) as consent_status,
-        {{ parse_timestamp_utc('source.recorded_at') }} as recorded_at,
+        {{ consent_purpose('source.purpose') }} as purpose_read,
+        {{ consent_status('source.status') }} as consent_status,
+        {{ parse_timestamp_utc('source.recorded_at') }} as recorded_at_read,
+        {{ timestamp_quarantine_reason('source.recorded_at', 'recorded_at') }}
+            as recorded_at_problem,
         lower({{ clean_text('source.source') }}) as consent_source,
         source._landed_file,
         {{ row_hash('source', [
@@ -27,8 +40,28 @@ normalized as (
     select
         *,
         {{ normalized_identifier_value('identifier_type', 'identifier_value_raw') }}
-            as identifier_value
+            as identifier_value,
+        coalesce(consent_status in ('denied', 'revoked'), false) as is_withdrawal,
+        max(recorded_at_read) over (partition by _landed_file) as latest_recorded_at_in_file
     from parsed
+),
+
+applied as (
+    select
+        *,
+        case
+            when consent_event_id_raw is not null then consent_event_id_raw
+            when is_withdrawal then {{ dbt.concat(["'unkeyed_'", '_row_hash']) }}
+        end as consent_event_id,
+        case
+            when purpose_read is not null then purpose_read
+            when is_withdrawal then 'all'
+        end as purpose,
+        case
+            when recorded_at_read is not null then recorded_at_read
+            when is_withdrawal then coalesce(latest_recorded_at_in_file, {{ as_of() }})
+        end as recorded_at
+    from normalized
 ),
 
 validated as (
@@ -44,16 +77,15 @@ validated as (
             when consent_event_id is null then 'missing consent_event_id'
             when identifier_type is null then 'unknown identifier_type'
             when identifier_value is null then 'missing or invalid identifier_value'
-            when purpose is null or purpose not in (
-                'email_marketing', 'sms_marketing', 'ads_personalization', 'data_sale_sharing'
-            ) then 'unknown purpose'
-            when consent_status is null or consent_status not in ('granted', 'denied', 'revoked')
-                then 'unknown status'
-            when recorded_at is null then 'missing or unreadable recorded_at'
+            when consent_status is null then 'unknown status'
+            when purpose is null then 'unknown purpose'
+            when recorded_at is null then recorded_at_problem
         end as _quarantine_reason,
+        -- A row the pipeline must apply and cannot: it fails the blocking test.
+        is_withdrawal or consent_status is null as _must_apply,
         _landed_file,
         _row_hash
-    from normalized
+    from applied
 )
 
 select * from validated

@@ -12,6 +12,7 @@ parsed as (
         {{ clean_text('campaign_id') }} as campaign_id,
         lower({{ clean_text('event_type') }}) as event_type,
         {{ parse_timestamp_utc('occurred_at') }} as occurred_at,
+        {{ timestamp_quarantine_reason('occurred_at', 'occurred_at') }} as occurred_at_problem,
         source._landed_file,
         {{ row_hash('source', ['event_id', 'email', 'campaign_id', 'event_type', 'occurred_at']) }}
             as _row_hash
@@ -32,7 +33,7 @@ validated as (
             when event_type is null or event_type not in (
                 'sent', 'delivered', 'open', 'click', 'bounce', 'unsubscribe', 'spam_report'
             ) then 'unknown event_type'
-            when occurred_at is null then 'missing or unreadable occurred_at'
+            when occurred_at is null then occurred_at_problem
         end as _quarantine_reason,
         _landed_file,
         _row_hash

@@ -12,6 +12,8 @@ parsed as (
         {{ normalize_email('email') }} as email,
         {{ clean_text('email') }} is not null as has_email_value,
         {{ parse_timestamp_utc(adapter.quote('timestamp')) }} as identified_at,
+        {{ timestamp_quarantine_reason(adapter.quote('timestamp'), 'timestamp') }}
+            as identified_at_problem,
         case when {{ is_json_object('traits') }} then traits end as traits,
         {{ clean_text('traits') }} is not null
         and not {{ is_json_object('traits') }} as has_invalid_traits,
@@ -36,7 +38,7 @@ validated as (
             when message_id is null then 'missing message_id'
             when anonymous_id is null and user_id is null and email is null
                 then 'no anonymous_id, user_id or valid email'
-            when identified_at is null then 'missing or unreadable timestamp'
+            when identified_at is null then identified_at_problem
         end as _quarantine_reason,
         _landed_file,
         _row_hash

@@ -1,3 +1,11 @@
+{#
+    Deletion requests, normalized like consent events (README "Consent and deletion
+    requests"). An erasure request is applied whatever else it lacks: without a readable,
+    plausible requested_at it is applied with requested_at null; without a request_id it is
+    keyed by its row fingerprint. Only a request that names no readable identifier cannot be
+    applied: it is quarantined and fails the blocking test
+    assert_consent_and_deletion_rows_are_applied.
+#}
 with
 
 source as (
@@ -6,7 +14,7 @@ source as (
 
 parsed as (
     select
-        {{ clean_text('source.request_id') }} as deletion_request_id,
+        {{ clean_text('source.request_id') }} as request_id_raw,
         {{ identity_identifier_type('source.identifier_type') }} as identifier_type,
         source.identifier_value as identifier_value_raw,
         {{ phone_parse_columns('source.identifier_value', record_country=none) }},
@@ -22,6 +30,8 @@ parsed as (
 normalized as (
     select
         *,
+        coalesce(request_id_raw, {{ dbt.concat(["'unkeyed_'", '_row_hash']) }})
+            as deletion_request_id,
         {{ normalized_identifier_value('identifier_type', 'identifier_value_raw') }}
             as identifier_value
     from parsed
@@ -34,11 +44,10 @@ validated as (
         identifier_value,
         requested_at,
         case
-            when deletion_request_id is null then 'missing request_id'
             when identifier_type is null then 'unknown identifier_type'
             when identifier_value is null then 'missing or invalid identifier_value'
-            when requested_at is null then 'missing or unreadable requested_at'
         end as _quarantine_reason,
+        true as _must_apply,
         _landed_file,
         _row_hash
     from normalized

@@ -13,6 +13,7 @@ parsed as (
         {{ clean_text('category') }} as category,
         {{ parse_integer('quantity') }} as quantity,
         {{ parse_decimal('unit_price', scale=4) }} as unit_price,
+        {{ amount_problem('unit_price', scale=4) }} as unit_price_problem,
         source._landed_file,
         {{ row_hash('source', [
             'order_id', 'line_number', 'sku', 'product_name', 'category', 'quantity', 'unit_price'
@@ -35,7 +36,8 @@ validated as (
             when order_id is null then 'missing order_id'
             when line_number is null then 'missing or unreadable line_number'
             when quantity is null then 'missing or unreadable quantity'
-            when unit_price is null then 'missing or unreadable unit_price'
+            when unit_price is null
+                then coalesce({{ dbt.concat(["'unreadable unit_price: '", 'unit_price_problem']) }}, 'missing unit_price')
         end as _quarantine_reason,
         _landed_file,
         _row_hash

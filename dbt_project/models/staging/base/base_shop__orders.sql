@@ -11,12 +11,14 @@ parsed as (
         {{ normalize_email('email') }} as email,
         {{ clean_text('email') }} is not null as has_email_value,
         {{ parse_timestamp_utc('ordered_at') }} as ordered_at,
+        {{ timestamp_quarantine_reason('ordered_at', 'ordered_at') }} as ordered_at_problem,
         lower({{ clean_text('status') }}) as status,
         {{ parse_decimal('subtotal') }} as subtotal,
         {{ is_unparseable('subtotal', parse_decimal('subtotal')) }} as has_invalid_subtotal,
         {{ parse_decimal('discount') }} as discount,
         {{ is_unparseable('discount', parse_decimal('discount')) }} as has_invalid_discount,
         {{ parse_decimal('total') }} as total,
+        {{ amount_problem('total') }} as total_problem,
         {{ parse_decimal('refunded_amount') }} as refunded_amount,
         {{ is_unparseable('refunded_amount', parse_decimal('refunded_amount')) }}
             as has_invalid_refunded_amount,
@@ -50,12 +52,13 @@ validated as (
         has_invalid_updated_at,
         case
             when order_id is null then 'missing order_id'
-            when ordered_at is null then 'missing or unreadable ordered_at'
+            when ordered_at is null then ordered_at_problem
             when
                 status is null
                 or status not in ('paid', 'partially_refunded', 'refunded', 'cancelled')
                 then 'unknown status'
-            when total is null then 'missing or unreadable total'
+            when total is null
+                then coalesce({{ dbt.concat(["'unreadable total: '", 'total_problem']) }}, 'missing total')
             when total < 0 then 'negative total'
         end as _quarantine_reason,
         _landed_file,

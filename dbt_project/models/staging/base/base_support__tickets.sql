@@ -13,6 +13,7 @@ parsed as (
         lower({{ clean_text('priority') }}) as priority,
         lower({{ clean_text('status') }}) as status,
         {{ parse_timestamp_utc('created_at') }} as created_at,
+        {{ timestamp_quarantine_reason('created_at', 'created_at') }} as created_at_problem,
         {{ parse_timestamp_utc('solved_at') }} as solved_at,
         {{ is_unparseable('solved_at', parse_timestamp_utc('solved_at')) }}
             as has_invalid_solved_at,
@@ -45,7 +46,7 @@ validated as (
             as has_invalid_satisfaction_score,
         case
             when ticket_id is null then 'missing ticket_id'
-            when created_at is null then 'missing or unreadable created_at'
+            when created_at is null then created_at_problem
         end as _quarantine_reason,
         _landed_file,
         _row_hash

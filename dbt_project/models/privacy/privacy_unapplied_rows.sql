@@ -1,0 +1,59 @@
+{#
+    Consent events and deletion requests the pipeline must apply and cannot: a withdrawal or
+    erasure request that names no readable identifier, or a consent row whose status says
+    neither yes nor no (base_consent__events, base_privacy__deletion_requests say what is
+    normalized and what is applied anyway). Keys, reasons, files and row fingerprints only: no
+    personal data. The blocking test assert_consent_and_deletion_rows_are_applied fails while
+    any row here is not acknowledged; an operator who has resolved a row outside the pipeline
+    (e.g. asked the requester for a valid address) acknowledges it by its fingerprint in the
+    `acknowledged_unapplied_rows` var (CDP_ACKNOWLEDGED_UNAPPLIED_ROWS, comma-separated).
+    Rebuilt from every landed file of the two tables on every run.
+#}
+{%- set acknowledged = var('acknowledged_unapplied_rows', '') -%}
+{%- if acknowledged is string -%}
+    {%- set acknowledged = acknowledged.split(',') -%}
+{%- endif -%}
+{%- set acknowledged = acknowledged | map('trim') | reject('equalto', '') | list -%}
+
+with
+
+unapplied as (
+    select
+        'consent/events' as landing_table,
+        consent_event_id as record_key,
+        _quarantine_reason as reason,
+        _landed_file as landed_file,
+        _row_hash as row_fingerprint
+    from {{ ref('base_consent__events') }}
+    where _quarantine_reason is not null and _must_apply
+
+    union all
+
+    select
+        'privacy/deletion_requests' as landing_table,
+        deletion_request_id as record_key,
+        _quarantine_reason as reason,
+        _landed_file as landed_file,
+        _row_hash as row_fingerprint
+    from {{ ref('base_privacy__deletion_requests') }}
+    where _quarantine_reason is not null and _must_apply
+),
+
+final as (
+    select
+        landing_table,
+        record_key,
+        reason,
+        landed_file,
+        row_fingerprint,
+        {% if acknowledged -%}
+            row_fingerprint in (
+                {%- for fingerprint in acknowledged %}'{{ fingerprint }}'{{ ', ' if not loop.last }}{% endfor -%}
+            )
+        {%- else -%}
+            false
+        {%- endif %} as is_acknowledged
+    from unapplied
+)
+
+select * from final

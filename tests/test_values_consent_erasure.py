@@ -1,0 +1,347 @@
+"""Values that cannot be true, consent written in ordinary variants, and deletion requests.
+
+One small warehouse, built once from a hand-written landing dir:
+
+- a contact version dated 9999-12-31 must not beat a later real update; times in year 0001 or
+  -44 and amounts such as `1e3` or `12.345` are flagged or quarantined with a reason;
+- every consent-withdrawal variant (status, purpose, identifier_type, date, national phone)
+  is honoured: the person's consent trait is false, so no sync sends them;
+- a withdrawal whose purpose or date cannot be read still withdraws what it can identify;
+- deletion requests with a day-first date, no readable date or a non-ASCII email erase the
+  person;
+- a deletion request and a withdrawal that name no readable identifier fail the blocking test
+  assert_consent_and_deletion_rows_are_applied, which names them by key, while the rest of
+  the build (every other erasure and consent) still completes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cdp.landing import write_csv_landing
+from cdp.pipeline import Settings, run_dbt
+from tests.conftest import query
+
+pytestmark = pytest.mark.slow
+
+AS_OF = "2025-07-01"
+BLOCKING_TEST = "assert_consent_and_deletion_rows_are_applied"
+
+# Withdrawal variants, one person each: (contact, consent row after a grant of email_marketing).
+WITHDRAWALS = {
+    "opt-out": {"status": "opt_out"},
+    "unsubscribed": {"status": "Unsubscribed"},
+    "opted-out-spaced": {"status": " Opted Out "},
+    "purpose-words": {"purpose": "Email Marketing", "status": "withdrawn"},
+    "purpose-hyphen": {"purpose": "email-marketing", "status": "no"},
+    "day-first": {"status": "revoked", "recorded_at": "30/06/2025 10:00"},
+    "type-variant": {"identifier_type": "E-mail", "status": "false"},
+    # No readable purpose: withdraws every purpose.
+    "purpose-unreadable": {"purpose": "mrkting stuff", "status": "revoked"},
+    # No readable date: applied as of its file's latest time, after the earlier grant.
+    "date-unreadable": {"status": "revoked", "recorded_at": "not a date"},
+    "date-impossible": {"status": "revoked", "recorded_at": "9999-12-31T00:00:00Z"},
+}
+
+
+def _email(name: str) -> str:
+    return f"{name}@example.com"
+
+
+def landing() -> dict[str, list[dict[str, str]]]:
+    contacts = [
+        # A version dated 9999-12-31 and a real later update: the real one must win.
+        {
+            "contact_id": "hs-future",
+            "email": "future.old@example.com",
+            "first_name": "Old",
+            "updated_at": "9999-12-31T00:00:00Z",
+        },
+        {
+            "contact_id": "hs-future",
+            "email": "future.new@example.com",
+            "first_name": "New",
+            "updated_at": "2025-06-01T00:00:00Z",
+        },
+        {
+            "contact_id": "hs-ancient",
+            "email": "ancient@example.com",
+            "created_at": "0001-01-01T00:00:00Z",
+            "updated_at": "-44-03-15",
+        },
+        {"contact_id": "hs-granting", "email": "granting@example.com", "updated_at": "2025-01-01"},
+        # A national phone number (US default country) withdrawing SMS consent.
+        {
+            "contact_id": "hs-phone",
+            "email": "phone.person@example.com",
+            "phone": "+1 212 555 0199",
+            "country": "US",
+            "updated_at": "2025-01-01T00:00:00Z",
+        },
+        # Deletion requests to apply.
+        *(
+            {"contact_id": f"hs-{name}", "email": email, "updated_at": "2025-01-01T00:00:00Z"}
+            for name, email in [
+                ("erase-undated", "undated.request@example.com"),
+                ("erase-day-first", "dayfirst.request@example.com"),
+                ("erase-idn", "jürgen.müller@bücher.de"),
+            ]
+        ),
+    ]
+    consent = []
+    for index, (name, withdrawal) in enumerate(WITHDRAWALS.items()):
+        contacts.append(
+            {"contact_id": f"hs-{name}", "email": _email(name), "updated_at": "2025-01-01T00:00Z"}
+        )
+        for purpose in ("email_marketing", "sms_marketing"):
+            consent.append(
+                {
+                    "consent_event_id": f"ce-grant-{purpose}-{index}",
+                    "identifier_type": "email",
+                    "identifier_value": _email(name),
+                    "purpose": purpose,
+                    "status": "granted",
+                    "recorded_at": "2025-06-01T00:00:00Z",
+                }
+            )
+        consent.append(
+            {
+                "consent_event_id": f"ce-withdraw-{index}",
+                "identifier_type": "email",
+                "identifier_value": _email(name),
+                "purpose": "email_marketing",
+                "recorded_at": "2025-06-15T00:00:00Z",
+                **withdrawal,
+            }
+        )
+    consent += [
+        {
+            "consent_event_id": "ce-phone-grant",
+            "identifier_type": "phone",
+            "identifier_value": "+12125550199",
+            "purpose": "sms_marketing",
+            "status": "granted",
+            "recorded_at": "2025-06-01T00:00:00Z",
+        },
+        {
+            "consent_event_id": "ce-phone-withdraw",
+            "identifier_type": "Phone Number",
+            "identifier_value": "(212) 555-0199",
+            "purpose": "SMS",
+            "status": "unsubscribe",
+            "recorded_at": "2025-06-20 08:00",
+        },
+        {
+            "consent_event_id": "ce-grant-variant-1",
+            "identifier_type": "email",
+            "identifier_value": "granting@example.com",
+            "purpose": "Email-Marketing",
+            "status": "Opt-In",
+            "recorded_at": "2025-06-01T00:00:00Z",
+        },
+        {
+            "consent_event_id": "ce-grant-variant-2",
+            "identifier_type": "email",
+            "identifier_value": "granting@example.com",
+            "purpose": "sms marketing",
+            "status": "subscribed",
+            "recorded_at": "15/06/2025 10:00",
+        },
+        # Names nobody readable: cannot be applied, must fail the blocking test.
+        {
+            "consent_event_id": "ce-unappliable",
+            "identifier_type": "email",
+            "identifier_value": "broken@",
+            "purpose": "email_marketing",
+            "status": "opt_out",
+            "recorded_at": "2025-06-20T00:00:00Z",
+        },
+    ]
+    deletion_requests = [
+        {
+            "request_id": "dsr-undated",
+            "identifier_type": "email",
+            "identifier_value": "undated.request@example.com",
+            "requested_at": "not a date",
+        },
+        {
+            "request_id": "dsr-day-first",
+            "identifier_type": "email",
+            "identifier_value": "DayFirst.Request@Example.com",
+            "requested_at": "30/06/2025 10:00",
+        },
+        {
+            "request_id": "dsr-idn",
+            "identifier_type": "email",
+            "identifier_value": " Jürgen.Müller@Bücher.de\u00a0",
+            "requested_at": "2025-06-01T00:00:00Z",
+        },
+        {
+            "request_id": "dsr-unappliable",
+            "identifier_type": "email",
+            "identifier_value": "kim.ali@",
+            "requested_at": "2025-06-01T00:00:00Z",
+        },
+    ]
+    orders = [
+        {"order_id": "o-plain", "total": "1,234.50", "discount": "5"},
+        {"order_id": "o-exponent", "total": "1e3"},
+        {"order_id": "o-three-decimals", "total": "12.345"},
+        {"order_id": "o-discount-exponent", "total": "10.00", "discount": "2e1"},
+        {"order_id": "o-year-one", "total": "10.00", "ordered_at": "0001-01-01T00:00:00Z"},
+        {"order_id": "o-future", "total": "10.00", "ordered_at": "9999-12-31T00:00:00Z"},
+    ]
+    for order in orders:
+        order.setdefault("ordered_at", "2025-03-01T00:00:00Z")
+        order.update(customer_id="u-1", status="paid", updated_at="")
+    return {
+        "crm/contacts": contacts,
+        "consent/events": consent,
+        "privacy/deletion_requests": deletion_requests,
+        "shop/customers": [
+            {"customer_id": "u-1", "email": "shopper@example.com", "updated_at": "2025-01-01"}
+        ],
+        "shop/orders": orders,
+    }
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("values")
+    raw_dir = root / "landing"
+    write_csv_landing(raw_dir, landing())
+    duckdb_path = root / "warehouse.duckdb"
+    settings = Settings(
+        raw_dir=raw_dir, duckdb_path=duckdb_path, dbt_target_path=root / "dbt-target"
+    )
+    lines: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CDP_AS_OF", AS_OF)
+        patch.setenv("CDP_ACKNOWLEDGED_UNAPPLIED_ROWS", "")
+        outcome = run_dbt(["build"], settings, on_line=lines.append)
+    return {"path": duckdb_path, "outcome": outcome, "lines": lines}
+
+
+def _customer_of(path: Path, email: str) -> tuple:
+    [row] = query(
+        path,
+        f"""
+        select customers.customer_id, customers.is_erased, customers.email,
+            customers.consent_email_marketing, customers.consent_sms_marketing
+        from core.customer_identifiers as identifiers
+        inner join core.customers as customers using (customer_id)
+        where identifiers.identifier_type = 'email' and identifiers.identifier_value = '{email}'
+        """,
+    )
+    return row
+
+
+def test_only_the_blocking_test_fails_and_it_names_the_unapplied_rows(build: dict) -> None:
+    outcome = build["outcome"]
+    assert not outcome.success
+    assert [failure for failure in outcome.failures if not failure.startswith("dbt:")] == [
+        BLOCKING_TEST
+    ], build["lines"][-30:]
+    output = "\n".join(build["lines"])
+    assert "not applied: consent/events ce-unappliable" in output
+    assert "not applied: privacy/deletion_requests dsr-unappliable" in output
+    # Keys and reasons only, never the values themselves.
+    assert "kim.ali@" not in output and "broken@" not in output
+    rows = query(
+        build["path"],
+        "select landing_table, record_key, reason, is_acknowledged"
+        " from privacy.privacy_unapplied_rows order by 1, 2",
+    )
+    assert rows == [
+        ("consent/events", "ce-unappliable", "missing or invalid identifier_value", False),
+        (
+            "privacy/deletion_requests",
+            "dsr-unappliable",
+            "missing or invalid identifier_value",
+            False,
+        ),
+    ]
+
+
+def test_a_version_dated_9999_does_not_beat_a_later_real_update(build: dict) -> None:
+    [(email, first_name)] = query(
+        build["path"],
+        "select email, first_name from staging.stg_crm__contacts where contact_id = 'hs-future'",
+    )
+    assert (email, first_name) == ("future.new@example.com", "New")
+
+
+def test_times_in_year_one_and_minus_44_are_not_accepted(build: dict) -> None:
+    # Neither of this contact's times can be true: it is quarantined, with the reason.
+    reasons = dict(
+        query(
+            build["path"],
+            "select record_key, quarantine_reason from audit.int_landing__row_dispositions"
+            " where disposition = 'quarantined'",
+        )
+    )
+    assert reasons["hs-ancient"] == "no readable updated_at or created_at"
+    assert reasons["o-year-one"].startswith("out-of-range ordered_at")
+    assert reasons["o-future"].startswith("out-of-range ordered_at")
+
+
+def test_amounts_that_are_not_plain_decimals_are_quarantined_or_flagged(build: dict) -> None:
+    reasons = dict(
+        query(
+            build["path"],
+            "select record_key, quarantine_reason from audit.int_landing__row_dispositions"
+            " where landing_table = 'shop/orders'",
+        )
+    )
+    assert reasons["o-plain"] is None
+    assert reasons["o-exponent"] == (
+        "unreadable total: not a plain decimal (sign, digits, optional decimals;"
+        " no exponent or symbols)"
+    )
+    assert reasons["o-three-decimals"] == "unreadable total: more than 2 decimal places"
+    staged = {
+        order_id: (total, discount, flagged)
+        for order_id, total, discount, flagged in query(
+            build["path"],
+            "select order_id, total, discount, has_invalid_discount from staging.stg_shop__orders",
+        )
+    }
+    assert staged["o-plain"] == (pytest.approx(1234.5), pytest.approx(5), False)
+    assert staged["o-discount-exponent"][1:] == (0, True)
+
+
+@pytest.mark.parametrize("name", list(WITHDRAWALS))
+def test_every_withdrawal_variant_is_honoured(build: dict, name: str) -> None:
+    _, _, _, email_consent, sms_consent = _customer_of(build["path"], _email(name))
+    assert email_consent is False
+    expected_sms = name != "purpose-unreadable"
+    assert sms_consent is expected_sms
+
+
+def test_a_national_phone_withdrawal_is_honoured(build: dict) -> None:
+    _, _, _, _, sms_consent = _customer_of(build["path"], "phone.person@example.com")
+    assert sms_consent is False
+
+
+def test_grant_variants_are_honoured(build: dict) -> None:
+    _, _, _, email_consent, sms_consent = _customer_of(build["path"], "granting@example.com")
+    assert (email_consent, sms_consent) == (True, True)
+
+
+@pytest.mark.parametrize("contact_id", ["hs-erase-undated", "hs-erase-day-first", "hs-erase-idn"])
+def test_deletion_requests_without_a_date_day_first_or_non_ascii_erase_the_person(
+    build: dict, contact_id: str
+) -> None:
+    [(email, is_erased)] = query(
+        build["path"],
+        f"select email, is_erased from staging.stg_crm__contacts where contact_id = '{contact_id}'",
+    )
+    assert is_erased is True and email is None
+    [(requests,)] = query(
+        build["path"],
+        "select count(*) from staging.stg_privacy__deletion_requests"
+        " where deletion_request_id in ('dsr-undated', 'dsr-day-first', 'dsr-idn')",
+    )
+    assert requests == 3
