@@ -15,7 +15,7 @@ export CDP_SPARK_DIR ?= $(CURDIR)/warehouse/spark
 # CLI, and the landing dispositions model (every base model inlined) is larger.
 SQLFLUFF = CDP_DUCKDB_PATH=$(CURDIR)/$(VENV)/sqlfluff.duckdb $(BIN)/python -c "import sys, sqlparse.engine.grouping as grouping; grouping.MAX_GROUPING_TOKENS = None; from sqlfluff.cli.commands import cli; cli(sys.argv[1:])"
 
-.PHONY: setup demo test test-fast lint format docs dagster bench seeds clean spark-setup spark-demo test-spark
+.PHONY: setup demo test test-fast lint format docs dagster bench seeds clean spark-setup spark-demo test-spark postgres-setup
 
 setup: $(STAMP)
 
@@ -34,10 +34,29 @@ demo: setup
 	$(BIN)/cdp run
 
 # Unit, dbt and end-to-end tests on DuckDB, then the Spark suite (skipped, with the reason,
-# where Java 17 is missing).
-test: spark-setup
+# where Java 17 is missing). The Dagster tests also run on a throwaway PostgreSQL; here a
+# missing server fails them instead of skipping them.
+test: export CDP_REQUIRE_POSTGRES = 1
+test: spark-setup postgres-setup
 	$(BIN)/pytest
 	$(BIN)/pytest -m spark tests/spark
+
+# The PostgreSQL server binaries (initdb, postgres) the Dagster tests start a throwaway cluster
+# with (tests/postgres_cluster.py). Nothing to do where they are found; otherwise Debian's
+# postgresql package, as root, without creating or starting the system's own cluster.
+postgres-setup: setup
+	@if $(BIN)/python -c "import sys; from tests.postgres_cluster import postgres_bin_dir; sys.exit(postgres_bin_dir() is None)"; then \
+		echo "PostgreSQL server binaries found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		mkdir -p /etc/postgresql-common; \
+		[ -e /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y --no-install-recommends postgresql \
+			|| { apt-get update && apt-get install -y --no-install-recommends postgresql; }; \
+	else \
+		echo "PostgreSQL server binaries (initdb, postgres) not found: install the postgresql package, or set CDP_POSTGRES_BIN_DIR" >&2; \
+		exit 1; \
+	fi
 
 # Everything except the tests that build whole warehouses.
 test-fast: setup

@@ -11,8 +11,8 @@ from typing import ClassVar
 import pytest
 from dagster import (
     DagsterEventType,
+    DagsterInstance,
     build_run_status_sensor_context,
-    instance_for_test,
     job,
     op,
 )
@@ -96,21 +96,27 @@ def _failing_job() -> None:
     _explode()
 
 
-def test_run_failure_sensor_posts_the_failed_run(webhook, monkeypatch) -> None:
+def test_run_failure_sensor_posts_the_failed_run(
+    webhook, monkeypatch, dagster_instance: DagsterInstance
+) -> None:
     url, handler = webhook
     monkeypatch.setenv("CDP_ALERT_WEBHOOK_URL", url)
-    with instance_for_test() as instance:
-        result = _failing_job.execute_in_process(instance=instance, raise_on_error=False)
-        failure = next(
-            event for event in result.all_events if event.event_type == DagsterEventType.RUN_FAILURE
-        )
-        context = build_run_status_sensor_context(
-            sensor_name="run_failure_alert",
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            dagster_event=failure,
-        ).for_run_failure()
-        run_failure_alert(context)
+    # A real failed run on a persistent instance (SQLite, then PostgreSQL).
+    instance = dagster_instance
+    result = _failing_job.execute_in_process(instance=instance, raise_on_error=False)
+    failure = next(
+        event for event in result.all_events if event.event_type == DagsterEventType.RUN_FAILURE
+    )
+    # The sensor reads the run back from the instance's run storage.
+    stored_run = instance.get_run_by_id(result.run_id)
+    assert stored_run is not None and stored_run.status.value == "FAILURE"
+    context = build_run_status_sensor_context(
+        sensor_name="run_failure_alert",
+        dagster_instance=instance,
+        dagster_run=stored_run,
+        dagster_event=failure,
+    ).for_run_failure()
+    run_failure_alert(context)
     (message,) = handler.received
     assert "_failing_job" in message["text"]
     assert result.run_id[:8] in message["text"]

@@ -10,6 +10,7 @@ failure is alerted, while the dbt build, the other checks and every other sync c
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -22,13 +23,14 @@ from dagster import (
     AssetCheckEvaluation,
     AssetCheckSeverity,
     AssetKey,
+    DagsterEventType,
     ExecuteInProcessResult,
-    instance_for_test,
 )
 
 from cdp.activation import project_syncs
 from orchestration.dbt import cdp_dbt_assets, dbt_project
 from orchestration.definitions import defs
+from tests.conftest import DAGSTER_STORAGES, dagster_instance_on
 
 GATED_SEGMENT = AssetKey(["segments", "seg_big_spenders"])
 GATED_SYNC = AssetKey(["activation", "big_spenders_to_file"])
@@ -40,6 +42,10 @@ class NightlyRun:
     result: ExecuteInProcessResult
     alerts: list[dict]
     log_messages: list[str]
+    storage: str
+    event_log_storage: str
+    # postgres: the run's event types as rows of the database, read with a client of its own
+    stored_event_types: list[str] | None
 
     def evaluation(self, asset_key: AssetKey, check_name: str):
         (evaluation,) = [
@@ -83,9 +89,13 @@ def _webhook() -> Iterator[tuple[str, list[dict]]]:
         server.server_close()
 
 
-@pytest.fixture(scope="module")
-def nightly_run(tmp_path_factory: pytest.TempPathFactory) -> NightlyRun:
-    tmp_path = tmp_path_factory.mktemp("nightly")
+@pytest.fixture(scope="module", params=DAGSTER_STORAGES)
+def nightly_run(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> NightlyRun:
+    """The run on a persistent instance: once on SQLite, once on PostgreSQL."""
+    storage = request.param
+    tmp_path = tmp_path_factory.mktemp(f"nightly-{storage}")
     with pytest.MonkeyPatch.context() as monkeypatch, _webhook() as (url, received):
         # DuckDB names the database after the file, and the manifest's relations carry that
         # name, so the warehouse keeps the default file name.
@@ -101,7 +111,7 @@ def nightly_run(tmp_path_factory: pytest.TempPathFactory) -> NightlyRun:
         targets = dbt_project.project_dir / "target"
         before = {path.name for path in targets.glob("cdp_dbt_assets-*")}
         try:
-            with instance_for_test() as instance:
+            with dagster_instance_on(storage, tmp_path / "dagster_home", request) as instance:
                 # The size check compares with the size its last evaluation recorded; one of
                 # 100,000 makes the sample's members a collapse beyond CDP_SEGMENT_MAX_CHANGE.
                 instance.report_runless_asset_event(
@@ -116,11 +126,46 @@ def nightly_run(tmp_path_factory: pytest.TempPathFactory) -> NightlyRun:
                     instance=instance, raise_on_error=False
                 )
                 log_messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+                event_log_storage = type(instance.event_log_storage).__name__
+                stored_event_types = (
+                    _stored_event_types(request, result.run_id) if storage == "postgres" else None
+                )
         finally:
             for path in targets.glob("cdp_dbt_assets-*"):
                 if path.name not in before:
                     shutil.rmtree(path, ignore_errors=True)
-        return NightlyRun(result, list(received), log_messages)
+        return NightlyRun(
+            result, list(received), log_messages, storage, event_log_storage, stored_event_types
+        )
+
+
+def _stored_event_types(request: pytest.FixtureRequest, run_id: str) -> list[str]:
+    """The run's events as the PostgreSQL database holds them (DAGSTER_PG_DB, set meanwhile)."""
+    connection = request.getfixturevalue("postgres").connect(os.environ["DAGSTER_PG_DB"])
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select dagster_event_type from event_logs where run_id = %s order by id", (run_id,)
+            )
+            return [row[0] for row in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+def test_the_run_is_kept_in_the_instances_storage(nightly_run: NightlyRun) -> None:
+    if nightly_run.storage == "sqlite":
+        assert nightly_run.event_log_storage.startswith("Sqlite")
+        return
+    assert nightly_run.event_log_storage == "PostgresEventLogStorage"
+    stored = nightly_run.stored_event_types
+    assert stored is not None and len(stored) == len(nightly_run.log_messages)
+    for event_type in (
+        DagsterEventType.RUN_START,
+        DagsterEventType.ASSET_MATERIALIZATION,
+        DagsterEventType.ASSET_CHECK_EVALUATION,
+        DagsterEventType.RUN_FAILURE,
+    ):
+        assert event_type.value in stored
 
 
 def test_the_dbt_build_completes_with_row_counts(nightly_run: NightlyRun) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dagster import (
+    DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
     RunRequest,
     SkipReason,
     build_schedule_context,
-    instance_for_test,
 )
 
 from orchestration.schedules import (
@@ -61,15 +61,18 @@ def test_hourly_selection_starts_at_every_landing_table() -> None:
     assert "source:privacy.deletion_requests+" in select
 
 
-def test_schedule_requests_a_run_then_skips_while_that_run_is_in_flight() -> None:
-    # A persistent (temporary) instance: schedule contexts reach it through a reference.
-    with instance_for_test() as instance:
-        context = build_schedule_context(instance=instance)
-        assert isinstance(hourly_schedule(context), RunRequest)
+def test_schedule_requests_a_run_then_skips_while_that_run_is_in_flight(
+    dagster_instance: DagsterInstance,
+) -> None:
+    # A persistent instance (SQLite, then PostgreSQL): schedule contexts reach it through a
+    # reference, and the in-flight runs are read from its run storage.
+    instance = dagster_instance
+    context = build_schedule_context(instance=instance)
+    assert isinstance(hourly_schedule(context), RunRequest)
 
-        instance.add_run(_run(HOURLY_JOB_NAME, DagsterRunStatus.STARTED, run_id="b" * 36))
-        skip = hourly_schedule(build_schedule_context(instance=instance))
-        assert isinstance(skip, SkipReason)
-        assert "bbbbbbbb" in (skip.skip_message or "")
-        # The nightly schedule is not held up by an hourly run.
-        assert isinstance(nightly_schedule(build_schedule_context(instance=instance)), RunRequest)
+    instance.add_run(_run(HOURLY_JOB_NAME, DagsterRunStatus.STARTED, run_id="b" * 36))
+    skip = hourly_schedule(build_schedule_context(instance=instance))
+    assert isinstance(skip, SkipReason)
+    assert "bbbbbbbb" in (skip.skip_message or "")
+    # The nightly schedule is not held up by an hourly run.
+    assert isinstance(nightly_schedule(build_schedule_context(instance=instance)), RunRequest)

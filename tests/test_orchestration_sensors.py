@@ -6,7 +6,20 @@ import json
 import os
 from pathlib import Path
 
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterInstance, SensorResult, build_sensor_context
+from dagster._core.definitions.sensor_definition import SensorType
+from dagster._core.remote_origin import (
+    InProcessCodeLocationOrigin,
+    RemoteInstigatorOrigin,
+    RemoteRepositoryOrigin,
+)
+from dagster._core.scheduler.instigation import (
+    InstigatorState,
+    InstigatorStatus,
+    InstigatorType,
+    SensorInstigatorData,
+)
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from cdp.landing import write_csv_landing
 from orchestration.sensors import (
@@ -18,6 +31,32 @@ from orchestration.sensors import (
     parse_cursor,
     run_key_for,
 )
+
+# The sensor as the daemon knows it: its state (the cursor) is kept under this origin.
+SENSOR_ORIGIN = RemoteInstigatorOrigin(
+    RemoteRepositoryOrigin(
+        InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="orchestration.definitions")),
+        "__repository__",
+    ),
+    "landing_files_sensor",
+)
+
+
+def _daemon_tick(instance: DagsterInstance) -> SensorResult:
+    """One tick the way the daemon runs it: the cursor is read from the instance's schedule
+    storage before the evaluation and written back after it."""
+    state = InstigatorState(SENSOR_ORIGIN, InstigatorType.SENSOR, InstigatorStatus.RUNNING)
+    stored = instance.get_instigator_state(state.instigator_origin_id, state.selector_id)
+    cursor = stored.instigator_data.cursor if stored else None
+    result = landing_files_sensor(build_sensor_context(instance=instance, cursor=cursor))
+    state = state.with_data(
+        SensorInstigatorData(cursor=result.cursor, sensor_type=SensorType.STANDARD)
+    )
+    if stored is None:
+        instance.add_instigator_state(state)
+    else:
+        instance.update_instigator_state(state)
+    return result
 
 
 def _file(name: str, size: int = 10, mtime_ns: int = 1, table: str = "crm/contacts"):
@@ -57,30 +96,48 @@ def test_listing_finds_csv_and_parquet_under_landing_tables_only(tmp_path: Path)
     assert names == [("crm/contacts", "part-1.csv"), ("crm/contacts", "part-2.parquet")]
 
 
-def test_sensor_runs_once_per_new_drop(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("CDP_RAW_DIR", str(tmp_path))
-    write_csv_landing(tmp_path, {})
-    with DagsterInstance.ephemeral() as instance:
-        first = landing_files_sensor(build_sensor_context(instance=instance))
-        assert len(first.run_requests) == 1
-        assert first.run_requests[0].tags["cdp/new_files"] == "10"
-        assert len(json.loads(first.cursor)) == 10
+def test_sensor_runs_once_per_new_drop(
+    tmp_path: Path, monkeypatch, dagster_instance: DagsterInstance
+) -> None:
+    raw_dir = tmp_path / "landing"
+    monkeypatch.setenv("CDP_RAW_DIR", str(raw_dir))
+    write_csv_landing(raw_dir, {})
+    # A persistent instance (SQLite, then PostgreSQL), as under the daemon.
+    instance = dagster_instance
+    first = landing_files_sensor(build_sensor_context(instance=instance))
+    assert len(first.run_requests) == 1
+    assert first.run_requests[0].tags["cdp/new_files"] == "10"
+    assert len(json.loads(first.cursor)) == 10
 
-        unchanged = landing_files_sensor(
-            build_sensor_context(instance=instance, cursor=first.cursor)
-        )
-        assert not unchanged.run_requests
-        assert unchanged.skip_reason is not None
-        assert unchanged.cursor == first.cursor
+    unchanged = landing_files_sensor(build_sensor_context(instance=instance, cursor=first.cursor))
+    assert not unchanged.run_requests
+    assert unchanged.skip_reason is not None
+    assert unchanged.cursor == first.cursor
 
-        drop = tmp_path / "shop/orders/part-00001.csv"
-        drop.write_text("order_id\n1\n")
-        os.utime(drop, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
-        third = landing_files_sensor(build_sensor_context(instance=instance, cursor=first.cursor))
-        assert len(third.run_requests) == 1
-        assert third.run_requests[0].tags["cdp/tables"] == "shop/orders"
-        assert third.run_requests[0].run_key != first.run_requests[0].run_key
-        assert "part-00001.csv" in json.loads(third.cursor)["shop/orders"]
+    drop = raw_dir / "shop/orders/part-00001.csv"
+    drop.write_text("order_id\n1\n")
+    os.utime(drop, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    third = landing_files_sensor(build_sensor_context(instance=instance, cursor=first.cursor))
+    assert len(third.run_requests) == 1
+    assert third.run_requests[0].tags["cdp/tables"] == "shop/orders"
+    assert third.run_requests[0].run_key != first.run_requests[0].run_key
+    assert "part-00001.csv" in json.loads(third.cursor)["shop/orders"]
 
-        again = landing_files_sensor(build_sensor_context(instance=instance, cursor=third.cursor))
-        assert not again.run_requests
+    again = landing_files_sensor(build_sensor_context(instance=instance, cursor=third.cursor))
+    assert not again.run_requests
+
+
+def test_the_cursor_kept_in_the_instance_carries_the_sensor_across_ticks(
+    tmp_path: Path, monkeypatch, dagster_instance: DagsterInstance
+) -> None:
+    raw_dir = tmp_path / "landing"
+    monkeypatch.setenv("CDP_RAW_DIR", str(raw_dir))
+    write_csv_landing(raw_dir, {})
+    first = _daemon_tick(dagster_instance)
+    assert len(first.run_requests) == 1
+    assert not _daemon_tick(dagster_instance).run_requests
+
+    (raw_dir / "email/events/part-00002.csv").write_text("email_event_id\n1\n")
+    new_drop = _daemon_tick(dagster_instance)
+    assert [request.tags["cdp/tables"] for request in new_drop.run_requests] == ["email/events"]
+    assert not _daemon_tick(dagster_instance).run_requests

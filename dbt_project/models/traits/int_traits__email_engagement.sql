@@ -13,9 +13,19 @@
 {#-
     Email engagement as of as_of. email_engagement_score = sum over opens (weight 1) and
     clicks (weight 2) of 0.5 ^ (days ago / engagement_half_life_days): recent engagement
-    counts most, old engagement fades without a hard cut-off. Incremental over the affected
+    counts most, old engagement fades without a hard cut-off. Each event's weight is rounded to
+    6 decimal places and the weights are added exactly (macros/deterministic_sum.sql), so two
+    builds of the same data give the same score to the last digit. Incremental over the affected
     customers (macros/as_of_windows.sql).
 -#}
+{%- set event_weight -%}
+    case
+        when event_type = 'open' then 1.0
+        when event_type = 'click' then 2.0
+        else 0.0
+    end
+    * power(0.5, cast(days_ago as double) / {{ var('engagement_half_life_days') }})
+{%- endset %}
 -- depends_on: {{ ref('int_identity__identifier_customers') }}
 -- depends_on: {{ ref('int_privacy__erased_records') }}
 -- depends_on: {{ ref('int_identity__customer_changes') }}
@@ -54,14 +64,7 @@ customer_events as (
 final as (
     select
         customer_id,
-        sum(
-            case
-                when event_type = 'open' then 1.0
-                when event_type = 'click' then 2.0
-                else 0.0
-            end
-            * power(0.5, cast(days_ago as double) / {{ var('engagement_half_life_days') }})
-        ) as email_engagement_score,
+        {{ exact_sum(event_weight) }} as email_engagement_score,
         count(case when event_type = 'open' and days_ago < 30 then 1 end) as email_opens_30d,
         count(case when event_type = 'open' and days_ago < 90 then 1 end) as email_opens_90d,
         count(case when event_type = 'click' and days_ago < 30 then 1 end) as email_clicks_30d,
