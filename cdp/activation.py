@@ -1,34 +1,37 @@
 """The project's syncs: load them from dbt_project/syncs.yml, run them, keep the exposures current.
 
 The engine (reverse_etl/) works on any warehouse table; this module binds it to this project:
-where the sync file is, where the file destination writes (CDP_ACTIVATION_DIR, default
-warehouse/activation, so relative directories never depend on the working directory), and
-how each sync appears in dbt docs as an exposure downstream of the model it sends.
+where the sync file is, which warehouse the syncs read (the file destination writes under
+CDP_ACTIVATION_DIR, by default next to that warehouse: see reverse_etl/destinations/file.py),
+one sync at a time per warehouse (reverse_etl/lock.py), and how each sync appears in dbt docs
+as an exposure downstream of the model it sends.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from cdp import DBT_PROJECT_DIR, PROJECT_ROOT
+from cdp import DBT_PROJECT_DIR
 from cdp.pipeline import Settings
 from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs
-from reverse_etl.destinations import build_destination
+from reverse_etl.destinations import Destination, build_destinations, usable
+from reverse_etl.destinations.file import activation_root
 from reverse_etl.engine import SyncRunResult, run_sync
-from reverse_etl.state import DeadLetter, clear_dead_letters, dead_letters
-from reverse_etl.warehouse import open_warehouse
+from reverse_etl.lock import sync_lock
+from reverse_etl.state import DeadLetter, clear_dead_letters, dead_letters, mark_abandoned_runs
+from reverse_etl.warehouse import Warehouse, open_warehouse
 
 SYNCS_PATH = DBT_PROJECT_DIR / "syncs.yml"
 EXPOSURES_PATH = DBT_PROJECT_DIR / "models" / "activation" / "_activation__exposures.yml"
 
 
-def activation_dir() -> Path:
-    return Path(os.environ.get("CDP_ACTIVATION_DIR", PROJECT_ROOT / "warehouse" / "activation"))
+def activation_dir(settings: Settings) -> Path:
+    """Where the file destination writes for this warehouse (CDP_ACTIVATION_DIR, or next to it)."""
+    return activation_root(settings.warehouse_path)
 
 
 # The purposes core.customers carries a `consent_<purpose>` column for.
@@ -41,8 +44,8 @@ def project_syncs(path: Path = SYNCS_PATH) -> list[SyncConfig]:
 
     Each sync's consent purpose must be one core.customers records, and consent is read from
     there for that purpose (unless the sync names another consent relation), so a sync never
-    relies on the consent its segment was built for. File destinations' relative directories
-    are resolved under activation_dir().
+    relies on the consent its segment was built for. File destinations' directories are
+    folders inside the activation root (activation_dir()).
     """
     syncs = load_syncs(path)
     for sync in syncs:
@@ -53,9 +56,6 @@ def project_syncs(path: Path = SYNCS_PATH) -> list[SyncConfig]:
             )
         if "consent_relation" not in sync.model_fields_set:
             sync.consent_relation = CONSENT_RELATION
-        directory = sync.destination.options.get("directory")
-        if sync.destination.type == "file" and directory and not Path(directory).is_absolute():
-            sync.destination.options["directory"] = str(activation_dir() / directory)
     return syncs
 
 
@@ -87,15 +87,55 @@ def run_project_syncs(
     full_resync: bool = False,
     replay_dead_letters: bool = False,
     on_line: Callable[[str], None] = print,
+    wait_seconds: float = 0,
 ) -> list[SyncRunResult]:
     """Run the selected syncs (all by default) against the pipeline's warehouse.
 
     `replay_dead_letters` releases each sync's dead letters first, so those records are tried
     again. A failing sync is reported and the others still run; the caller decides the exit
     code from the results (status "failed").
+
+    The syncs run under the warehouse's sync lock: another process holding it for longer than
+    `wait_seconds` raises `WarehouseBusy` (one line). Holding it, runs a stopped process left
+    `running` are marked `abandoned` first. A file destination whose directory is refused
+    raises SyncConfigError before any sync runs.
     """
     selected = _select(project_syncs(), names)
-    warehouse = open_warehouse(settings)
+    # Built first, so a destination refused by its configuration stops the run before any sync.
+    destinations = build_destinations(selected, settings.warehouse_path)
+    with sync_lock(settings.warehouse_path, wait_seconds=wait_seconds):
+        warehouse = open_warehouse(settings)
+        try:
+            if not dry_run:
+                abandoned = mark_abandoned_runs(warehouse, datetime.now(UTC).replace(tzinfo=None))
+                if abandoned:
+                    on_line(
+                        f"  marked {abandoned} run(s) left running by a stopped process as"
+                        " abandoned (reverse_etl.sync_runs)"
+                    )
+            return _run_selected(
+                selected,
+                destinations,
+                warehouse,
+                dry_run=dry_run,
+                full_resync=full_resync,
+                replay_dead_letters=replay_dead_letters,
+                on_line=on_line,
+            )
+        finally:
+            warehouse.close()
+
+
+def _run_selected(
+    selected: list[SyncConfig],
+    destinations: dict[str, Destination | Exception],
+    warehouse: Warehouse,
+    *,
+    dry_run: bool,
+    full_resync: bool,
+    replay_dead_letters: bool,
+    on_line: Callable[[str], None],
+) -> list[SyncRunResult]:
     results = []
     for sync in selected:
         if replay_dead_letters and not dry_run:
@@ -103,7 +143,11 @@ def run_project_syncs(
             on_line(f"  {sync.name:<40} replaying {released} dead letters")
         try:
             result = run_sync(
-                sync, warehouse, build_destination(sync), dry_run=dry_run, full_resync=full_resync
+                sync,
+                warehouse,
+                usable(destinations[sync.name]),
+                dry_run=dry_run,
+                full_resync=full_resync,
             )
         except Exception as error:  # recorded, redacted, in the run log by the engine
             on_line(f"  {sync.name:<40} failed: {type(error).__name__}")

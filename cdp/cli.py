@@ -60,9 +60,12 @@ def generate(
 def _settings(raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None):
     from dataclasses import replace
 
-    from cdp.pipeline import Settings
+    from cdp.pipeline import Settings, SettingsError
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
     if raw_dir is not None:
         settings = replace(settings, raw_dir=raw_dir.resolve())
     if duckdb_path is not None:
@@ -155,9 +158,13 @@ def run(
         raise SystemExit(1)
     if not no_sync and not selector:
         from cdp.activation import run_project_syncs
+        from reverse_etl.lock import WarehouseBusy
 
         click.echo("\nsyncs (dbt_project/syncs.yml)")
-        results = run_project_syncs(settings, on_line=click.echo)
+        try:
+            results = run_project_syncs(settings, on_line=click.echo)
+        except (ValueError, WarehouseBusy) as error:
+            raise click.ClickException(str(error)) from None
         if any(result.status == "failed" for result in results):
             raise SystemExit(1)
 
@@ -202,6 +209,7 @@ def sync(
 ) -> None:
     """Run the syncs in dbt_project/syncs.yml (all, or the NAMES given)."""
     from cdp.activation import project_dead_letters, run_project_syncs
+    from reverse_etl.lock import WarehouseBusy
 
     settings = _settings(raw_dir, duckdb_path, fmt)
     try:
@@ -223,7 +231,7 @@ def sync(
             replay_dead_letters=replay_dead_letters,
             on_line=click.echo,
         )
-    except ValueError as error:
+    except (ValueError, WarehouseBusy) as error:
         raise click.ClickException(str(error)) from None
     if any(result.status == "failed" for result in results):
         raise SystemExit(1)

@@ -12,10 +12,61 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from cdp import DBT_PROJECT_DIR, DEFAULT_DUCKDB_PATH, DEFAULT_RAW_DIR, DEFAULT_SPARK_DIR
 from cdp.landing import LANDING_TABLES
+
+
+class SettingsError(ValueError):
+    """A CDP_* variable with a value the pipeline cannot use; one line naming it."""
+
+
+AS_OF_FORMAT = "YYYY-MM-DD[ HH:MM[:SS]] (UTC)"
+_AS_OF = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$")
+LANDING_FORMATS = ("csv", "parquet")
+
+
+def _check_as_of(env: Mapping[str, str]) -> None:
+    value = env.get("CDP_AS_OF", "").strip()
+    if not value:
+        return
+    valid = bool(_AS_OF.match(value))
+    if valid:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            valid = False
+    if not valid:
+        raise SettingsError(
+            f"CDP_AS_OF={value!r} is not a time: expected {AS_OF_FORMAT}, e.g. 2025-07-01 or"
+            " 2025-07-01 06:00:00; unset it to compute as of the run's start"
+        )
+
+
+def _check_settings(env: Mapping[str, str]) -> None:
+    """Refuse values that would fail every model (or every sync) with an error not naming them."""
+    _check_as_of(env)
+    landing_format = env.get("CDP_LANDING_FORMAT", "csv")
+    if landing_format not in LANDING_FORMATS:
+        raise SettingsError(
+            f"CDP_LANDING_FORMAT={landing_format!r} is not one of {', '.join(LANDING_FORMATS)}"
+        )
+    threads = env.get("CDP_THREADS", "2").strip()
+    if not threads.isdigit() or int(threads) < 1:
+        raise SettingsError(f"CDP_THREADS={threads!r} is not a whole number of at least 1")
+    for name in ("CDP_DUCKDB_MEMORY_LIMIT", "CDP_SYNC_MEMORY_LIMIT"):
+        limit = env.get(name, "").strip()
+        if limit and not _MEMORY_LIMIT.match(limit):
+            raise SettingsError(
+                f"{name}={limit!r} is not a memory size: expected a number and a unit,"
+                " e.g. 512MB, 6GB or 50%"
+            )
+
+
+# What DuckDB's memory_limit accepts: a size with a unit, a share of the RAM, or -1 (none).
+_MEMORY_LIMIT = re.compile(r"^(-1|\d+(\.\d+)?\s*([KMGT]i?B|%))$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -31,8 +82,12 @@ class Settings:
     landing_intake_dir: Path | None = None  # default: beside the warehouse (intake_dir)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, check: bool = True) -> Settings:
+        """The settings of the environment; raises SettingsError naming a variable with a value
+        the pipeline cannot use (`check=False` skips that, for defaults set at import)."""
         env = os.environ if environ is None else environ
+        if check:
+            _check_settings(env)
         return cls(
             raw_dir=Path(env.get("CDP_RAW_DIR", DEFAULT_RAW_DIR)).resolve(),
             duckdb_path=Path(env.get("CDP_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)).resolve(),
@@ -56,6 +111,11 @@ class Settings:
         if self.target == "spark":
             return self.spark_dir / "landing"
         return self.duckdb_path.with_name(self.duckdb_path.name + ".landing")
+
+    @property
+    def warehouse_path(self) -> Path:
+        """What identifies the warehouse: the DuckDB file, or Spark's directory."""
+        return self.spark_dir if self.target == "spark" else self.duckdb_path
 
     def as_env(self) -> dict[str, str]:
         env = {

@@ -50,7 +50,7 @@ from dagster import (
 from dagster_dbt import get_asset_key_for_model
 
 from cdp.landing import LANDING_TABLES
-from cdp.pipeline import Settings
+from cdp.pipeline import Settings, SettingsError
 from orchestration.alerts import alert_check_failure
 from orchestration.dbt import cdp_dbt_assets, dbt_project
 from orchestration.sensors import list_landing_files
@@ -78,7 +78,12 @@ class Verdict:
 
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name, "").strip()
-    return float(value) if value else default
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a number (default {default})") from None
 
 
 # --- segment size -------------------------------------------------------------------------

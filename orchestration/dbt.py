@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext
+from dagster import AssetExecutionContext, Failure
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -18,10 +18,12 @@ from dagster_dbt import (
 )
 
 from cdp import DBT_PROJECT_DIR
-from cdp.pipeline import Settings, take_in_landing
+from cdp.pipeline import Settings, SettingsError, take_in_landing
 
 # dbt's profile and sources read these; default them to the embedded DuckDB and the sample.
-for _key, _value in Settings.from_env().as_env().items():
+# (A CDP_* value the pipeline cannot use is reported by the run that needs it, not here, so
+# the code location still loads and the failure reaches the run's alerts.)
+for _key, _value in Settings.from_env(check=False).as_env().items():
     os.environ.setdefault(_key, _value)
 
 # dagster-dbt runs `dbt` from PATH (e.g. to parse the project under `dagster dev`); make that
@@ -47,7 +49,7 @@ dbt_project = DbtProject(
     profiles_dir=DBT_PROJECT_DIR,
     target_path=Path("target") / "dagster",
 )
-if manifest_database(dbt_project.manifest_path) != Settings.from_env().duckdb_path.stem:
+if manifest_database(dbt_project.manifest_path) != Settings.from_env(check=False).duckdb_path.stem:
     dbt_project.preparer.prepare(dbt_project)
 else:
     dbt_project.prepare_if_dev()
@@ -135,6 +137,7 @@ def cdp_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     run tagged `cdp/full_refresh` (the nightly job) rebuilds the incremental models from
     scratch; the hourly job updates them with what landed since.
     """
+    checked_settings()
     args = ["build", *SCHEDULED_BUILD_ARGS]
     if context.run.tags.get(FULL_REFRESH_TAG) == "true":
         args.append("--full-refresh")
@@ -144,6 +147,15 @@ def cdp_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
         yield from dbt.cli(args, context=context).stream().fetch_row_counts()
     finally:
         release_warehouse()
+
+
+def checked_settings() -> Settings:
+    """The pipeline's settings; a CDP_* variable with an unusable value fails the step with one
+    line naming it (instead of every model failing on it)."""
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        raise Failure(description=str(error)) from None
 
 
 def release_warehouse() -> None:

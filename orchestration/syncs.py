@@ -21,11 +21,14 @@ from dagster import (
 )
 
 from cdp.activation import project_syncs, run_project_syncs
-from cdp.pipeline import Settings
-from orchestration.dbt import release_warehouse
-from reverse_etl.config import SyncConfig
+from orchestration.dbt import checked_settings, release_warehouse
+from reverse_etl.config import SyncConfig, SyncConfigError
+from reverse_etl.lock import WarehouseBusy
 
 KEY_PREFIX = "activation"
+# Sync assets of one run may start together; each waits this long for the warehouse's sync
+# lock (one sync at a time per warehouse) before it fails.
+SYNC_LOCK_WAIT_SECONDS = 1800
 SCHEDULE_TAG = "schedule"
 
 
@@ -46,7 +49,15 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
     )
     def _sync(context: AssetExecutionContext) -> MaterializeResult:
         release_warehouse()  # dbt-duckdb may still hold the file in this process
-        [result] = run_project_syncs(Settings.from_env(), [sync.name], on_line=context.log.info)
+        try:
+            [result] = run_project_syncs(
+                checked_settings(),
+                [sync.name],
+                on_line=context.log.info,
+                wait_seconds=SYNC_LOCK_WAIT_SECONDS,
+            )
+        except (SyncConfigError, WarehouseBusy) as error:
+            raise Failure(description=str(error)) from None
         if result.status == "failed":
             raise Failure(f"sync {sync.name} failed: {result.error}")
         return MaterializeResult(

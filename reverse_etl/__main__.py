@@ -3,7 +3,8 @@
 The warehouse is the one the pipeline builds: the DuckDB file (`CDP_DUCKDB_PATH`, or
 `--duckdb-path`), or Spark's tables when CDP_TARGET=spark (or `--target spark`; the session is
 configured like dbt's spark target, under CDP_SPARK_DIR). Exits non-zero when any sync
-fails; the other syncs still run.
+fails; the other syncs still run. One sync process at a time per warehouse (reverse_etl/lock.py):
+another one exits non-zero with one line saying which warehouse is busy and by which process.
 """
 
 from __future__ import annotations
@@ -11,16 +12,23 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from reverse_etl.config import SyncConfigError, load_syncs
-from reverse_etl.destinations import build_destination
+from reverse_etl.config import SyncConfig, load_syncs
+from reverse_etl.destinations import Destination, build_destinations, usable
 from reverse_etl.engine import run_sync
-from reverse_etl.state import clear_dead_letters
+from reverse_etl.lock import WarehouseBusy, sync_lock
+from reverse_etl.state import clear_dead_letters, mark_abandoned_runs
 from reverse_etl.state import dead_letters as list_dead_letters
 from reverse_etl.warehouse import DuckDBWarehouse, open_warehouse
+
+if TYPE_CHECKING:
+    from cdp.pipeline import Settings
 
 
 @click.command()
@@ -47,24 +55,51 @@ def main(
     duckdb_path: Path | None,
     target: str | None,
 ) -> None:
+    from cdp.pipeline import Settings
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        syncs = load_syncs(config)
-    except SyncConfigError as error:
-        raise click.ClickException(str(error)) from None
-    unknown = set(names) - {sync.name for sync in syncs}
-    if unknown:
-        raise click.ClickException(f"no such sync: {', '.join(sorted(unknown))}")
-    selected = [sync for sync in syncs if not names or sync.name in names]
-    if duckdb_path and target != "spark":
-        warehouse = DuckDBWarehouse.connect(duckdb_path)
-    else:
-        from dataclasses import replace
-
-        from cdp.pipeline import Settings
-
         settings = Settings.from_env()
-        warehouse = open_warehouse(replace(settings, target=target or settings.target))
+        syncs = load_syncs(config)
+        unknown = set(names) - {sync.name for sync in syncs}
+        if unknown:
+            raise click.ClickException(f"no such sync: {', '.join(sorted(unknown))}")
+        selected = [sync for sync in syncs if not names or sync.name in names]
+        settings = replace(settings, target=target or settings.target)
+        if duckdb_path and target != "spark":
+            settings = replace(settings, target="duckdb", duckdb_path=duckdb_path.resolve())
+        # Built first: a destination refused by its configuration stops the run before any sync.
+        destinations = build_destinations(selected, settings.warehouse_path)
+        with sync_lock(settings.warehouse_path):
+            failures = _run(
+                settings,
+                selected,
+                destinations,
+                dry_run=dry_run,
+                full_resync=full_resync,
+                dead_letters=dead_letters,
+                replay_dead_letters=replay_dead_letters,
+            )
+    except (ValueError, WarehouseBusy) as error:  # SyncConfigError, SettingsError: one line
+        raise click.ClickException(str(error)) from None
+    if failures:
+        sys.exit(1)
+
+
+def _run(
+    settings: Settings,
+    selected: list[SyncConfig],
+    destinations: dict[str, Destination | Exception],
+    *,
+    dry_run: bool,
+    full_resync: bool,
+    dead_letters: bool,
+    replay_dead_letters: bool,
+) -> int:
+    if settings.target == "duckdb":
+        warehouse = DuckDBWarehouse.connect(settings.duckdb_path)
+    else:
+        warehouse = open_warehouse(settings)
     failures = 0
     try:
         if dead_letters:
@@ -75,7 +110,13 @@ def main(
                     f"{letter.attempts}\t{letter.last_seen_at:%Y-%m-%d %H:%M}\t{letter.reason}"
                 )
             click.echo(f"{len(letters)} dead letters")
-            return
+            return 0
+        if not dry_run:
+            abandoned = mark_abandoned_runs(warehouse, datetime.now(UTC).replace(tzinfo=None))
+            if abandoned:
+                click.echo(
+                    f"marked {abandoned} run(s) left running by a stopped process as abandoned"
+                )
         for sync in selected:
             if replay_dead_letters and not dry_run:
                 click.echo(f"{sync.name}: replaying {clear_dead_letters(warehouse, sync.name)}")
@@ -83,7 +124,7 @@ def main(
                 result = run_sync(
                     sync,
                     warehouse,
-                    build_destination(sync),
+                    usable(destinations[sync.name]),
                     dry_run=dry_run,
                     full_resync=full_resync,
                 )
@@ -102,8 +143,7 @@ def main(
                 )
     finally:
         warehouse.close()
-    if failures:
-        sys.exit(1)
+    return failures
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from reverse_etl.state import (
+    ABANDONED_ERROR,
     SCHEMA,
     SYNC_REJECTIONS,
     SYNC_RUNS,
@@ -298,6 +299,26 @@ class LogState:
                 ]
             )
         return len(letters)
+
+    def mark_abandoned_runs(self, found_at: datetime) -> int:
+        """One append: a newer `abandoned` entry for every run whose latest entry is running."""
+        if self._table is None:
+            self.ensure()
+        rows = self._warehouse.fetchall(
+            f"select {_RUN_COLUMNS} from {SYNC_RUNS} where status = 'running'"
+        )
+        if not rows:
+            return 0
+        sequence = self._next_sequence()
+        columns = [column.strip() for column in _RUN_COLUMNS.split(",")]
+        error = ABANDONED_ERROR.format(found_at=f"{found_at:%Y-%m-%d %H:%M:%S}")
+        entries = []
+        for row in rows:
+            values = dict(zip(columns, row, strict=True))
+            values.update(status="abandoned", finished_at=found_at, error=error)
+            entries.append(_entry(sequence=sequence, entry="run", **values))
+        self._append(entries)
+        return len(rows)
 
     # -- compaction -----------------------------------------------------------------------
 

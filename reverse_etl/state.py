@@ -132,6 +132,9 @@ class SyncState(Protocol):
     def clear_dead_letters(self, sync_name: str) -> int:
         """Forget the sync's dead letters; returns how many were released."""
 
+    def mark_abandoned_runs(self, found_at: datetime) -> int:
+        """Mark every run still `running` as `abandoned` (see `mark_abandoned_runs`)."""
+
 
 class TableState:
     """The state as tables updated in place, one transaction per batch (DuckDB)."""
@@ -245,6 +248,18 @@ class TableState:
     def finish(self) -> None:
         pass
 
+    def mark_abandoned_runs(self, found_at: datetime) -> int:
+        with self._warehouse.transaction() as transaction:
+            [(count,)] = self._warehouse.fetchall(
+                f"select count(*) from {SYNC_RUNS} where status = 'running'"
+            )
+            transaction.execute(
+                f"update {SYNC_RUNS} set status = 'abandoned', finished_at = $1, error = $2"
+                " where status = 'running'",
+                [found_at, ABANDONED_ERROR.format(found_at=f"{found_at:%Y-%m-%d %H:%M:%S}")],
+            )
+        return int(count)
+
     def clear_dead_letters(self, sync_name: str) -> int:
         with self._warehouse.transaction() as transaction:
             [(count,)] = self._warehouse.fetchall(
@@ -256,6 +271,25 @@ class TableState:
                 [sync_name],
             )
         return int(count)
+
+
+# The error recorded on an abandoned run; its finished_at is when it was found.
+ABANDONED_ERROR = (
+    "abandoned: the process running this sync stopped before it finished (found at"
+    " {found_at} UTC by the next sync on this warehouse); what it committed is kept"
+)
+
+
+def mark_abandoned_runs(warehouse: Warehouse, found_at: datetime) -> int:
+    """Mark the runs a stopped process left `running` as `abandoned`; returns how many.
+
+    Only a caller holding the warehouse's sync lock (`reverse_etl.lock.sync_lock`) may call
+    this: then no live process is running a sync here, so a `running` row is a leftover. The
+    run's batches stay committed, and the next run resumes from them.
+    """
+    state = warehouse.sync_state()
+    state.ensure()
+    return state.mark_abandoned_runs(found_at)
 
 
 def ensure_state_tables(warehouse: Warehouse) -> None:

@@ -8,6 +8,7 @@ and never loaded into Python as a whole. Spark's implementation is in `spark_war
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import pyarrow as pa
+
+from reverse_etl.lock import WarehouseBusy
 
 if TYPE_CHECKING:
     from cdp.pipeline import Settings
@@ -115,9 +118,19 @@ class DuckDBWarehouse:
         """
         limit = memory_limit or os.environ.get("CDP_SYNC_MEMORY_LIMIT", "").strip() or "512MB"
         try:
-            return cls(duckdb.connect(str(path), config={"memory_limit": limit}))
-        except duckdb.ConnectionException:
-            return cls(duckdb.connect(str(path)))
+            try:
+                return cls(duckdb.connect(str(path), config={"memory_limit": limit}))
+            except duckdb.ConnectionException:
+                return cls(duckdb.connect(str(path)))
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            holder = re.search(r"\(PID (\d+)\)", str(error))
+            raise WarehouseBusy(
+                f"warehouse {Path(path).resolve()} is open in another process"
+                f" (pid {holder.group(1) if holder else 'unknown'}: a build, a sync or a"
+                " client); wait for it to finish or stop it, then run again"
+            ) from None
 
     @classmethod
     def from_env(cls) -> DuckDBWarehouse:

@@ -19,14 +19,15 @@ def _setup(tmp_path):
             " ('c1', false, true, 'a@example.com'), ('c2', false, false, 'b@example.com'))"
             " as t(customer_id, is_holdout, has_consent, email)"
         )
-    output = tmp_path / "out"
+    # CDP_ACTIVATION_DIR unset: the files go next to the warehouse, under activation/warehouse.
+    output = tmp_path / "activation" / "warehouse" / "out"
     config = tmp_path / "syncs.yml"
     config.write_text(
         "syncs:\n"
         "  - name: vip_file\n"
         "    source: segments.seg_vip\n"
         "    fields: {email: email}\n"
-        f"    destination: {{type: file, options: {{directory: '{output}'}}}}\n"
+        "    destination: {type: file, options: {directory: out}}\n"
     )
     return path, config, output
 

@@ -153,6 +153,7 @@ def check_kill_and_resume(
     second = start()
     output = second.communicate(timeout=timeout)[0].decode()
     assert second.returncode == 0, output
+    assert "marked 1 run(s) left running by a stopped process as abandoned" in output
 
     sent_again = webhook.acknowledged[len(acknowledged_before_kill) :]
     assert not set(sent_again) & set(acknowledged_before_kill)
@@ -162,8 +163,9 @@ def check_kill_and_resume(
 
     state, runs = read_state()
     assert state == desired
-    # The killed run never finished; its counters show what it had committed.
-    assert runs == [("running", len(acknowledged_before_kill)), ("success", len(sent_again))]
+    # The killed run never finished: the next start marked it abandoned (no live process held
+    # the warehouse's sync lock); its counters show what it had committed.
+    assert runs == [("abandoned", len(acknowledged_before_kill)), ("success", len(sent_again))]
 
     third = start()
     assert third.communicate(timeout=timeout)[0] and third.returncode == 0
@@ -186,6 +188,10 @@ def test_a_sync_killed_mid_batch_resumes_without_loss_or_resending(tmp_path, web
             runs = connection.execute(
                 "select status, added from reverse_etl.sync_runs order by started_at"
             ).fetchall()
+            [(found_at, error)] = connection.execute(
+                "select finished_at, error from reverse_etl.sync_runs where status = 'abandoned'"
+            ).fetchall()
+        assert found_at is not None and error.startswith("abandoned: the process")
         return state, runs
 
     check_kill_and_resume(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reverse_etl.destinations.base import (
@@ -17,9 +18,43 @@ if TYPE_CHECKING:
     from reverse_etl.config import SyncConfig
 
 
-def build_destination(sync: SyncConfig) -> Destination:
-    """The destination a sync declares, configured from its options."""
-    return DESTINATION_TYPES[sync.destination.type].build(sync.destination.options)
+def build_destination(sync: SyncConfig, warehouse: Path | None = None) -> Destination:
+    """The destination a sync declares, configured from its options.
+
+    `warehouse` (the DuckDB file, or Spark's directory) is where the sync reads from; the file
+    destination writes next to it unless CDP_ACTIVATION_DIR says otherwise.
+    """
+    return DESTINATION_TYPES[sync.destination.type].build(sync.destination.options, warehouse)
+
+
+def build_destinations(
+    syncs: list[SyncConfig], warehouse: Path | None = None
+) -> dict[str, Destination | Exception]:
+    """Every sync's destination, built before any sync runs.
+
+    A destination its configuration does not allow (SyncConfigError, e.g. a file destination's
+    directory outside its root) stops everything here, before anything is sent. Any other
+    error (a missing secret) belongs to its sync alone: it is kept, and `usable` raises it when
+    that sync runs, so the other syncs still run.
+    """
+    from reverse_etl.config import SyncConfigError
+
+    built: dict[str, Destination | Exception] = {}
+    for sync in syncs:
+        try:
+            built[sync.name] = build_destination(sync, warehouse)
+        except SyncConfigError:
+            raise
+        except Exception as error:
+            built[sync.name] = error
+    return built
+
+
+def usable(destination: Destination | Exception) -> Destination:
+    """The destination `build_destinations` built, or the error building it raised again."""
+    if isinstance(destination, Exception):
+        raise destination
+    return destination
 
 
 __all__ = [
@@ -29,4 +64,6 @@ __all__ = [
     "DestinationError",
     "Record",
     "build_destination",
+    "build_destinations",
+    "usable",
 ]

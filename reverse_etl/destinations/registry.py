@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,19 +20,26 @@ class DestinationType:
     module: str
     config_class: str
     destination_class: str
+    # Whether the destination places what it writes by the warehouse (the file destination).
+    takes_warehouse: bool = False
 
     def config_model(self) -> type[BaseModel]:
         return getattr(importlib.import_module(self.module), self.config_class)
 
-    def build(self, options: dict[str, Any]) -> Any:
+    def build(self, options: dict[str, Any], warehouse: Path | None = None) -> Any:
         config = self.config_model()(**options)
-        return getattr(importlib.import_module(self.module), self.destination_class)(config)
+        destination = getattr(importlib.import_module(self.module), self.destination_class)
+        if self.takes_warehouse:
+            return destination(config, warehouse=warehouse)
+        return destination(config)
 
 
 _PACKAGE = "reverse_etl.destinations"
 
 DESTINATION_TYPES: dict[str, DestinationType] = {
-    "file": DestinationType(f"{_PACKAGE}.file", "FileDestinationConfig", "FileDestination"),
+    "file": DestinationType(
+        f"{_PACKAGE}.file", "FileDestinationConfig", "FileDestination", takes_warehouse=True
+    ),
     "webhook": DestinationType(
         f"{_PACKAGE}.webhook", "WebhookDestinationConfig", "WebhookDestination"
     ),
