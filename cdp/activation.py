@@ -21,7 +21,7 @@ from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs
 from reverse_etl.destinations import build_destination
 from reverse_etl.engine import SyncRunResult, run_sync
 from reverse_etl.state import DeadLetter, clear_dead_letters, dead_letters
-from reverse_etl.warehouse import open_warehouse
+from reverse_etl.warehouse import Warehouse, open_warehouse
 
 SYNCS_PATH = DBT_PROJECT_DIR / "syncs.yml"
 EXPOSURES_PATH = DBT_PROJECT_DIR / "models" / "activation" / "_activation__exposures.yml"
@@ -96,6 +96,20 @@ def run_project_syncs(
     """
     selected = _select(project_syncs(), names)
     warehouse = open_warehouse(settings)
+    try:
+        return _run_syncs(warehouse, selected, dry_run, full_resync, replay_dead_letters, on_line)
+    finally:
+        warehouse.close()
+
+
+def _run_syncs(
+    warehouse: Warehouse,
+    selected: list[SyncConfig],
+    dry_run: bool,
+    full_resync: bool,
+    replay_dead_letters: bool,
+    on_line: Callable[[str], None],
+) -> list[SyncRunResult]:
     results = []
     for sync in selected:
         if replay_dead_letters and not dry_run:

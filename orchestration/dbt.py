@@ -18,7 +18,7 @@ from dagster_dbt import (
 )
 
 from cdp import DBT_PROJECT_DIR
-from cdp.pipeline import Settings
+from cdp.pipeline import Settings, release_dbt_connection
 
 # dbt's profile and sources read these; default them to the embedded DuckDB and the sample.
 for _key, _value in Settings.from_env().as_env().items():
@@ -151,14 +151,7 @@ def release_warehouse() -> None:
     warehouse file and the checks that run next in the same process (or the next run) cannot
     open it. There is no public API for this, so it closes the adapter's environment itself.
     """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # another adapter: nothing to release
-        return
-    with DuckDBConnectionManager._LOCK:
-        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
-    if environment is not None:
-        environment.close()
+    release_dbt_connection()
 
 
 # The dbt executable of this environment, whether or not its bin/ is on PATH.
