@@ -54,7 +54,7 @@ def _traces(paths: list[Path]) -> dict[str, list[bytes]]:
 
 def _person(number: int, email: str, phone: str, first: str, last: str, anonymous_id: str):
     customer = f"shop-{number}"
-    at = "2025-03-0{}T10:00:00Z".format(number)
+    at = f"2025-03-0{number}T10:00:00Z"
     return {
         "crm/contacts": [
             {
@@ -236,8 +236,7 @@ def test_an_erased_person_leaves_no_bytes_in_the_warehouse_file_or_the_activatio
     assert '"operation": "erase"' in sent
     # The rewritten file is a whole warehouse: the state keeps its key, views still read.
     assert query(db, "select count(*) from activation.erasure_feed") == [(1,)]
-    with duckdb.connect(str(db)) as connection:
-        with pytest.raises(duckdb.ConstraintException):
-            connection.execute(
-                "insert into reverse_etl.sync_state select * from reverse_etl.sync_state limit 1"
-            )
+    with duckdb.connect(str(db)) as connection, pytest.raises(duckdb.ConstraintException):
+        connection.execute(
+            "insert into reverse_etl.sync_state select * from reverse_etl.sync_state limit 1"
+        )
