@@ -76,7 +76,7 @@ def reclaim_erased_data(duckdb_path: Path, *, force: bool = False) -> Reclaim:
     started = time.perf_counter()
     connection = duckdb.connect(str(path))
     try:
-        if not _relation_exists(connection, "privacy.int_privacy__erased_records"):
+        if not _relation_exists(connection, ERASED_RECORDS):
             return Reclaim(False, 0, reason="no erasure model built")
         erased_records, fingerprint = connection.execute(_FINGERPRINT).fetchone()
         last = None
