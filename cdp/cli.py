@@ -156,6 +156,7 @@ def run(
         for failure in outcome.failures:
             click.echo(f"failed: {failure}", err=True)
         raise SystemExit(1)
+    results = []
     if not no_sync and not selector:
         from cdp.activation import run_project_syncs
         from reverse_etl.lock import WarehouseBusy
@@ -165,8 +166,47 @@ def run(
             results = run_project_syncs(settings, on_line=click.echo)
         except (ValueError, WarehouseBusy) as error:
             raise click.ClickException(str(error)) from None
-        if any(result.status == "failed" for result in results):
-            raise SystemExit(1)
+    if settings.target != "spark":
+        _reclaim(settings.duckdb_path, force=False)
+    if any(result.status == "failed" for result in results):
+        raise SystemExit(1)
+
+
+def _reclaim(duckdb_path: Path, *, force: bool) -> None:
+    import duckdb
+
+    from cdp.erasure import reclaim_erased_data
+
+    try:
+        outcome = reclaim_erased_data(duckdb_path, force=force)
+    except duckdb.IOException as error:  # another process holds the file: retried next run
+        click.echo(
+            f"\nerasure: the warehouse file was not rewritten ({type(error).__name__}: in use?);"
+            " erased people's old row versions stay in its freed blocks until the next"
+            " `cdp run` or `cdp reclaim-erased`",
+            err=True,
+        )
+        return
+    if outcome.reclaimed:
+        click.echo(
+            f"\nerasure: warehouse file rewritten without freed blocks ({outcome.erased_records:,}"
+            f" erased records; {outcome.bytes_before:,} -> {outcome.bytes_after:,} bytes,"
+            f" {outcome.seconds:.1f}s)"
+        )
+    elif force:
+        click.echo(f"erasure: nothing rewritten ({outcome.reason})")
+
+
+@main.command("reclaim-erased")
+@click.option("--duckdb-path", type=click.Path(path_type=Path), default=None)
+@click.option("--force", is_flag=True, help="Rewrite the file even without new erasures.")
+def reclaim_erased(duckdb_path: Path | None, force: bool) -> None:
+    """Rewrite the DuckDB file so no freed block keeps an erased person's old rows.
+
+    `cdp run` does this by itself after a build that applied new erasures; run it after
+    building with `cdp dbt build` or Dagster, or with --force after any manual deletion.
+    """
+    _reclaim(_settings(None, duckdb_path, None).duckdb_path, force=force)
 
 
 @main.command()

@@ -251,6 +251,23 @@ def run_dbt(
     return outcome
 
 
+def release_dbt_connection() -> None:
+    """Close the DuckDB connection dbt-duckdb keeps open in this process after an in-process run.
+
+    dbt-duckdb keeps one environment (one DuckDB instance) per process for its lifetime; left
+    open it holds the warehouse file, and a later `duckdb.connect` in the same process shares
+    that instance. There is no public API for this, so it closes the adapter's environment.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter: nothing to release
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if environment is not None:
+        environment.close()
+
+
 def build(
     settings: Settings,
     on_line: Callable[[str], None] | None = None,

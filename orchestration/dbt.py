@@ -18,7 +18,7 @@ from dagster_dbt import (
 )
 
 from cdp import DBT_PROJECT_DIR
-from cdp.pipeline import Settings, SettingsError, take_in_landing
+from cdp.pipeline import Settings, SettingsError, release_dbt_connection, take_in_landing
 
 # dbt's profile and sources read these; default them to the embedded DuckDB and the sample.
 # (A CDP_* value the pipeline cannot use is reported by the run that needs it, not here, so
@@ -165,14 +165,7 @@ def release_warehouse() -> None:
     warehouse file and the checks that run next in the same process (or the next run) cannot
     open it. There is no public API for this, so it closes the adapter's environment itself.
     """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # another adapter: nothing to release
-        return
-    with DuckDBConnectionManager._LOCK:
-        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
-    if environment is not None:
-        environment.close()
+    release_dbt_connection()
 
 
 # The dbt executable of this environment, whether or not its bin/ is on PATH.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reverse_etl.config import SyncConfig
-from reverse_etl.state import SYNC_REJECTIONS, SYNC_STATE
+from reverse_etl.state import SYNC_RECIPIENTS, SYNC_REJECTIONS, SYNC_STATE
 from reverse_etl.warehouse import DUCKDB, Dialect
 
 ADD, CHANGE, REMOVE, ERASE = "add", "change", "remove", "erase"
@@ -103,6 +103,7 @@ def delta_query(
     apply_erasure: bool = False,
     apply_consent: bool = False,
     state_exists: bool = True,
+    recipients_exist: bool = True,
 ) -> DeltaQuery:
     """The SQL yielding (operation, record_key, payload, payload_hash, destination_id).
 
@@ -111,7 +112,10 @@ def delta_query(
     since lost consent is removed in both modes, and one whose person was erased is erased
     (removed, and deleted where the destination can); in `mirror` mode anything else that
     left the source is removed too. Records that are dead letters for an operation are left
-    out until their dead letters are cleared. `full_resync` ignores the state for additions
+    out until their dead letters are cleared. An erased person the destination no longer
+    holds but once acknowledged (`sync_recipients`: removed earlier, after a consent
+    withdrawal or a segment exit) is erased too, once: the erasure's acknowledgement marks
+    the recipient erased. `full_resync` ignores the state for additions
     and changes: everything desired is sent again as an addition. Without `state_exists` (a
     dry run before the first real one) the state is taken as empty. `dialect` is the
     warehouse's: the algorithm is the same everywhere, only a few fragments are spelled
@@ -125,6 +129,13 @@ def delta_query(
         removal_filter = "state.record_key in (select record_key from must_remove)"
     compared_state = "(select * from state where false)" if full_resync else "state"
     state_relation, rejections_relation = SYNC_STATE, SYNC_REJECTIONS
+    recipients_relation = SYNC_RECIPIENTS
+    if not (state_exists and recipients_exist):
+        recipients_relation = (
+            f"(select {sync_name} as sync_name, '' as record_key,"
+            " cast(null as string) as destination_id,"
+            " cast(null as timestamp) as erased_at where false)"
+        )
     if not state_exists:
         state_relation = (
             f"(select {sync_name} as sync_name, '' as record_key, '' as payload_hash,"
@@ -217,12 +228,31 @@ def delta_query(
         where {removal_filter}
     ),
 
+    -- Erased people a destination once acknowledged and no longer holds: the removal took
+    -- them off a list, but the vendor's deletion was never asked for.
+    past_recipients as (
+        select record_key, destination_id
+        from {recipients_relation} as sync_recipients
+        where sync_name = {sync_name} and erased_at is null
+    ),
+
+    late_erasures as (
+        select '{ERASE}' as operation, past_recipients.record_key,
+            cast(null as string) as payload, cast(null as string) as payload_hash,
+            past_recipients.destination_id
+        from past_recipients
+        {semi_join} erased on past_recipients.record_key = erased.record_key
+        {anti_join} state on past_recipients.record_key = state.record_key
+    ),
+
     delta as (
         select * from additions
         union all
         select * from changes
         union all
         select * from removals
+        union all
+        select * from late_erasures
     ),
 
     final as (

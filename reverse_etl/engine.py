@@ -31,7 +31,13 @@ from reverse_etl.diff import (
     skipped_counts_query,
 )
 from reverse_etl.http import redact
-from reverse_etl.state import SYNC_REJECTIONS, SYNC_STATE, BatchCommit, SyncState
+from reverse_etl.state import (
+    SYNC_RECIPIENTS,
+    SYNC_REJECTIONS,
+    SYNC_STATE,
+    BatchCommit,
+    SyncState,
+)
 from reverse_etl.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -122,8 +128,14 @@ def _commit_batch(
     commit = BatchCommit(
         sync_name=sync.name,
         operation=batch.operation,
+        # A removal keeps the id it was sent with: a later erasure needs it there.
         acknowledged=[
-            (key, by_key[key].payload_hash, result.acknowledged[key]) for key in acknowledged
+            (
+                key,
+                by_key[key].payload_hash,
+                result.acknowledged[key] or by_key[key].destination_id,
+            )
+            for key in acknowledged
         ],
         rejected=rejected,
         max_rejection_attempts=sync.max_rejection_attempts,
@@ -174,10 +186,11 @@ def run_sync(
     state_exists = warehouse.relation_exists(SYNC_STATE) and warehouse.relation_exists(
         SYNC_REJECTIONS
     )
+    recipients_exist = state_exists and warehouse.relation_exists(SYNC_RECIPIENTS)
     state = warehouse.sync_state()
     if not dry_run:
         state.ensure()
-        state_exists = True
+        state_exists = recipients_exist = True
     apply_erasure = bool(sync.erasure_relation) and warehouse.relation_exists(
         str(sync.erasure_relation)
     )
@@ -193,6 +206,7 @@ def run_sync(
         apply_erasure=apply_erasure,
         apply_consent=apply_consent,
         state_exists=state_exists,
+        recipients_exist=recipients_exist,
     )
     skipped_holdout, skipped_consent = warehouse.fetchall(
         skipped_counts_query(

@@ -11,7 +11,9 @@ committed together or not at all, like DuckDB's transaction. Entries carry a `se
 - rejections: latest `rejection` entry per (sync, key, operation), unless released, and only
   if it is newer than the key's latest `state` entry (an acknowledgement clears the key's
   rejections, as DuckDB's delete does);
-- runs: latest `run` entry per run id.
+- runs: latest `run` entry per run id;
+- recipients: latest `recipient` entry per (sync, record key), kept by compaction even after
+  the record was removed (`is_deleted` marks it erased), so a later erasure still reaches it.
 
 Compaction rewrites the log to those latest entries, keeping their sequences, into a NEW
 table; the view `reverse_etl.sync_log`, which every reader goes through, is then pointed at it
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING
 from reverse_etl.state import (
     ABANDONED_ERROR,
     SCHEMA,
+    SYNC_RECIPIENTS,
     SYNC_REJECTIONS,
     SYNC_RUNS,
     SYNC_STATE,
@@ -119,6 +122,19 @@ _VIEWS = {
         where latest.position = 1 and not latest.is_deleted
             and latest.sequence > coalesce(acknowledged.sequence, -1)
     """,
+    SYNC_RECIPIENTS: f"""
+        with latest as (
+            select *, row_number() over (
+                partition by sync_name, record_key order by sequence desc
+            ) as position
+            from {SYNC_LOG}
+            where entry = 'recipient'
+        )
+        select sync_name, record_key, destination_id, recorded_at as synced_at,
+            case when is_deleted then recorded_at end as erased_at
+        from latest
+        where position = 1
+    """,
     SYNC_RUNS: f"""
         with latest as (
             select *, row_number() over (partition by run_id order by sequence desc) as position
@@ -147,7 +163,7 @@ _COMPACTED = f"""
     select {", ".join(_NAMES)}
     from ranked
     where position = 1 and (
-        entry = 'run'
+        entry in ('run', 'recipient')
         or (entry = 'state' and not is_deleted)
         or (entry = 'rejection' and not is_deleted
             and sequence > coalesce(acknowledged_sequence, -1))
@@ -241,6 +257,20 @@ class LogState:
             )
             for key, payload_hash, destination_id in commit.acknowledged
         ]
+        # The recipients (see the module docstring): the engine hands removals the id they
+        # were sent with; an erasure forgets it.
+        entries.extend(
+            _entry(
+                sequence=sequence,
+                entry="recipient",
+                sync_name=commit.sync_name,
+                record_key=key,
+                destination_id=None if commit.erases else destination_id,
+                is_deleted=commit.erases,
+                recorded_at=now,
+            )
+            for key, _, destination_id in commit.acknowledged
+        )
         earlier = self._live_rejections(commit) if commit.rejected else {}
         for key, reason in commit.rejected.items():
             attempts, first_seen_at = earlier.get(key, (0, now))

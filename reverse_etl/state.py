@@ -25,6 +25,10 @@ SCHEMA = "reverse_etl"
 SYNC_STATE = f"{SCHEMA}.sync_state"
 SYNC_RUNS = f"{SCHEMA}.sync_runs"
 SYNC_REJECTIONS = f"{SCHEMA}.sync_rejections"
+# Every record a sync's destination ever acknowledged, kept after it was removed there, so an
+# erasure reaches every destination that ever received the person (sync_state only holds
+# what a destination holds now). An erased row keeps no destination id.
+SYNC_RECIPIENTS = f"{SCHEMA}.sync_recipients"
 
 _DDL = (
     f"create schema if not exists {SCHEMA}",
@@ -68,6 +72,16 @@ _DDL = (
         primary key (sync_name, record_key, operation)
     )
     """,
+    f"""
+    create table if not exists {SYNC_RECIPIENTS} (
+        sync_name varchar not null,
+        record_key varchar not null,
+        destination_id varchar,
+        synced_at timestamp not null,
+        erased_at timestamp,
+        primary key (sync_name, record_key)
+    )
+    """,
 )
 
 
@@ -109,6 +123,10 @@ class BatchCommit:
     @property
     def removes(self) -> bool:
         return self.operation in ("remove", "erase")
+
+    @property
+    def erases(self) -> bool:
+        return self.operation == "erase"
 
 
 class SyncState(Protocol):
@@ -189,6 +207,32 @@ class TableState:
                     ],
                 )
             if keys:
+                # The recipients: an add or change remembers the destination id (a removal
+                # keeps the one it had), an erasure forgets it and is marked done.
+                transaction.execute(
+                    f"""
+                    insert into {SYNC_RECIPIENTS} as recipient
+                        (sync_name, record_key, destination_id, synced_at, erased_at)
+                    select $1, record_key, case when $5 then null else destination_id end, $4,
+                        case when $5 then $4 end
+                    from (
+                        select unnest($2::varchar[]) as record_key,
+                            unnest($3::varchar[]) as destination_id
+                    )
+                    on conflict (sync_name, record_key) do update set
+                        destination_id = case when $5 then null
+                            else coalesce(excluded.destination_id, recipient.destination_id) end,
+                        synced_at = excluded.synced_at,
+                        erased_at = excluded.erased_at
+                    """,
+                    [
+                        commit.sync_name,
+                        keys,
+                        [destination_id for _, _, destination_id in commit.acknowledged],
+                        commit.committed_at,
+                        commit.erases,
+                    ],
+                )
                 transaction.execute(
                     f"delete from {SYNC_REJECTIONS}"
                     " where sync_name = $1 and list_contains($2, record_key)",

@@ -88,6 +88,7 @@ class FakeKlaviyo:
     script: list[tuple[int, dict[str, str], float]] = field(default_factory=list)
     polls_before_complete: int = 0
     fail_after_jobs: int | None = None
+    fail_after_deletions: int | None = None
     failing: bool = False
     answers_checked: Counter = field(default_factory=Counter)
     _counter: int = 0
@@ -186,6 +187,12 @@ class FakeKlaviyo:
                 self.lists[match.group(1)].discard(item["id"])
             return Response(status=204)
         if method == "POST" and path == "/api/data-privacy-deletion-jobs":
+            if (
+                self.fail_after_deletions is not None
+                and len(self.deletion_requests) >= self.fail_after_deletions
+            ):
+                self.failing = True
+                return self._errors(503, "service_unavailable", "Unavailable", "Try later")
             profile_id = body["data"]["attributes"]["profile"]["data"]["id"]
             if profile_id not in self.profiles:
                 return self._errors(404, "not_found", "Not found", "Profile not found")
@@ -919,3 +926,65 @@ def test_a_failed_run_records_a_redacted_error(klaviyo, warehouse, monkeypatch, 
     assert "HTTP 401" in error[1]
     assert API_KEY not in error[1]
     assert API_KEY not in caplog.text
+
+
+def test_a_person_removed_earlier_then_erased_gets_exactly_one_deletion_across_a_crash(
+    klaviyo, warehouse, monkeypatch
+):
+    fake, base_url = klaviyo
+    options = {"list_id": LIST_ID, "base_url": base_url, "poll_interval_seconds": 0.01}
+    sync = _sync(
+        base_url,
+        batch_size=2,
+        destination={
+            "type": "klaviyo",
+            "options": options | {"deletion_rate_limit_per_second": 1000},
+        },
+    )
+    run_sync(sync, warehouse, _built(sync, monkeypatch))
+    profiles = dict(
+        warehouse.fetchall("select record_key, destination_id from reverse_etl.sync_state")
+    )
+    # Consent withdrawn by four people and one leaves the segment: all taken off the list,
+    # none deleted.
+    withdrawn, left = ["c000", "c001", "c002", "c005"], "c006"
+    warehouse.execute(
+        "update segments.seg_vip set has_consent = false where list_contains(?, customer_id)",
+        [withdrawn],
+    )
+    warehouse.execute("delete from segments.seg_vip where customer_id = ?", [left])
+    run_sync(sync, warehouse, _built(sync, monkeypatch))
+    assert not {profiles[key] for key in [*withdrawn, left]} & fake.members
+    assert fake.deletion_requests == []
+    # All five, and one person still on the list, are erased; the fake fails after three
+    # deletions, in the middle of the second batch of two.
+    erased = [*withdrawn, left, "c008"]
+    warehouse.execute(
+        "update core.customers set is_erased = true where list_contains(?, customer_id)",
+        [erased],
+    )
+    fake.fail_after_deletions = 3
+
+    with pytest.raises(RetriesExhausted):
+        run_sync(sync, warehouse, _built(sync, monkeypatch, max_attempts=2))
+    fake.failing, fake.fail_after_deletions = False, None
+    resumed = run_sync(sync, warehouse, _built(sync, monkeypatch))
+    after = run_sync(sync, warehouse, _built(sync, monkeypatch))
+
+    assert resumed.status == after.status == "success"
+    assert sorted(fake.deletion_requests) == sorted(profiles[key] for key in erased)
+    assert Counter(fake.deletion_requests).most_common(1)[0][1] == 1
+    # The batch acknowledged before the crash was not asked again; only the one in flight was
+    # (its repeated request answered 404: already deleted).
+    posted = Counter(
+        body["data"]["attributes"]["profile"]["data"]["id"]
+        for method, path, body in fake.received
+        if method == "POST" and path == "/api/data-privacy-deletion-jobs"
+    )
+    assert posted[profiles["c000"]] == posted[profiles["c001"]] == 1
+    assert after.removed == 0
+    assert fake.member_external_ids() == _desired(warehouse)
+    assert warehouse.fetchall(
+        "select count(*) from reverse_etl.sync_recipients"
+        " where erased_at is not null and destination_id is null"
+    ) == [(len(erased),)]

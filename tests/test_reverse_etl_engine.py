@@ -452,3 +452,76 @@ def test_the_sync_connection_has_a_memory_limit_from_the_environment(tmp_path, m
     opened = DuckDBWarehouse.connect(path)
     assert opened.fetchall("select current_setting('memory_limit')") == [("953.6 MiB",)]
     opened.close()
+
+
+def _recipients(warehouse: DuckDBWarehouse) -> dict[str, tuple]:
+    rows = warehouse.fetchall(
+        "select record_key, destination_id, erased_at is not null from reverse_etl.sync_recipients"
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+@pytest.mark.parametrize("mode", ["mirror", "upsert"])
+def test_an_erased_person_removed_earlier_is_erased_once_where_they_were_sent(warehouse, mode):
+    destination = ListDestination()
+    run_sync(_sync(mode=mode), warehouse, destination)
+    # c000 withdraws consent and is removed; c001 leaves the segment (mirror: removed).
+    warehouse.execute("update segments.seg_vip set has_consent = false where customer_id = 'c000'")
+    warehouse.execute("delete from segments.seg_vip where customer_id = 'c001'")
+    run_sync(_sync(mode=mode), warehouse, destination)
+    assert "c000" not in _state(warehouse)
+    # Both are erased afterwards, and c001 is gone from the source.
+    warehouse.execute(
+        "update core.customers set is_erased = true where customer_id in ('c000', 'c001')"
+    )
+    destination.sent.clear()
+
+    result = run_sync(_sync(mode=mode), warehouse, destination)
+    again = run_sync(_sync(mode=mode), warehouse, destination)
+
+    # mirror removed c001 when it left; upsert kept it, so it is erased from the state.
+    assert destination.sent == [("erase", "c000"), ("erase", "c001")]
+    assert [record.destination_id for record in destination.batches[-1].records] == [
+        "id-c000",
+        "id-c001",
+    ]
+    assert result.removed == 2 and again.removed == 0
+    recipients = _recipients(warehouse)
+    assert recipients["c000"] == (None, True) and recipients["c001"] == (None, True)
+    assert recipients["c002"] == ("id-c002", False)
+
+
+def test_a_late_erasure_resumes_after_a_crash_without_repeating_an_acknowledged_one(warehouse):
+    destination = ListDestination(max_batch_size=5)
+    run_sync(_sync(), warehouse, destination)
+    sent_before = {key for _, key in destination.sent}
+    warehouse.execute("update segments.seg_vip set has_consent = false")
+    run_sync(_sync(), warehouse, destination)
+    assert _state(warehouse) == set()
+    warehouse.execute("update core.customers set is_erased = true")
+    destination.sent.clear()
+    destination.fail_after_batches = len(destination.batches) + 2
+
+    with pytest.raises(ConnectionError):
+        run_sync(_sync(), warehouse, destination)
+    assert len(destination.sent) == 10
+    destination.fail_after_batches = None
+    run_sync(_sync(), warehouse, destination)
+    run_sync(_sync(), warehouse, destination)
+
+    erased = [key for operation, key in destination.sent if operation == "erase"]
+    assert sorted(erased) == sorted(sent_before), "every past recipient erased exactly once"
+    assert all(erased_at for _, erased_at in _recipients(warehouse).values())
+
+
+def test_a_dry_run_shows_late_erasures_and_changes_nothing(warehouse):
+    destination = ListDestination()
+    run_sync(_sync(), warehouse, destination)
+    warehouse.execute("update segments.seg_vip set has_consent = false where customer_id = 'c000'")
+    run_sync(_sync(), warehouse, destination)
+    warehouse.execute("update core.customers set is_erased = true where customer_id = 'c000'")
+
+    result = run_sync(_sync(), warehouse, destination, dry_run=True)
+
+    assert result.planned["erase"] == 1
+    assert _recipients(warehouse)["c000"] == ("id-c000", False)

@@ -1,5 +1,7 @@
 -- A person with an erasure request keeps no personal data in any materialized model:
--- no golden fields, no identifiers, and every staging record of theirs masked.
+-- no golden fields, no identifiers, and every staging record of theirs masked: personal fields
+-- and the identifiers that point at the person from another record (anonymous and user ids,
+-- an order's shop customer id) are null. A record's own key stays (see the README, Erasure).
 with
 
 erased as (
@@ -48,9 +50,9 @@ violations as (
     {% for model_name, record_source, key_column, personal_columns in [
         ('stg_crm__contacts', 'crm/contacts', 'contact_id', ['email', 'phone', 'first_name', 'last_name']),
         ('stg_shop__customers', 'shop/customers', 'customer_id', ['email', 'phone', 'first_name', 'last_name']),
-        ('stg_shop__orders', 'shop/orders', 'order_id', ['email']),
-        ('stg_events__identifies', 'events/identifies', 'message_id', ['email', 'traits']),
-        ('stg_events__tracks', 'events/tracks', 'message_id', ['properties']),
+        ('stg_shop__orders', 'shop/orders', 'order_id', ['customer_id', 'email']),
+        ('stg_events__identifies', 'events/identifies', 'message_id', ['anonymous_id', 'user_id', 'email', 'traits']),
+        ('stg_events__tracks', 'events/tracks', 'message_id', ['anonymous_id', 'user_id', 'properties']),
         ('stg_email__events', 'email/events', 'email_event_id', ['email']),
         ('stg_support__tickets', 'support/tickets', 'ticket_id', ['requester_email']),
         ('stg_consent__events', 'consent/events', 'consent_event_id', ['identifier_value']),

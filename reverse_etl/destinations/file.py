@@ -10,6 +10,11 @@ path, a `..` or a symlink leading out of it is refused. The root belongs to one 
 first write records the warehouse in `<root>/.cdp-warehouse`, and another warehouse refuses to
 write there, since its own sync state knows nothing of those files and would send everything
 again into the same folder.
+
+An erasure is this destination's deletion: besides the erase file, every earlier file of the
+sync is rewritten without the erased records' lines (a file left empty is deleted), before the
+batch is acknowledged. So no earlier payload of an erased person stays in the directory; the
+erase files themselves carry only the record key.
 """
 
 from __future__ import annotations
@@ -144,7 +149,40 @@ class FileDestination:
         partial = path.with_suffix(".partial")
         partial.write_text("\n".join(lines) + "\n")
         os.replace(partial, path)
+        if batch.operation == "erase":
+            erase_history(directory, {r.record_key for r in batch.records}, keep=path)
         return BatchResult(
             acknowledged={r.record_key: f"{path.name}:{n}" for n, r in enumerate(batch.records)},
             requests=0,
         )
+
+
+def erase_history(directory: Path, record_keys: set[str], *, keep: Path) -> int:
+    """Rewrite every JSON-lines file in `directory` but `keep` without the lines of these keys.
+
+    Each file is streamed to a temporary name and renamed over the original, so a file is
+    always either the old one or the rewritten one; a run that dies half-way leaves the batch
+    unacknowledged and the next erase finishes the work. Returns the lines dropped.
+    """
+    dropped = 0
+    for path in sorted(directory.glob("*.jsonl")):
+        if path == keep:
+            continue
+        partial = path.with_suffix(".partial")
+        kept = removed = 0
+        with path.open(encoding="utf-8") as lines, partial.open("w", encoding="utf-8") as out:
+            for line in lines:
+                if line.strip() and json.loads(line).get("record_key") in record_keys:
+                    removed += 1
+                    continue
+                out.write(line)
+                kept += 1
+        if not removed:
+            partial.unlink()
+        elif kept:
+            os.replace(partial, path)
+        else:
+            partial.unlink()
+            path.unlink()
+        dropped += removed
+    return dropped

@@ -181,6 +181,42 @@ def test_a_compaction_killed_at_any_step_loses_nothing(
     assert (quiet.added, quiet.changed, quiet.removed, quiet.failed) == (0, 0, 0, 0)
 
 
+def test_a_person_removed_then_erased_is_erased_once_also_after_compaction(spark: Any) -> None:
+    from reverse_etl.spark_warehouse import SparkWarehouse
+
+    warehouse = SparkWarehouse(spark, compact_after_commits=10**6)
+    sync = SyncConfig(
+        name=f"late_erasure_{uuid.uuid4().hex[:10]}",
+        source=f"{SCHEMAS[0]}.seg_audience",
+        erasure_relation=f"{SCHEMAS[1]}.customers",
+        fields={"email": "email", "country": "country"},
+    )
+    replace = spark_replacer(spark)
+    members = set(PEOPLE[:8])
+    _apply(replace, SCHEMAS, {"members": members, "without_consent": set(), "countries": {}}, set())
+    destination = FlakyAudience(max_batch_size=4)
+    run_sync(sync, warehouse, destination)
+    sent = destination.ever_sent.copy()
+    person = sorted(sent)[0]
+    # Consent withdrawn: removed; the log is compacted, which drops the state entry.
+    step = {"members": members, "without_consent": {person}, "countries": {}}
+    _apply(replace, SCHEMAS, step, set())
+    run_sync(sync, warehouse, destination)
+    warehouse.sync_state().compact()
+    _apply(replace, SCHEMAS, step, {person})
+    destination.acknowledged.clear()
+
+    run_sync(sync, SparkWarehouse(spark, compact_after_commits=10**6), destination)
+    run_sync(sync, SparkWarehouse(spark, compact_after_commits=10**6), destination)
+
+    assert [entry[:2] for entry in destination.acknowledged] == [("erase", person)]
+    [(destination_id, erased)] = warehouse.fetchall(
+        "select destination_id, erased_at is not null from reverse_etl.sync_recipients"
+        f" where sync_name = '{sync.name}' and record_key = '{person}'"
+    )
+    assert destination_id is None and erased
+
+
 def _sent(activation_dir: Path) -> dict[str, set[tuple[str, str, str]]]:
     """(operation, record key, payload JSON) the file destination wrote, per sync."""
     sent: dict[str, set[tuple[str, str, str]]] = {}

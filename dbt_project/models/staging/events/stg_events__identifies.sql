@@ -78,8 +78,8 @@ identifies as (
 final as (
     select
         identifies.message_id,
-        identifies.anonymous_id,
-        identifies.user_id,
+        {{ unless_erased('identifies.anonymous_id') }} as anonymous_id,
+        {{ unless_erased('identifies.user_id') }} as user_id,
         {{ unless_erased('identifies.email') }} as email,
         {{ unless_erased('identifies.traits') }} as traits,
         {{ is_erased() }} as is_erased,

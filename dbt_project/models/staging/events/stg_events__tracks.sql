@@ -77,8 +77,8 @@ tracks as (
 final as (
     select
         tracks.message_id,
-        tracks.anonymous_id,
-        tracks.user_id,
+        {{ unless_erased('tracks.anonymous_id') }} as anonymous_id,
+        {{ unless_erased('tracks.user_id') }} as user_id,
         tracks.event_name,
         {{ unless_erased('tracks.properties') }} as properties,
         {{ is_erased() }} as is_erased,

@@ -93,7 +93,7 @@ orders as (
 final as (
     select
         orders.order_id,
-        orders.customer_id,
+        {{ unless_erased('orders.customer_id') }} as customer_id,
         {{ unless_erased('orders.email') }} as email,
         orders.status,
         orders.status in ('paid', 'partially_refunded') as is_purchase,
