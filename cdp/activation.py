@@ -20,6 +20,7 @@ from cdp.pipeline import Settings
 from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs
 from reverse_etl.destinations import build_destination
 from reverse_etl.engine import SyncRunResult, run_sync
+from reverse_etl.guard import BLOCKED
 from reverse_etl.state import DeadLetter, clear_dead_letters, dead_letters
 from reverse_etl.warehouse import open_warehouse
 
@@ -86,13 +87,15 @@ def run_project_syncs(
     dry_run: bool = False,
     full_resync: bool = False,
     replay_dead_letters: bool = False,
+    allow_mass_change: bool = False,
     on_line: Callable[[str], None] = print,
 ) -> list[SyncRunResult]:
     """Run the selected syncs (all by default) against the pipeline's warehouse.
 
     `replay_dead_letters` releases each sync's dead letters first, so those records are tried
     again. A failing sync is reported and the others still run; the caller decides the exit
-    code from the results (status "failed").
+    code from the results (status "failed", or "blocked" by the mass-change guard, which
+    `allow_mass_change` overrides).
     """
     selected = _select(project_syncs(), names)
     warehouse = open_warehouse(settings)
@@ -103,7 +106,12 @@ def run_project_syncs(
             on_line(f"  {sync.name:<40} replaying {released} dead letters")
         try:
             result = run_sync(
-                sync, warehouse, build_destination(sync), dry_run=dry_run, full_resync=full_resync
+                sync,
+                warehouse,
+                build_destination(sync),
+                dry_run=dry_run,
+                full_resync=full_resync,
+                allow_mass_change=allow_mass_change,
             )
         except Exception as error:  # recorded, redacted, in the run log by the engine
             on_line(f"  {sync.name:<40} failed: {type(error).__name__}")
@@ -119,8 +127,15 @@ def run_project_syncs(
                 f"{count} {operation}" for operation, count in result.planned.items()
             )
             on_line(f"  {sync.name:<40} would send: {planned}")
+            if result.mass_change:
+                on_line(f"  {sync.name:<40} would be blocked: {result.mass_change}")
             for sample in result.sample_payloads[:3]:
                 on_line(f"      {sample}")
+        elif result.status == BLOCKED:
+            on_line(
+                f"  {sync.name:<40} blocked: {result.mass_change}; nothing sent but"
+                f" {result.removed} erasures/consent withdrawals (--allow-mass-change to send it)"
+            )
         else:
             on_line(
                 f"  {sync.name:<40} added {result.added}, changed {result.changed}, "

@@ -95,6 +95,25 @@ warehouse_options = [
 ]
 
 
+ALLOW_MASS_CHANGE_HELP = (
+    "Send a run the mass-change guard refuses (it would remove or change more than the"
+    " configured share of what a destination holds); recorded in the run log."
+)
+
+
+def _exit_on_unsent(results) -> None:
+    """Exit 1 when a sync failed or was blocked, naming the blocked ones on one line."""
+    blocked = [result.sync_name for result in results if result.status == "blocked"]
+    if blocked:
+        click.echo(
+            f"blocked by the mass-change guard: {', '.join(blocked)} (see reverse_etl.sync_runs;"
+            " rerun with --allow-mass-change if the change is intended)",
+            err=True,
+        )
+    if blocked or any(result.status == "failed" for result in results):
+        raise SystemExit(1)
+
+
 def with_warehouse_options(function):
     for option in reversed(warehouse_options):
         function = option(function)
@@ -106,6 +125,7 @@ def with_warehouse_options(function):
 @click.option("--select", "selector", default=None, help="dbt selector (default: everything).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--no-sync", is_flag=True, help="Build only; do not run the syncs afterwards.")
+@click.option("--allow-mass-change", is_flag=True, help=ALLOW_MASS_CHANGE_HELP)
 def run(
     raw_dir: Path | None,
     duckdb_path: Path | None,
@@ -113,6 +133,7 @@ def run(
     selector: str | None,
     full_refresh: bool,
     no_sync: bool,
+    allow_mass_change: bool,
 ) -> None:
     """Build the whole pipeline (dbt build: models and their tests) and print a summary."""
     from cdp.pipeline import build, missing_landing_tables, summarize
@@ -146,9 +167,10 @@ def run(
         from cdp.activation import run_project_syncs
 
         click.echo("\nsyncs (dbt_project/syncs.yml)")
-        results = run_project_syncs(settings, on_line=click.echo)
-        if any(result.status == "failed" for result in results):
-            raise SystemExit(1)
+        results = run_project_syncs(
+            settings, allow_mass_change=allow_mass_change, on_line=click.echo
+        )
+        _exit_on_unsent(results)
 
 
 @main.command()
@@ -179,6 +201,7 @@ def predict(raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None) -> 
 @click.option(
     "--replay-dead-letters", is_flag=True, help="Release the dead letters, then run the syncs."
 )
+@click.option("--allow-mass-change", is_flag=True, help=ALLOW_MASS_CHANGE_HELP)
 def sync(
     raw_dir: Path | None,
     duckdb_path: Path | None,
@@ -188,6 +211,7 @@ def sync(
     full_resync: bool,
     dead_letters: bool,
     replay_dead_letters: bool,
+    allow_mass_change: bool,
 ) -> None:
     """Run the syncs in dbt_project/syncs.yml (all, or the NAMES given)."""
     from cdp.activation import project_dead_letters, run_project_syncs
@@ -210,12 +234,12 @@ def sync(
             dry_run=dry_run,
             full_resync=full_resync,
             replay_dead_letters=replay_dead_letters,
+            allow_mass_change=allow_mass_change,
             on_line=click.echo,
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    if any(result.status == "failed" for result in results):
-        raise SystemExit(1)
+    _exit_on_unsent(results)
 
 
 @main.command("sync-exposures")

@@ -8,6 +8,10 @@ was sent, so the UI plots records sent and failed over time.
 Each asset is tagged with its sync's `schedule` (hourly, nightly, or manual when unset);
 `sync_selection` turns that tag into the asset selection the jobs are built from. The
 `sync_failure_rate` check on every sync asset lives in orchestration/checks.py.
+
+The engine's mass-change guard applies here as everywhere: a run it refuses fails the sync's
+step. To let an intended mass change through, launch the run with the tag
+`cdp/allow_mass_change: true` (ALLOW_MASS_CHANGE_TAG); the segment checks read it too.
 """
 
 from dagster import (
@@ -27,6 +31,12 @@ from reverse_etl.config import SyncConfig
 
 KEY_PREFIX = "activation"
 SCHEDULE_TAG = "schedule"
+ALLOW_MASS_CHANGE_TAG = "cdp/allow_mass_change"
+
+
+def allows_mass_change(tags: dict[str, str]) -> bool:
+    """Whether a run's tags explicitly override the mass-change guard."""
+    return str(tags.get(ALLOW_MASS_CHANGE_TAG, "")).strip().lower() in ("true", "1", "yes")
 
 
 def sync_asset(sync: SyncConfig) -> AssetsDefinition:
@@ -46,9 +56,19 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
     )
     def _sync(context: AssetExecutionContext) -> MaterializeResult:
         release_warehouse()  # dbt-duckdb may still hold the file in this process
-        [result] = run_project_syncs(Settings.from_env(), [sync.name], on_line=context.log.info)
+        [result] = run_project_syncs(
+            Settings.from_env(),
+            [sync.name],
+            allow_mass_change=allows_mass_change(context.run.tags),
+            on_line=context.log.info,
+        )
         if result.status == "failed":
             raise Failure(f"sync {sync.name} failed: {result.error}")
+        if result.status == "blocked":
+            raise Failure(
+                f"sync {sync.name} blocked: {result.error} (launch with the run tag"
+                f" {ALLOW_MASS_CHANGE_TAG}: true to send it)"
+            )
         return MaterializeResult(
             metadata={
                 "added": result.added,
@@ -59,6 +79,7 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
                 "skipped_holdout": result.skipped_holdout,
                 "requests": result.requests,
                 "run_id": result.run_id,
+                **({"mass_change": result.mass_change} if result.mass_change else {}),
             }
         )
 

@@ -3,7 +3,8 @@
 The warehouse is the one the pipeline builds: the DuckDB file (`CDP_DUCKDB_PATH`, or
 `--duckdb-path`), or Spark's tables when CDP_TARGET=spark (or `--target spark`; the session is
 configured like dbt's spark target, under CDP_SPARK_DIR). Exits non-zero when any sync
-fails; the other syncs still run.
+fails or is blocked by the mass-change guard (`--allow-mass-change` overrides it); the other
+syncs still run.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import click
 from reverse_etl.config import SyncConfigError, load_syncs
 from reverse_etl.destinations import build_destination
 from reverse_etl.engine import run_sync
+from reverse_etl.guard import BLOCKED
 from reverse_etl.state import clear_dead_letters
 from reverse_etl.state import dead_letters as list_dead_letters
 from reverse_etl.warehouse import DuckDBWarehouse, open_warehouse
@@ -30,6 +32,11 @@ from reverse_etl.warehouse import DuckDBWarehouse, open_warehouse
 @click.option("--full-resync", is_flag=True, help="Ignore the saved state and send everything.")
 @click.option("--dead-letters", is_flag=True, help="List the dead letters; send nothing.")
 @click.option("--replay-dead-letters", is_flag=True, help="Release dead letters, then run.")
+@click.option(
+    "--allow-mass-change",
+    is_flag=True,
+    help="Send a run the mass-change guard refuses; recorded in the run log.",
+)
 @click.option("--duckdb-path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option(
     "--target",
@@ -44,6 +51,7 @@ def main(
     full_resync: bool,
     dead_letters: bool,
     replay_dead_letters: bool,
+    allow_mass_change: bool,
     duckdb_path: Path | None,
     target: str | None,
 ) -> None:
@@ -86,13 +94,23 @@ def main(
                     build_destination(sync),
                     dry_run=dry_run,
                     full_resync=full_resync,
+                    allow_mass_change=allow_mass_change,
                 )
             except Exception as error:  # reported (redacted) by the engine; keep going
                 failures += 1
                 click.echo(f"{sync.name}: failed ({type(error).__name__})", err=True)
                 continue
+            if result.status == BLOCKED:
+                failures += 1
+                click.echo(
+                    f"{sync.name}: blocked: {result.mass_change} (--allow-mass-change to send it)",
+                    err=True,
+                )
+                continue
             if dry_run:
                 click.echo(f"{sync.name}: would send {json.dumps(result.planned)}")
+                if result.mass_change:
+                    click.echo(f"{sync.name}: would be blocked: {result.mass_change}")
                 for sample in result.sample_payloads:
                     click.echo(f"  {json.dumps(sample, sort_keys=True)}")
             else:
