@@ -327,19 +327,30 @@ def segment_docs(check: bool) -> None:
 @segment.command("preview")
 @click.argument("name")
 @with_warehouse_options
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="Evaluate the rules as of this UTC time (YYYY-MM-DD[ HH:MM:SS]); default: the as_of"
+    " of the last build (CDP_AS_OF is not used: the traits were computed at the build's).",
+)
 def segment_preview(
-    name: str, raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None
+    name: str, raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None, as_of: str | None
 ) -> None:
-    """Rebuild segment NAME (champions or seg_champions) and show who it would reach.
+    """Show who segment NAME's rules (champions or seg_champions) select, before sending.
 
     Size, holdout, consent, overlap with the other segments, who entered or left since the
-    recorded history, and a few members (ids and traits only), before anything is sent.
+    recorded history, and a few members (ids and traits only). The rules in the YAML as it
+    is now are compiled and run on a read-only connection: no table changes, so the next
+    sync sends what it would have sent anyway.
     """
     from cdp import DBT_PROJECT_DIR
     from cdp.segments import (
         SEGMENT_PREFIX,
-        build_segment,
+        check_as_of,
+        compile_segment,
         format_preview,
+        last_build_as_of,
         load_segment_definitions,
         preview_segment,
     )
@@ -354,13 +365,27 @@ def segment_preview(
         raise click.ClickException(
             f"no warehouse at {settings.duckdb_path}: build it first with `cdp run`"
         )
-    build = build_segment(model_name, settings)
-    if not build.success:
-        click.echo(f"dbt could not build {model_name}:", err=True)
-        click.echo(build.error or "(dbt gave no reason)", err=True)
+    if as_of is not None:
+        try:
+            as_of, source = check_as_of(as_of), "given with --as-of"
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--as-of") from None
+    else:
+        built = last_build_as_of(settings.duckdb_path)
+        if built is None:
+            raise click.ClickException(
+                f"no built segments or traits in {settings.duckdb_path} to take the as_of from:"
+                " build first with `cdp run`, or pass --as-of"
+            )
+        as_of, source = built[0], f"the last build's, from {built[1]}"
+    compiled = compile_segment(model_name, settings, as_of, project_dir=DBT_PROJECT_DIR)
+    if not compiled.success:
+        click.echo(f"dbt could not compile {model_name}:", err=True)
+        click.echo(compiled.error or "(dbt gave no reason)", err=True)
         raise SystemExit(1)
     definition = definitions[model_name]
-    preview = preview_segment(settings.duckdb_path, definition, list(definitions))
+    preview = preview_segment(settings.duckdb_path, definition, list(definitions), compiled.sql)
+    preview.as_of, preview.as_of_source = as_of, source
     for line in format_preview(definition, preview):
         click.echo(line)
 
