@@ -21,6 +21,7 @@ from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs
 from reverse_etl.destinations import Destination, build_destinations, usable
 from reverse_etl.destinations.file import activation_root
 from reverse_etl.engine import SyncRunResult, run_sync
+from reverse_etl.guard import BLOCKED
 from reverse_etl.lock import sync_lock
 from reverse_etl.state import DeadLetter, clear_dead_letters, dead_letters, mark_abandoned_runs
 from reverse_etl.warehouse import Warehouse, open_warehouse
@@ -86,6 +87,7 @@ def run_project_syncs(
     dry_run: bool = False,
     full_resync: bool = False,
     replay_dead_letters: bool = False,
+    allow_mass_change: bool = False,
     on_line: Callable[[str], None] = print,
     wait_seconds: float = 0,
 ) -> list[SyncRunResult]:
@@ -93,7 +95,8 @@ def run_project_syncs(
 
     `replay_dead_letters` releases each sync's dead letters first, so those records are tried
     again. A failing sync is reported and the others still run; the caller decides the exit
-    code from the results (status "failed").
+    code from the results (status "failed", or "blocked" by the mass-change guard, which
+    `allow_mass_change` overrides).
 
     The syncs run under the warehouse's sync lock: another process holding it for longer than
     `wait_seconds` raises `WarehouseBusy` (one line). Holding it, runs a stopped process left
@@ -120,6 +123,7 @@ def run_project_syncs(
                 dry_run=dry_run,
                 full_resync=full_resync,
                 replay_dead_letters=replay_dead_letters,
+                allow_mass_change=allow_mass_change,
                 on_line=on_line,
             )
         finally:
@@ -134,6 +138,7 @@ def _run_selected(
     dry_run: bool,
     full_resync: bool,
     replay_dead_letters: bool,
+    allow_mass_change: bool,
     on_line: Callable[[str], None],
 ) -> list[SyncRunResult]:
     results = []
@@ -148,6 +153,7 @@ def _run_selected(
                 usable(destinations[sync.name]),
                 dry_run=dry_run,
                 full_resync=full_resync,
+                allow_mass_change=allow_mass_change,
             )
         except Exception as error:  # recorded, redacted, in the run log by the engine
             on_line(f"  {sync.name:<40} failed: {type(error).__name__}")
@@ -163,8 +169,15 @@ def _run_selected(
                 f"{count} {operation}" for operation, count in result.planned.items()
             )
             on_line(f"  {sync.name:<40} would send: {planned}")
+            if result.mass_change:
+                on_line(f"  {sync.name:<40} would be blocked: {result.mass_change}")
             for sample in result.sample_payloads[:3]:
                 on_line(f"      {sample}")
+        elif result.status == BLOCKED:
+            on_line(
+                f"  {sync.name:<40} blocked: {result.mass_change}; nothing sent but"
+                f" {result.removed} erasures/consent withdrawals (--allow-mass-change to send it)"
+            )
         else:
             on_line(
                 f"  {sync.name:<40} added {result.added}, changed {result.changed}, "

@@ -98,6 +98,25 @@ warehouse_options = [
 ]
 
 
+ALLOW_MASS_CHANGE_HELP = (
+    "Send a run the mass-change guard refuses (it would remove or change more than the"
+    " configured share of what a destination holds); recorded in the run log."
+)
+
+
+def _exit_on_unsent(results) -> None:
+    """Exit 1 when a sync failed or was blocked, naming the blocked ones on one line."""
+    blocked = [result.sync_name for result in results if result.status == "blocked"]
+    if blocked:
+        click.echo(
+            f"blocked by the mass-change guard: {', '.join(blocked)} (see reverse_etl.sync_runs;"
+            " rerun with --allow-mass-change if the change is intended)",
+            err=True,
+        )
+    if blocked or any(result.status == "failed" for result in results):
+        raise SystemExit(1)
+
+
 def with_warehouse_options(function):
     for option in reversed(warehouse_options):
         function = option(function)
@@ -120,6 +139,7 @@ def intake(raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None, full
 @click.option("--select", "selector", default=None, help="dbt selector (default: everything).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--no-sync", is_flag=True, help="Build only; do not run the syncs afterwards.")
+@click.option("--allow-mass-change", is_flag=True, help=ALLOW_MASS_CHANGE_HELP)
 def run(
     raw_dir: Path | None,
     duckdb_path: Path | None,
@@ -127,6 +147,7 @@ def run(
     selector: str | None,
     full_refresh: bool,
     no_sync: bool,
+    allow_mass_change: bool,
 ) -> None:
     """Build the whole pipeline (dbt build: models and their tests) and print a summary."""
     from cdp.pipeline import build, missing_landing_tables, summarize
@@ -163,13 +184,14 @@ def run(
 
         click.echo("\nsyncs (dbt_project/syncs.yml)")
         try:
-            results = run_project_syncs(settings, on_line=click.echo)
+            results = run_project_syncs(
+                settings, allow_mass_change=allow_mass_change, on_line=click.echo
+            )
         except (ValueError, WarehouseBusy) as error:
             raise click.ClickException(str(error)) from None
     if settings.target != "spark":
         _reclaim(settings.duckdb_path, force=False)
-    if any(result.status == "failed" for result in results):
-        raise SystemExit(1)
+    _exit_on_unsent(results)
 
 
 def _reclaim(duckdb_path: Path, *, force: bool) -> None:
@@ -237,6 +259,7 @@ def predict(raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None) -> 
 @click.option(
     "--replay-dead-letters", is_flag=True, help="Release the dead letters, then run the syncs."
 )
+@click.option("--allow-mass-change", is_flag=True, help=ALLOW_MASS_CHANGE_HELP)
 def sync(
     raw_dir: Path | None,
     duckdb_path: Path | None,
@@ -246,6 +269,7 @@ def sync(
     full_resync: bool,
     dead_letters: bool,
     replay_dead_letters: bool,
+    allow_mass_change: bool,
 ) -> None:
     """Run the syncs in dbt_project/syncs.yml (all, or the NAMES given)."""
     from cdp.activation import project_dead_letters, run_project_syncs
@@ -269,12 +293,12 @@ def sync(
             dry_run=dry_run,
             full_resync=full_resync,
             replay_dead_letters=replay_dead_letters,
+            allow_mass_change=allow_mass_change,
             on_line=click.echo,
         )
     except (ValueError, WarehouseBusy) as error:
         raise click.ClickException(str(error)) from None
-    if any(result.status == "failed" for result in results):
-        raise SystemExit(1)
+    _exit_on_unsent(results)
 
 
 @main.command("sync-exposures")
@@ -362,19 +386,30 @@ def segment_docs(check: bool) -> None:
 @segment.command("preview")
 @click.argument("name")
 @with_warehouse_options
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="Evaluate the rules as of this UTC time (YYYY-MM-DD[ HH:MM:SS]); default: the as_of"
+    " of the last build (CDP_AS_OF is not used: the traits were computed at the build's).",
+)
 def segment_preview(
-    name: str, raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None
+    name: str, raw_dir: Path | None, duckdb_path: Path | None, fmt: str | None, as_of: str | None
 ) -> None:
-    """Rebuild segment NAME (champions or seg_champions) and show who it would reach.
+    """Show who segment NAME's rules (champions or seg_champions) select, before sending.
 
     Size, holdout, consent, overlap with the other segments, who entered or left since the
-    recorded history, and a few members (ids and traits only), before anything is sent.
+    recorded history, and a few members (ids and traits only). The rules in the YAML as it
+    is now are compiled and run on a read-only connection: no table changes, so the next
+    sync sends what it would have sent anyway.
     """
     from cdp import DBT_PROJECT_DIR
     from cdp.segments import (
         SEGMENT_PREFIX,
-        build_segment,
+        check_as_of,
+        compile_segment,
         format_preview,
+        last_build_as_of,
         load_segment_definitions,
         preview_segment,
     )
@@ -389,13 +424,27 @@ def segment_preview(
         raise click.ClickException(
             f"no warehouse at {settings.duckdb_path}: build it first with `cdp run`"
         )
-    build = build_segment(model_name, settings)
-    if not build.success:
-        click.echo(f"dbt could not build {model_name}:", err=True)
-        click.echo(build.error or "(dbt gave no reason)", err=True)
+    if as_of is not None:
+        try:
+            as_of, source = check_as_of(as_of), "given with --as-of"
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--as-of") from None
+    else:
+        built = last_build_as_of(settings.duckdb_path)
+        if built is None:
+            raise click.ClickException(
+                f"no built segments or traits in {settings.duckdb_path} to take the as_of from:"
+                " build first with `cdp run`, or pass --as-of"
+            )
+        as_of, source = built[0], f"the last build's, from {built[1]}"
+    compiled = compile_segment(model_name, settings, as_of, project_dir=DBT_PROJECT_DIR)
+    if not compiled.success:
+        click.echo(f"dbt could not compile {model_name}:", err=True)
+        click.echo(compiled.error or "(dbt gave no reason)", err=True)
         raise SystemExit(1)
     definition = definitions[model_name]
-    preview = preview_segment(settings.duckdb_path, definition, list(definitions))
+    preview = preview_segment(settings.duckdb_path, definition, list(definitions), compiled.sql)
+    preview.as_of, preview.as_of_source = as_of, source
     for line in format_preview(definition, preview):
         click.echo(line)
 

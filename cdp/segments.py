@@ -1,9 +1,16 @@
-"""Segments as code, for people: their rules in plain words, and a preview of one rebuilt segment.
+"""Segments as code, for people: their rules in plain words, and a preview of a segment's rules.
 
 A segment's rules live in YAML (`config.meta.segment`) and compile to SQL in the `segment()`
 macro, which also validates them. This module reads the same YAML to explain the rules to the
 people who act on a segment (dbt docs blocks, so the explanation sits next to the model), and
-previews a rebuilt segment against the warehouse before anyone sends to it.
+previews what the rules as written select, against the warehouse, before anyone sends to it.
+
+A preview never writes to the warehouse: dbt only compiles the segment's SQL (into a scratch
+target directory), and the query runs on a read-only connection into a temporary table of
+that connection. So `seg_<name>`, segment_memberships, the history snapshot and the sync state
+stay exactly as the last build left them, and the next sync sends what it would have sent.
+The as_of is the one the last build computed traits and segments at (read from the built
+tables), unless one is given, so a preview never compares the warehouse with "now".
 """
 
 from __future__ import annotations
@@ -400,41 +407,134 @@ def render_rule_docs(definitions: Mapping[str, SegmentDefinition]) -> str:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+# Where the last build's as_of is read from, in order: the segments' own, then the traits'.
+AS_OF_RELATIONS = ("segments.segment_memberships", "core.customer_traits")
+_AS_OF = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?$")
+
+
 @dataclass
 class SegmentBuild:
-    """The outcome of rebuilding one segment: dbt's own words when it failed."""
+    """The outcome of compiling one segment: its SQL, or dbt's own words when it failed."""
 
     success: bool
     error: str = ""
+    sql: str = ""
 
 
-def build_segment(
-    model_name: str, settings: Settings, project_dir: Path | None = None
-) -> SegmentBuild:
-    """`dbt run --select <model>`, keeping dbt's console output for the error report.
+def release_dbt_connection() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process, if it has one.
 
-    dbt writes its errors to the console; they are captured rather than interleaved with the
-    preview, and handed back so the caller can print them (to stderr) only on failure.
+    dbt-duckdb holds the file (read-write) for the life of the process; the preview's own
+    connection is read-only, and DuckDB opens one file with one configuration per process.
     """
-    from cdp.pipeline import run_dbt
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter: nothing to release
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if environment is not None:
+        environment.close()
 
+
+def check_as_of(value: str) -> str:
+    """`YYYY-MM-DD[ HH:MM[:SS]]`, the form CDP_AS_OF takes; raises ValueError otherwise."""
+    value = value.strip()
+    if not _AS_OF.match(value):
+        raise ValueError(f"not a UTC time of the form YYYY-MM-DD[ HH:MM:SS]: {value!r}")
+    datetime.fromisoformat(value)  # a real date (no 2025-02-30)
+    return value
+
+
+def last_build_as_of(duckdb_path: Path) -> tuple[str, str] | None:
+    """(as_of, relation it was read from) of the last build, or None if nothing is built.
+
+    segment_memberships carries the as_of the segments were computed at on every row, and
+    customer_traits the one of the traits; the latest of the first relation that has any.
+    """
+    import duckdb
+
+    release_dbt_connection()
+    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+        for relation in AS_OF_RELATIONS:
+            schema, name = relation.split(".")
+            (exists,) = connection.execute(
+                "select count(*) from information_schema.tables"
+                " where table_schema = ? and table_name = ?",
+                [schema, name],
+            ).fetchone()
+            if not exists:
+                continue
+            (value,) = connection.execute(f"select max(as_of) from {relation}").fetchone()
+            if value is not None:
+                return f"{value:%Y-%m-%d %H:%M:%S}", relation
+    return None
+
+
+def compile_segment(
+    model_name: str, settings: Settings, as_of: str, project_dir: Path | None = None
+) -> SegmentBuild:
+    """The segment's SQL as a full build would run it at `as_of`; dbt writes no relation.
+
+    `dbt compile --full-refresh` renders the whole segment (not an incremental slice) and
+    validates its rules; its artifacts go to a scratch target directory, so the build's own
+    manifest and run results are left alone. dbt's console output is captured and handed
+    back only on failure.
+    """
+    import json
+    import tempfile
+
+    from dbt.cli.main import dbtRunner
+
+    from cdp import DBT_PROJECT_DIR
+    from cdp.pipeline import dbt_environment
+
+    project = project_dir if project_dir is not None else DBT_PROJECT_DIR
     console = io.StringIO()
-    progress: list[str] = []
-    with contextlib.redirect_stdout(console):
-        outcome = run_dbt(
-            ["run", "--select", model_name], settings, progress.append, project_dir=project_dir
+    with (
+        tempfile.TemporaryDirectory(prefix="cdp-preview-") as scratch,
+        dbt_environment(settings),
+        contextlib.redirect_stdout(console),
+    ):
+        result = dbtRunner().invoke(
+            [
+                "compile",
+                "--select",
+                model_name,
+                "--full-refresh",
+                "--vars",
+                json.dumps({"as_of": as_of}),
+                "--target-path",
+                scratch,
+                "--log-path",
+                scratch,
+                "--project-dir",
+                str(project),
+                "--profiles-dir",
+                str(project),
+                "--log-level",
+                "warn",
+            ]
         )
-    if outcome.success:
-        return SegmentBuild(success=True)
+    release_dbt_connection()
+    nodes = [
+        node_result.node
+        for node_result in getattr(result.result, "results", None) or []
+        if getattr(node_result.node, "name", None) == model_name
+    ]
+    if result.success and nodes and nodes[0].compiled_code:
+        return SegmentBuild(success=True, sql=nodes[0].compiled_code)
     text = _ANSI.sub("", console.getvalue()).strip()
-    extra = [failure for failure in outcome.failures if failure.startswith("dbt: ")]
+    extra = [f"dbt: {result.exception}"] if result.exception is not None else []
     extra = [failure for failure in extra if failure.removeprefix("dbt: ").strip() not in text]
+    if not text and not extra:
+        extra = [f"dbt compiled nothing for {model_name}"]
     return SegmentBuild(success=False, error="\n".join([text, *extra]).strip())
 
 
 @dataclass
 class SegmentPreview:
-    """What a rebuilt segment looks like, from the warehouse."""
+    """What a segment's rules select, from the warehouse, as of a given time."""
 
     size: int
     holdout: int
@@ -445,6 +545,8 @@ class SegmentPreview:
     history: tuple[int, int, Any] | None = None  # (entered, exited, last recorded) or none
     history_note: str = ""
     sample: list[tuple[Any, ...]] = field(default_factory=list)
+    as_of: str = ""
+    as_of_source: str = ""  # e.g. "the last build's, from segments.segment_memberships"
 
 
 def _quoted(identifier: str) -> str:
@@ -452,17 +554,21 @@ def _quoted(identifier: str) -> str:
 
 
 def preview_segment(
-    duckdb_path: Path, definition: SegmentDefinition, others: Sequence[str]
+    duckdb_path: Path, definition: SegmentDefinition, others: Sequence[str], sql: str
 ) -> SegmentPreview:
     """Size, holdout, consent, overlap, change since the recorded history, and a sample.
 
-    Overlap uses the other segments' current tables (not segment_memberships, which this
-    preview does not rebuild), so it compares the new rules with what is live now.
+    `sql` is the segment's compiled SQL (`compile_segment`); it runs on a read-only
+    connection into a temporary table that lives as long as the connection, so nothing in
+    the warehouse changes. Overlap and history are the other segments' current tables and the
+    recorded history: the rules as written now, against what is live now.
     """
     import duckdb
 
-    table = f"segments.{_quoted(definition.name)}"
-    with duckdb.connect(str(duckdb_path)) as connection:
+    table = "cdp_segment_preview"
+    release_dbt_connection()
+    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+        connection.execute(f"create temporary table {table} as select * from (\n{sql}\n)")
         built = {
             row[0]
             for row in connection.execute(
@@ -568,6 +674,7 @@ def format_preview(definition: SegmentDefinition, preview: SegmentPreview) -> li
     label = 26
     lines += [
         "",
+        f"{'as of':<{label}}{preview.as_of}  ({preview.as_of_source})",
         f"{'members':<{label}}{preview.size:>8,}",
         f"{'holdout':<{label}}{preview.holdout:>8,}  ({_share(preview.holdout, preview.size)} "
         f"of members; target {_percent(target) if target is not None else '-'})",

@@ -2,6 +2,12 @@
 
 - every segment: size within its `size_bounds` and not changed by more than
   CDP_SEGMENT_MAX_CHANGE (default 0.5 = 50%) since the previous evaluation of the same check;
+  and, for every sync of the segment that has sent before, its reachable members (consented
+  for the sync's purpose, not held out, not erased) against what the destination last
+  ACKNOWLEDGED (reverse_etl.sync_state): the engine's mass-change guard would not refuse the
+  next run, and reachable did not shrink by more than CDP_SEGMENT_MAX_CHANGE. A refused run
+  changes nothing acknowledged, so this keeps failing until the data is fixed or the run is
+  launched with the tag `cdp/allow_mass_change: true`;
 - identity over-merge on core.customers: the largest profile's identifiers against
   CDP_IDENTITY_MAX_IDENTIFIERS (default 40, the dbt var's value) and its share of all source
   records against CDP_IDENTITY_MAX_RECORD_SHARE (default 0.05, judged from 1,000 records on);
@@ -49,13 +55,18 @@ from dagster import (
 )
 from dagster_dbt import get_asset_key_for_model
 
+from cdp.activation import project_syncs
 from cdp.landing import LANDING_TABLES
 from cdp.pipeline import Settings, SettingsError
 from orchestration.alerts import alert_check_failure
 from orchestration.dbt import cdp_dbt_assets, dbt_project
 from orchestration.sensors import list_landing_files
-from orchestration.syncs import sync_assets
+from orchestration.syncs import ALLOW_MASS_CHANGE_TAG, allows_mass_change, sync_assets
+from reverse_etl.config import SyncConfig
+from reverse_etl.engine import assess_mass_change
+from reverse_etl.guard import DeltaCounts
 from reverse_etl.state import SYNC_RUNS
+from reverse_etl.warehouse import DuckDBWarehouse
 
 DEFAULT_SEGMENT_MAX_CHANGE = 0.5
 DEFAULT_MAX_IDENTIFIERS = 40  # dbt var identity_max_identifiers_per_customer
@@ -141,6 +152,69 @@ def segment_size(connection: duckdb.DuckDBPyConnection, relation: str) -> dict[s
         """
     ).fetchone()
     return {"size": total, "holdout_size": holdout, "contactable_size": contactable}
+
+
+@dataclass(frozen=True)
+class AcknowledgedComparison:
+    """One sync of a segment: what its destination holds and what the next run would do."""
+
+    sync_name: str
+    counts: DeltaCounts
+    guard_reason: str | None  # why the engine's mass-change guard would refuse the run
+    min_records: int
+
+
+def acknowledged_comparisons(
+    connection: duckdb.DuckDBPyConnection, syncs: Sequence[SyncConfig]
+) -> list[AcknowledgedComparison]:
+    """The segment's syncs that have acknowledged state, compared with it (reads only)."""
+    warehouse = DuckDBWarehouse(connection)
+    comparisons = []
+    for sync in syncs:
+        counts, reason = assess_mass_change(sync, warehouse)
+        if counts is not None and counts.held:
+            comparisons.append(
+                AcknowledgedComparison(sync.name, counts, reason, sync.mass_change.min_records)
+            )
+    return comparisons
+
+
+def acknowledged_verdict(
+    verdict: Verdict,
+    comparisons: Sequence[AcknowledgedComparison],
+    max_change: float = DEFAULT_SEGMENT_MAX_CHANGE,
+    overridden: bool = False,
+) -> Verdict:
+    """`verdict` (bounds, run-over-run change) plus the comparison with what was acknowledged.
+
+    Fails when the engine would refuse a sync's next run, or when a sync's reachable members
+    are fewer than (1 - max_change) of what its destination holds (from the guard's
+    min_records on). `overridden` (the run's tag) turns these two into a passing note.
+    """
+    problems = []
+    for item in comparisons:
+        counts = item.counts
+        verdict.metadata[f"{item.sync_name}:acknowledged"] = counts.held
+        verdict.metadata[f"{item.sync_name}:reachable"] = counts.desired
+        if item.guard_reason:
+            problems.append(f"sync {item.sync_name}: {item.guard_reason}")
+        shrink = counts.held - counts.desired
+        if shrink >= item.min_records and counts.desired < (1 - max_change) * counts.held:
+            problems.append(
+                f"sync {item.sync_name}: {counts.desired} reachable members, down from the"
+                f" {counts.held} its destination acknowledged ({-shrink / counts.held:+.0%}),"
+                f" more than the allowed {max_change:.0%}"
+            )
+    if not problems:
+        return verdict
+    described = "; ".join(problems)
+    if overridden:
+        verdict.metadata["mass_change_overridden"] = True
+        note = f"allowed by the run tag {ALLOW_MASS_CHANGE_TAG}: {described}"
+        return Verdict(verdict.passed, f"{verdict.description}; {note}", verdict.metadata)
+    if verdict.passed:
+        return Verdict(False, described, verdict.metadata)
+    return Verdict(False, f"{verdict.description}; {described}", verdict.metadata)
 
 
 def previous_check_size(
@@ -344,6 +418,8 @@ def sync_failure_verdict(
     problems = []
     if status == "failed":
         problems.append(f"run {run_id[:8]} failed: {error or 'no error recorded'}")
+    if status == "blocked":
+        problems.append(f"run {run_id[:8]} was blocked: {error or 'no reason recorded'}")
     if attempted >= min_records and rate > max_failure_rate:
         problems.append(f"{summary}, more than the allowed {max_failure_rate:.1%}")
     if problems:
@@ -468,20 +544,26 @@ def _segment_check(model: str, node: Mapping[str, Any]) -> AssetChecksDefinition
     relation = f"{node['schema']}.{node.get('alias') or node['name']}"
     segment = _node_meta(node)["segment"]
     bounds = dict(segment.get("size_bounds") or {})
+    syncs = [sync for sync in project_syncs() if sync.source == relation]
 
     @asset_check(
         asset=asset_key,
         name="segment_size",
         blocking=True,
-        description=f"{model}: size within {bounds or 'no bounds'} and run-over-run change"
-        " within CDP_SEGMENT_MAX_CHANGE.",
+        description=f"{model}: size within {bounds or 'no bounds'}, run-over-run change"
+        " within CDP_SEGMENT_MAX_CHANGE, and reachable members against what each sync's"
+        " destination acknowledged.",
     )
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         with _connect() as connection:
             sizes = segment_size(connection, relation)
+            comparisons = acknowledged_comparisons(connection, syncs)
         previous = previous_check_size(context, AssetCheckKey(asset_key, "segment_size"))
         max_change = _env_float("CDP_SEGMENT_MAX_CHANGE", DEFAULT_SEGMENT_MAX_CHANGE)
         verdict = segment_size_verdict(sizes["size"], bounds, previous, max_change)
+        verdict = acknowledged_verdict(
+            verdict, comparisons, max_change, overridden=allows_mass_change(context.run.tags)
+        )
         verdict.metadata.update(
             holdout_size=sizes["holdout_size"],
             contactable_size=sizes["contactable_size"],

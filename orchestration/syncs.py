@@ -8,6 +8,10 @@ was sent, so the UI plots records sent and failed over time.
 Each asset is tagged with its sync's `schedule` (hourly, nightly, or manual when unset);
 `sync_selection` turns that tag into the asset selection the jobs are built from. The
 `sync_failure_rate` check on every sync asset lives in orchestration/checks.py.
+
+The engine's mass-change guard applies here as everywhere: a run it refuses fails the sync's
+step. To let an intended mass change through, launch the run with the tag
+`cdp/allow_mass_change: true` (ALLOW_MASS_CHANGE_TAG); the segment checks read it too.
 """
 
 from dagster import (
@@ -30,6 +34,12 @@ KEY_PREFIX = "activation"
 # lock (one sync at a time per warehouse) before it fails.
 SYNC_LOCK_WAIT_SECONDS = 1800
 SCHEDULE_TAG = "schedule"
+ALLOW_MASS_CHANGE_TAG = "cdp/allow_mass_change"
+
+
+def allows_mass_change(tags: dict[str, str]) -> bool:
+    """Whether a run's tags explicitly override the mass-change guard."""
+    return str(tags.get(ALLOW_MASS_CHANGE_TAG, "")).strip().lower() in ("true", "1", "yes")
 
 
 def sync_asset(sync: SyncConfig) -> AssetsDefinition:
@@ -53,6 +63,7 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
             [result] = run_project_syncs(
                 checked_settings(),
                 [sync.name],
+                allow_mass_change=allows_mass_change(context.run.tags),
                 on_line=context.log.info,
                 wait_seconds=SYNC_LOCK_WAIT_SECONDS,
             )
@@ -60,6 +71,11 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
             raise Failure(description=str(error)) from None
         if result.status == "failed":
             raise Failure(f"sync {sync.name} failed: {result.error}")
+        if result.status == "blocked":
+            raise Failure(
+                f"sync {sync.name} blocked: {result.error} (launch with the run tag"
+                f" {ALLOW_MASS_CHANGE_TAG}: true to send it)"
+            )
         return MaterializeResult(
             metadata={
                 "added": result.added,
@@ -70,6 +86,7 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
                 "skipped_holdout": result.skipped_holdout,
                 "requests": result.requests,
                 "run_id": result.run_id,
+                **({"mass_change": result.mass_change} if result.mass_change else {}),
             }
         )
 

@@ -3,8 +3,9 @@
 The warehouse is the one the pipeline builds: the DuckDB file (`CDP_DUCKDB_PATH`, or
 `--duckdb-path`), or Spark's tables when CDP_TARGET=spark (or `--target spark`; the session is
 configured like dbt's spark target, under CDP_SPARK_DIR). Exits non-zero when any sync
-fails; the other syncs still run. One sync process at a time per warehouse (reverse_etl/lock.py):
-another one exits non-zero with one line saying which warehouse is busy and by which process.
+fails or is blocked by the mass-change guard (`--allow-mass-change` overrides it); the other
+syncs still run. One sync process at a time per warehouse (reverse_etl/lock.py): another one
+exits non-zero with one line saying which warehouse is busy and by which process.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import click
 from reverse_etl.config import SyncConfig, load_syncs
 from reverse_etl.destinations import Destination, build_destinations, usable
 from reverse_etl.engine import run_sync
+from reverse_etl.guard import BLOCKED
 from reverse_etl.lock import WarehouseBusy, sync_lock
 from reverse_etl.state import clear_dead_letters, mark_abandoned_runs
 from reverse_etl.state import dead_letters as list_dead_letters
@@ -38,6 +40,11 @@ if TYPE_CHECKING:
 @click.option("--full-resync", is_flag=True, help="Ignore the saved state and send everything.")
 @click.option("--dead-letters", is_flag=True, help="List the dead letters; send nothing.")
 @click.option("--replay-dead-letters", is_flag=True, help="Release dead letters, then run.")
+@click.option(
+    "--allow-mass-change",
+    is_flag=True,
+    help="Send a run the mass-change guard refuses; recorded in the run log.",
+)
 @click.option("--duckdb-path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option(
     "--target",
@@ -52,6 +59,7 @@ def main(
     full_resync: bool,
     dead_letters: bool,
     replay_dead_letters: bool,
+    allow_mass_change: bool,
     duckdb_path: Path | None,
     target: str | None,
 ) -> None:
@@ -79,6 +87,7 @@ def main(
                 full_resync=full_resync,
                 dead_letters=dead_letters,
                 replay_dead_letters=replay_dead_letters,
+                allow_mass_change=allow_mass_change,
             )
     except (ValueError, WarehouseBusy) as error:  # SyncConfigError, SettingsError: one line
         raise click.ClickException(str(error)) from None
@@ -95,6 +104,7 @@ def _run(
     full_resync: bool,
     dead_letters: bool,
     replay_dead_letters: bool,
+    allow_mass_change: bool,
 ) -> int:
     if settings.target == "duckdb":
         warehouse = DuckDBWarehouse.connect(settings.duckdb_path)
@@ -127,13 +137,23 @@ def _run(
                     usable(destinations[sync.name]),
                     dry_run=dry_run,
                     full_resync=full_resync,
+                    allow_mass_change=allow_mass_change,
                 )
             except Exception as error:  # reported (redacted) by the engine; keep going
                 failures += 1
                 click.echo(f"{sync.name}: failed ({type(error).__name__})", err=True)
                 continue
+            if result.status == BLOCKED:
+                failures += 1
+                click.echo(
+                    f"{sync.name}: blocked: {result.mass_change} (--allow-mass-change to send it)",
+                    err=True,
+                )
+                continue
             if dry_run:
                 click.echo(f"{sync.name}: would send {json.dumps(result.planned)}")
+                if result.mass_change:
+                    click.echo(f"{sync.name}: would be blocked: {result.mass_change}")
                 for sample in result.sample_payloads:
                     click.echo(f"  {json.dumps(sample, sort_keys=True)}")
             else:

@@ -69,6 +69,25 @@ class DestinationConfig(BaseModel):
         return value
 
 
+class MassChangeConfig(BaseModel):
+    """The mass-change guard: how much of what a destination holds one run may take away.
+
+    "Holds" is the sync's last acknowledged state (`reverse_etl.sync_state`), never the last
+    build, so a run that was refused keeps being refused until the data is fixed or someone
+    overrides it. A run is refused when its removals (or changes) are at least `min_records`
+    AND more than `max_removed_share` (`max_changed_share`) of the records held; the minimum
+    keeps a tiny audience from being blocked by one person leaving. Erasures and explicit
+    consent withdrawals are never held back (see `reverse_etl.guard`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    max_removed_share: float = Field(default=0.5, gt=0, le=1)
+    max_changed_share: float = Field(default=0.5, gt=0, le=1)
+    min_records: int = Field(default=10, ge=1)
+
+
 class SyncConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -89,6 +108,9 @@ class SyncConfig(BaseModel):
     secret_env: list[str] = Field(default_factory=list)
     max_rejection_attempts: int = Field(default=3, ge=1)
     erasure_relation: str | None = "core.customers"
+    # The mass-change guard; `mass_change:` at the top of the sync file sets the defaults,
+    # a sync's own `mass_change:` overrides them key by key.
+    mass_change: MassChangeConfig = Field(default_factory=MassChangeConfig)
 
     @field_validator("source", "erasure_relation", "consent_relation")
     @classmethod
@@ -140,6 +162,13 @@ def parse_syncs(document: Any, origin: str = "<config>") -> list[SyncConfig]:
     """Validate a parsed YAML document of the form `{syncs: [...]}`."""
     if not isinstance(document, dict) or not isinstance(document.get("syncs"), list):
         raise SyncConfigError(f"{origin}: expected a mapping with a 'syncs' list")
+    defaults = document.get("mass_change") or {}
+    if not isinstance(defaults, dict):
+        raise SyncConfigError(f"{origin}: field 'mass_change': expected a mapping")
+    try:
+        MassChangeConfig.model_validate(defaults)
+    except ValidationError as error:
+        raise SyncConfigError(f"{origin}: mass_change: {_describe(error)}") from None
     syncs: list[SyncConfig] = []
     seen: set[str] = set()
     for position, entry in enumerate(document["syncs"]):
@@ -147,6 +176,9 @@ def parse_syncs(document: Any, origin: str = "<config>") -> list[SyncConfig]:
         label = f"sync '{name}'" if name else f"sync #{position + 1}"
         if not isinstance(entry, dict):
             raise SyncConfigError(f"{origin}: {label}: expected a mapping")
+        own = entry.get("mass_change")
+        if defaults and (own is None or isinstance(own, dict)):
+            entry = {**entry, "mass_change": {**defaults, **(own or {})}}
         try:
             sync = SyncConfig.model_validate(entry)
         except ValidationError as error:

@@ -39,12 +39,20 @@ class DeltaQuery:
 
 
 def _keyed_source(
-    sync: SyncConfig, dialect: Dialect, *, apply_erasure: bool, apply_consent: bool
+    sync: SyncConfig,
+    dialect: Dialect,
+    *,
+    apply_erasure: bool,
+    apply_consent: bool,
+    withdrawal_recorded: bool = False,
 ) -> str:
     """CTEs `source`, `keyed` and `erased`: every source row with its key, payload and flags.
 
     Consent is the sync's own purpose: `consent_<purpose>` of the consent relation (by
-    customer id) when it applies, else the source's consent column.
+    customer id) when it applies, else the source's consent column. `is_withdrawn` marks a
+    person whose lack of consent is a recorded decision (`consent_<purpose>_recorded_at` of
+    the consent relation is set, when `withdrawal_recorded`), as opposed to consent that is
+    merely missing; the mass-change guard never holds back the removal of the former.
     """
     quote, quote_relation = dialect.quote, dialect.quote_relation
     key_present = " and ".join(f"source.{quote(column)} is not null" for column in sync.identifiers)
@@ -71,6 +79,16 @@ def _keyed_source(
         )
     else:
         consent = f"coalesce(source.{quote(sync.consent_column)}, false)"
+    withdrawn = "false"
+    if apply_consent and sync.consent_relation and withdrawal_recorded:
+        consent_column = quote(f"consent_{sync.consent_purpose}")
+        recorded_column = quote(f"consent_{sync.consent_purpose}_recorded_at")
+        withdrawn = (
+            f"coalesce((select not consent.{consent_column}"
+            f" and consent.{recorded_column} is not null"
+            f" from {quote_relation(sync.consent_relation)} as consent"
+            " where consent.customer_id = source.customer_id), false)"
+        )
     holdout = f"coalesce(source.{quote(sync.holdout_column)}, false)"
     return f"""
     source as (
@@ -83,7 +101,8 @@ def _keyed_source(
             {_payload(sync, dialect)} as payload,
             {consent} as has_consent,
             {holdout} as is_holdout,
-            {erased_condition} as is_erased
+            {erased_condition} as is_erased,
+            {withdrawn} as is_withdrawn
         from source
         where {key_present}
     ),
@@ -104,6 +123,8 @@ def delta_query(
     apply_consent: bool = False,
     state_exists: bool = True,
     recipients_exist: bool = True,
+    withdrawal_recorded: bool = False,
+    only_guard_exempt: bool = False,
 ) -> DeltaQuery:
     """The SQL yielding (operation, record_key, payload, payload_hash, destination_id).
 
@@ -120,7 +141,90 @@ def delta_query(
     dry run before the first real one) the state is taken as empty. `dialect` is the
     warehouse's: the algorithm is the same everywhere, only a few fragments are spelled
     differently.
+
+    Each row also says whether the mass-change guard lets it through even when it refuses
+    the run (`guard_exempt`: an erasure, or the removal of someone whose withdrawal of
+    consent is recorded); `only_guard_exempt` keeps only those rows.
     """
+    ctes, params = _delta_ctes(
+        sync,
+        dialect,
+        full_resync=full_resync,
+        apply_erasure=apply_erasure,
+        apply_consent=apply_consent,
+        state_exists=state_exists,
+        recipients_exist=recipients_exist,
+        withdrawal_recorded=withdrawal_recorded,
+    )
+    where = "where guard_exempt" if only_guard_exempt else ""
+    sql = f"""
+    {ctes}
+
+    select * from final
+    {where}
+    order by operation, record_key
+    """
+    return DeltaQuery(sql=sql, params=params)
+
+
+def mass_change_counts_query(
+    sync: SyncConfig,
+    dialect: Dialect = DUCKDB,
+    *,
+    full_resync: bool = False,
+    apply_erasure: bool = False,
+    apply_consent: bool = False,
+    state_exists: bool = True,
+    recipients_exist: bool = True,
+    withdrawal_recorded: bool = False,
+) -> DeltaQuery:
+    """One row: what the destination holds (the acknowledged state), what is desired, and the
+    delta's size by operation, removals split into held-back-able and exempt ones.
+
+    Columns: held, desired, added, changed, removed, withdrawn, erased.
+    """
+    ctes, params = _delta_ctes(
+        sync,
+        dialect,
+        full_resync=full_resync,
+        apply_erasure=apply_erasure,
+        apply_consent=apply_consent,
+        state_exists=state_exists,
+        recipients_exist=recipients_exist,
+        withdrawal_recorded=withdrawal_recorded,
+    )
+
+    def count(condition: str) -> str:
+        return f"coalesce(sum(case when {condition} then 1 else 0 end), 0)"
+
+    sql = f"""
+    {ctes}
+
+    select
+        (select count(*) from state) as held,
+        (select count(*) from desired) as desired,
+        {count(f"operation = '{ADD}'")} as added,
+        {count(f"operation = '{CHANGE}'")} as changed,
+        {count(f"operation = '{REMOVE}' and not guard_exempt")} as removed,
+        {count(f"operation = '{REMOVE}' and guard_exempt")} as withdrawn,
+        {count(f"operation = '{ERASE}'")} as erased
+    from final
+    """
+    return DeltaQuery(sql=sql, params=params)
+
+
+def _delta_ctes(
+    sync: SyncConfig,
+    dialect: Dialect,
+    *,
+    full_resync: bool,
+    apply_erasure: bool,
+    apply_consent: bool,
+    state_exists: bool,
+    recipients_exist: bool,
+    withdrawal_recorded: bool,
+) -> tuple[str, list[object]]:
+    """The delta's CTEs, ending with `final`; see `delta_query`."""
     sync_name = dialect.parameter(1)
     anti_join, semi_join = dialect.anti_join, dialect.semi_join
     if sync.mode == "mirror":
@@ -146,8 +250,15 @@ def delta_query(
             " false as is_dead_letter where false)"
         )
 
-    sql = f"""
-    with {_keyed_source(sync, dialect, apply_erasure=apply_erasure, apply_consent=apply_consent)},
+    keyed_source = _keyed_source(
+        sync,
+        dialect,
+        apply_erasure=apply_erasure,
+        apply_consent=apply_consent,
+        withdrawal_recorded=withdrawal_recorded,
+    )
+    ctes = f"""
+    with {keyed_source},
 
     eligible as (
         select record_key, payload
@@ -184,6 +295,12 @@ def delta_query(
         select record_key from desired
     ),
 
+    withdrawn as (
+        select record_key from keyed where is_withdrawn
+        except
+        select record_key from desired
+    ),
+
     hashed as (
         select record_key, payload, md5(payload) as payload_hash from desired
     ),
@@ -202,14 +319,14 @@ def delta_query(
 
     additions as (
         select '{ADD}' as operation, hashed.record_key, hashed.payload, hashed.payload_hash,
-            cast(null as string) as destination_id
+            cast(null as string) as destination_id, false as guard_exempt
         from hashed
         {anti_join} {compared_state} as state on hashed.record_key = state.record_key
     ),
 
     changes as (
         select '{CHANGE}' as operation, hashed.record_key, hashed.payload, hashed.payload_hash,
-            state.destination_id
+            state.destination_id, false as guard_exempt
         from hashed
         inner join {compared_state} as state on hashed.record_key = state.record_key
         where hashed.payload_hash <> state.payload_hash
@@ -222,7 +339,9 @@ def delta_query(
                 else '{REMOVE}'
             end as operation,
             state.record_key, cast(null as string) as payload,
-            cast(null as string) as payload_hash, state.destination_id
+            cast(null as string) as payload_hash, state.destination_id,
+            state.record_key in (select record_key from erased)
+            or state.record_key in (select record_key from withdrawn) as guard_exempt
         from state
         {anti_join} hashed on state.record_key = hashed.record_key
         where {removal_filter}
@@ -239,7 +358,7 @@ def delta_query(
     late_erasures as (
         select '{ERASE}' as operation, past_recipients.record_key,
             cast(null as string) as payload, cast(null as string) as payload_hash,
-            past_recipients.destination_id
+            past_recipients.destination_id, true as guard_exempt
         from past_recipients
         {semi_join} erased on past_recipients.record_key = erased.record_key
         {anti_join} state on past_recipients.record_key = state.record_key
@@ -261,12 +380,8 @@ def delta_query(
         {anti_join} dead_letters
             on delta.record_key = dead_letters.record_key
             and delta.operation = dead_letters.operation
-    )
-
-    select * from final
-    order by operation, record_key
-    """
-    return DeltaQuery(sql=sql, params=[sync.name])
+    )"""
+    return ctes, [sync.name]
 
 
 def skipped_counts_query(

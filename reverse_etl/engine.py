@@ -28,8 +28,10 @@ from reverse_etl.diff import (
     OPERATIONS,
     REMOVE,
     delta_query,
+    mass_change_counts_query,
     skipped_counts_query,
 )
+from reverse_etl.guard import BLOCKED, DeltaCounts, mass_change_reason
 from reverse_etl.http import redact
 from reverse_etl.state import (
     SYNC_RECIPIENTS,
@@ -51,7 +53,7 @@ def _utc_now() -> datetime:
 class SyncRunResult:
     run_id: str
     sync_name: str
-    status: str  # success | failed | dry_run
+    status: str  # success | failed | blocked (by the mass-change guard) | dry_run
     started_at: datetime
     finished_at: datetime | None = None
     added: int = 0
@@ -62,6 +64,10 @@ class SyncRunResult:
     skipped_holdout: int = 0
     requests: int = 0
     error: str | None = None
+    # What the mass-change guard found: why it refused the run (status blocked; in a dry
+    # run, why it would), or that an override let a mass change through.
+    mass_change: str | None = None
+    counts: DeltaCounts | None = None
     planned: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OPERATIONS, 0))
     sample_payloads: list[dict[str, Any]] = field(default_factory=list)
 
@@ -163,6 +169,53 @@ def _check_consent_column(warehouse: Warehouse, sync: SyncConfig) -> None:
         ) from None
 
 
+def _has_column(warehouse: Warehouse, relation: str, column: str) -> bool:
+    dialect = warehouse.dialect
+    try:
+        warehouse.fetchall(
+            f"select {dialect.quote(column)} from {dialect.quote_relation(relation)} limit 0"
+        )
+    except Exception:
+        return False
+    return True
+
+
+def _delta_counts(sync: SyncConfig, warehouse: Warehouse, options: dict[str, bool]) -> DeltaCounts:
+    query = mass_change_counts_query(sync, warehouse.dialect, **options)
+    return DeltaCounts.from_row(warehouse.fetchall(query.sql, query.params)[0])
+
+
+def assess_mass_change(
+    sync: SyncConfig, warehouse: Warehouse
+) -> tuple[DeltaCounts | None, str | None]:
+    """What the next run of `sync` would do and why the guard would refuse it (or None).
+
+    Reads only: for checks that must judge a sync before it runs. (None, None) when the
+    sync has no acknowledged state yet (nothing held, so nothing to guard).
+    """
+    if not (warehouse.relation_exists(SYNC_STATE) and warehouse.relation_exists(SYNC_REJECTIONS)):
+        return None, None
+    apply_erasure = bool(sync.erasure_relation) and warehouse.relation_exists(
+        str(sync.erasure_relation)
+    )
+    apply_consent = bool(sync.consent_relation) and warehouse.relation_exists(
+        str(sync.consent_relation)
+    )
+    options = {
+        "full_resync": False,
+        "apply_erasure": apply_erasure,
+        "apply_consent": apply_consent,
+        "state_exists": True,
+        "recipients_exist": warehouse.relation_exists(SYNC_RECIPIENTS),
+        "withdrawal_recorded": apply_consent
+        and _has_column(
+            warehouse, str(sync.consent_relation), f"consent_{sync.consent_purpose}_recorded_at"
+        ),
+    }
+    counts = _delta_counts(sync, warehouse, options)
+    return counts, mass_change_reason(counts, sync.mass_change)
+
+
 def run_sync(
     sync: SyncConfig,
     warehouse: Warehouse,
@@ -170,6 +223,7 @@ def run_sync(
     *,
     dry_run: bool = False,
     full_resync: bool = False,
+    allow_mass_change: bool = False,
     sample_size: int = 5,
     now: Callable[[], datetime] = _utc_now,
 ) -> SyncRunResult:
@@ -179,6 +233,11 @@ def run_sync(
     calling the destination or writing anything. `full_resync` ignores the state: every
     desired record is sent as an addition, and what the state holds but is no longer
     desired is removed. Exceptions are recorded in `sync_runs` (redacted) and re-raised.
+
+    Before sending, the mass-change guard (`reverse_etl.guard`) compares the delta with the
+    acknowledged state; when it refuses the run, only erasures and recorded consent
+    withdrawals are sent and the run ends with status `blocked` (recorded in the run log
+    with the reason) unless `allow_mass_change` overrides it, which is recorded as well.
     """
     run = SyncRunResult(
         run_id=uuid.uuid4().hex, sync_name=sync.name, status="running", started_at=now()
@@ -199,14 +258,31 @@ def run_sync(
     )
     if apply_consent:
         _check_consent_column(warehouse, sync)
+    options = {
+        "full_resync": full_resync,
+        "apply_erasure": apply_erasure,
+        "apply_consent": apply_consent,
+        "state_exists": state_exists,
+        "recipients_exist": recipients_exist,
+        "withdrawal_recorded": apply_consent
+        and _has_column(
+            warehouse, str(sync.consent_relation), f"consent_{sync.consent_purpose}_recorded_at"
+        ),
+    }
+    blocked_reason = None
+    if sync.mass_change.enabled:
+        run.counts = _delta_counts(sync, warehouse, options)
+        reason = mass_change_reason(run.counts, sync.mass_change)
+        if reason and allow_mass_change:
+            run.mass_change = f"allowed by override: {reason}"
+            log.warning("sync %s: %s", sync.name, run.mass_change)
+        elif reason:
+            run.mass_change = blocked_reason = reason
     query = delta_query(
         sync,
         warehouse.dialect,
-        full_resync=full_resync,
-        apply_erasure=apply_erasure,
-        apply_consent=apply_consent,
-        state_exists=state_exists,
-        recipients_exist=recipients_exist,
+        only_guard_exempt=blocked_reason is not None and not dry_run,
+        **options,
     )
     skipped_holdout, skipped_consent = warehouse.fetchall(
         skipped_counts_query(
@@ -240,6 +316,15 @@ def run_sync(
         state.record_run(run)
         log.error("sync %s run %s failed: %s", sync.name, run.run_id, run.error)
         raise
+    if blocked_reason is not None:
+        run.status, run.finished_at = BLOCKED, now()
+        run.error = (
+            f"{blocked_reason}; held back, only erasures and recorded consent withdrawals"
+            " were sent (fix the data, or override the mass-change guard explicitly)"
+        )
+        state.record_run(run)
+        log.error("sync %s run %s blocked: %s", sync.name, run.run_id, run.error)
+        return run
     run.status, run.finished_at = "success", now()
     state.record_run(run)
     state.finish()

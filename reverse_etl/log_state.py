@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from reverse_etl.state import (
     ABANDONED_ERROR,
+    RUN_COLUMNS,
     SCHEMA,
     SYNC_RECIPIENTS,
     SYNC_REJECTIONS,
@@ -59,7 +60,7 @@ LOG_COLUMNS = (
     ("payload_hash", "string"),
     ("destination_id", "string"),
     ("is_deleted", "boolean"),  # state: removed from the destination; rejection: released
-    ("reason", "string"),
+    ("reason", "string"),  # rejection: the destination's; run: the mass-change guard's
     ("attempts", "int"),
     ("first_seen_at", "timestamp_ntz"),
     ("last_seen_at", "timestamp_ntz"),
@@ -141,7 +142,7 @@ _VIEWS = {
             from {SYNC_LOG}
             where entry = 'run'
         )
-        select {_RUN_COLUMNS}
+        select {_RUN_COLUMNS}, reason as mass_change
         from latest
         where position = 1
     """,
@@ -176,10 +177,10 @@ def _entry(**values: object) -> tuple:
 
 
 def _run_entry(sequence: int, run: SyncRunResult) -> tuple:
-    columns = [column.strip() for column in _RUN_COLUMNS.split(",")]
-    return _entry(
-        sequence=sequence, entry="run", **dict(zip(columns, run_values(run), strict=True))
-    )
+    values = dict(zip(RUN_COLUMNS, run_values(run), strict=True))
+    # The log has no column of its own for it: a run entry keeps it in `reason`.
+    values["reason"] = values.pop("mass_change")
+    return _entry(sequence=sequence, entry="run", **values)
 
 
 class LogState:
@@ -216,6 +217,9 @@ class LogState:
         for view, query in _VIEWS.items():
             if not catalog.tableExists(view):
                 self._spark.sql(f"create view {view} as {query}")
+        if "mass_change" not in self._spark.table(SYNC_RUNS).columns:
+            # A run log made before the mass-change guard: same log, one more column.
+            self._spark.sql(f"create or replace view {SYNC_RUNS} as {_VIEWS[SYNC_RUNS]}")
         properties = self._properties()
         self._table = f"{SCHEMA}.{properties[TABLE_PROPERTY]}"
         self._compacted_through = int(properties.get(COMPACTED_PROPERTY, "0"))

@@ -59,6 +59,8 @@ _DDL = (
         error varchar
     )
     """,
+    # Added later: what the mass-change guard found (reverse_etl.guard); older run logs gain it.
+    f"alter table {SYNC_RUNS} add column if not exists mass_change varchar",
     f"""
     create table if not exists {SYNC_REJECTIONS} (
         sync_name varchar not null,
@@ -100,6 +102,7 @@ RUN_COLUMNS = (
     "skipped_holdout",
     "requests",
     "error",
+    "mass_change",
 )
 
 
@@ -273,7 +276,7 @@ class TableState:
             f"""
             update {SYNC_RUNS} set
                 added = $2, changed = $3, removed = $4, failed = $5, requests = $6,
-                status = $7, finished_at = $8, error = $9
+                status = $7, finished_at = $8, error = $9, mass_change = $10
             where run_id = $1
             """,
             [
@@ -286,6 +289,7 @@ class TableState:
                 run.status,
                 run.finished_at,
                 run.error,
+                run.mass_change,
             ],
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -294,6 +295,104 @@ def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.setenv("CDP_AS_OF", AS_OF)
         build_warehouse(DEFAULT_RAW_DIR, duckdb_path)
     return duckdb_path
+
+
+LIVE_RELATIONS = (
+    "segments.seg_cart_abandoners",
+    "segments.segment_memberships",
+    "segments.segment_membership_history",
+    "reverse_etl.sync_state",
+    "reverse_etl.sync_runs",
+    "audit.incremental_runs",
+)
+
+
+def _live_rows(duckdb_path: Path) -> dict[str, list[tuple]]:
+    return {
+        relation: sorted(query(duckdb_path, f"select * from {relation}"), key=repr)
+        for relation in LIVE_RELATIONS
+    }
+
+
+@pytest.mark.slow
+def test_a_preview_changes_no_live_table_and_what_a_sync_sends(
+    sample_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Build, sync, preview a changed rule with no CDP_AS_OF, sync again: nothing removed."""
+    import cdp
+    from cdp.activation import run_project_syncs
+
+    monkeypatch.setenv("CDP_ACTIVATION_DIR", str(tmp_path / "activation"))
+    monkeypatch.delenv("CDP_AS_OF", raising=False)
+    settings = Settings(duckdb_path=sample_warehouse)
+    sync = "cart_abandoners_to_file"  # a rule on a 7-day window: "now" would empty it
+    [first] = run_project_syncs(settings, [sync], on_line=lambda line: None)
+    assert first.status == "success" and first.added > 0
+    before = _live_rows(sample_warehouse)
+    # The rule as someone is editing it: a one-letter typo in the event name's window.
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    models = project / "models" / "segments" / "_segments__models.yml"
+    text = models.read_text(encoding="utf-8")
+    edited = text.replace(
+        "{event: Product Added, within_days: 7, min_count: 1}",
+        ("{event: Product Added, within_days: 1, min_count: 1}"),
+    )
+    assert edited != text
+    models.write_text(edited, encoding="utf-8")
+    monkeypatch.setattr(cdp, "DBT_PROJECT_DIR", project)
+
+    result = CliRunner().invoke(
+        main, ["segment", "preview", "cart_abandoners", "--duckdb-path", str(sample_warehouse)]
+    )
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert (
+        "as of                     2025-07-01 00:00:00  (the last build's, from"
+        " segments.segment_memberships)"
+    ) in lines
+    [members] = [
+        int(line.split()[1].replace(",", "")) for line in lines if line.startswith("members ")
+    ]
+    assert _live_rows(sample_warehouse) == before
+    [(live,)] = query(sample_warehouse, "select count(*) from segments.seg_cart_abandoners")
+    assert members < live  # the edited rule is what was previewed
+    [second] = run_project_syncs(settings, [sync], on_line=lambda line: None)
+    assert second.status == "success"
+    assert (second.added, second.changed, second.removed) == (0, 0, 0)
+
+
+@pytest.mark.slow
+def test_a_preview_as_of_another_time_says_so(sample_warehouse: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "segment",
+            "preview",
+            "cart_abandoners",
+            "--duckdb-path",
+            str(sample_warehouse),
+            "--as-of",
+            "2026-01-01",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "as of                     2026-01-01  (given with --as-of)" in result.stdout
+    assert any(line.split()[:2] == ["members", "0"] for line in result.stdout.splitlines())
+    bad = CliRunner().invoke(
+        main,
+        [
+            "segment",
+            "preview",
+            "champions",
+            "--duckdb-path",
+            str(sample_warehouse),
+            "--as-of",
+            "01/07/2025",
+        ],
+    )
+    assert bad.exit_code == 2 and "--as-of" in bad.output
 
 
 def preview(name: str, duckdb_path: Path) -> Result:

@@ -20,7 +20,7 @@ import yaml
 
 from cdp import DBT_PROJECT_DIR, DEFAULT_RAW_DIR
 from cdp.pipeline import Settings, run_dbt
-from cdp.segments import build_segment
+from cdp.segments import compile_segment as compile_for_preview
 
 pytestmark = pytest.mark.slow
 
@@ -194,7 +194,9 @@ def test_preview_hands_back_dbts_error_for_a_bad_definition(tmp_path: Path) -> N
     project = project_with_segment(
         tmp_path, with_rule({"trait": "rfm_segment", "op": "gt", "value": "Champions"})
     )
-    build = build_segment("seg_broken", settings_for(tmp_path), project_dir=project)
+    build = compile_for_preview(
+        "seg_broken", settings_for(tmp_path), "2025-07-01", project_dir=project
+    )
     assert not build.success
     assert "segment seg_broken: rules.all[1].op 'gt' does not apply" in build.error
     assert "\x1b[" not in build.error  # no terminal colours in what the CLI prints to stderr
