@@ -496,7 +496,8 @@ def test_a_late_erasure_resumes_after_a_crash_without_repeating_an_acknowledged_
     run_sync(_sync(), warehouse, destination)
     sent_before = {key for _, key in destination.sent}
     warehouse.execute("update segments.seg_vip set has_consent = false")
-    run_sync(_sync(), warehouse, destination)
+    # Everyone losing consent at once is a mass change: allowed explicitly here.
+    run_sync(_sync(), warehouse, destination, allow_mass_change=True)
     assert _state(warehouse) == set()
     warehouse.execute("update core.customers set is_erased = true")
     destination.sent.clear()

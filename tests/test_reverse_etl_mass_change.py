@@ -274,7 +274,8 @@ def test_cdp_sync_refuses_an_emptied_segment_twice_and_sends_it_with_the_overrid
     assert held == 0
 
 
-def test_python_m_reverse_etl_is_guarded_too(tmp_path: Path) -> None:
+def test_python_m_reverse_etl_is_guarded_too(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CDP_ACTIVATION_DIR", str(tmp_path))
     db = tmp_path / "warehouse.duckdb"
     _project_warehouse(db)
     config = tmp_path / "syncs.yml"
@@ -289,7 +290,7 @@ def test_python_m_reverse_etl_is_guarded_too(tmp_path: Path) -> None:
                         "fields": {"email": "email"},
                         "destination": {
                             "type": "file",
-                            "options": {"directory": str(tmp_path / "out")},
+                            "options": {"directory": "out"},
                         },
                     }
                 ],
