@@ -17,9 +17,9 @@ import yaml
 
 from cdp import DBT_PROJECT_DIR, PROJECT_ROOT
 from cdp.pipeline import Settings
-from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs
+from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs, register_sync_secrets
 from reverse_etl.destinations import build_destination
-from reverse_etl.engine import SyncRunResult, run_sync
+from reverse_etl.engine import SyncRunResult, recorded_error, run_sync
 from reverse_etl.state import DeadLetter, clear_dead_letters, dead_letters
 from reverse_etl.warehouse import open_warehouse
 
@@ -42,9 +42,11 @@ def project_syncs(path: Path = SYNCS_PATH) -> list[SyncConfig]:
     Each sync's consent purpose must be one core.customers records, and consent is read from
     there for that purpose (unless the sync names another consent relation), so a sync never
     relies on the consent its segment was built for. File destinations' relative directories
-    are resolved under activation_dir().
+    are resolved under activation_dir(). The secrets the syncs name are registered for
+    redaction, so every message of this process hides them.
     """
     syncs = load_syncs(path)
+    register_sync_secrets(syncs)
     for sync in syncs:
         if sync.consent_purpose not in CONSENT_PURPOSES:
             raise SyncConfigError(
@@ -106,11 +108,10 @@ def run_project_syncs(
                 sync, warehouse, build_destination(sync), dry_run=dry_run, full_resync=full_resync
             )
         except Exception as error:  # recorded, redacted, in the run log by the engine
-            on_line(f"  {sync.name:<40} failed: {type(error).__name__}")
+            message = recorded_error(error)
+            on_line(f"  {sync.name:<40} failed: {message}")
             results.append(
-                SyncRunResult(
-                    "", sync.name, "failed", started_at=datetime.now(UTC), error=str(error)
-                )
+                SyncRunResult("", sync.name, "failed", started_at=datetime.now(UTC), error=message)
             )
             continue
         results.append(result)

@@ -53,6 +53,7 @@ from orchestration.alerts import alert_check_failure
 from orchestration.dbt import cdp_dbt_assets, dbt_project
 from orchestration.sensors import list_landing_files
 from orchestration.syncs import sync_assets
+from reverse_etl.redaction import redact
 from reverse_etl.state import SYNC_RUNS
 
 DEFAULT_SEGMENT_MAX_CHANGE = 0.5
@@ -313,7 +314,7 @@ def sync_failure_verdict(
     rate = counts["failed"] / attempted if attempted else 0.0
     run_id = str(run["run_id"])
     status = str(run["status"])
-    error = (run.get("error") or "").strip()[:MAX_ERROR_CHARS] or None
+    error = redact((run.get("error") or "").strip())[:MAX_ERROR_CHARS] or None
     metadata: dict[str, Any] = {
         "status": status,
         "failed": counts["failed"],

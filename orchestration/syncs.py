@@ -24,6 +24,7 @@ from cdp.activation import project_syncs, run_project_syncs
 from cdp.pipeline import Settings
 from orchestration.dbt import release_warehouse
 from reverse_etl.config import SyncConfig
+from reverse_etl.redaction import describe_error, redact
 
 KEY_PREFIX = "activation"
 SCHEDULE_TAG = "schedule"
@@ -46,9 +47,16 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
     )
     def _sync(context: AssetExecutionContext) -> MaterializeResult:
         release_warehouse()  # dbt-duckdb may still hold the file in this process
-        [result] = run_project_syncs(Settings.from_env(), [sync.name], on_line=context.log.info)
+        try:
+            [result] = run_project_syncs(Settings.from_env(), [sync.name], on_line=context.log.info)
+        except Exception as error:
+            # Dagster stores an exception's message and its chained causes in the event log and
+            # prints them to the compute logs: only the redacted text goes there.
+            raise Failure(description=f"sync {sync.name} failed: {describe_error(error)}") from None
         if result.status == "failed":
-            raise Failure(f"sync {sync.name} failed: {result.error}")
+            raise Failure(
+                description=f"sync {sync.name} failed: {redact(result.error or 'no error')}"
+            ) from None
         return MaterializeResult(
             metadata={
                 "added": result.added,

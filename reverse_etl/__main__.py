@@ -15,9 +15,10 @@ from pathlib import Path
 
 import click
 
-from reverse_etl.config import SyncConfigError, load_syncs
+from reverse_etl.config import SyncConfigError, load_syncs, register_sync_secrets
 from reverse_etl.destinations import build_destination
-from reverse_etl.engine import run_sync
+from reverse_etl.engine import recorded_error, run_sync
+from reverse_etl.redaction import install_log_redaction
 from reverse_etl.state import clear_dead_letters
 from reverse_etl.state import dead_letters as list_dead_letters
 from reverse_etl.warehouse import DuckDBWarehouse, open_warehouse
@@ -48,10 +49,12 @@ def main(
     target: str | None,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     try:
         syncs = load_syncs(config)
     except SyncConfigError as error:
         raise click.ClickException(str(error)) from None
+    register_sync_secrets(syncs)
     unknown = set(names) - {sync.name for sync in syncs}
     if unknown:
         raise click.ClickException(f"no such sync: {', '.join(sorted(unknown))}")
@@ -87,9 +90,9 @@ def main(
                     dry_run=dry_run,
                     full_resync=full_resync,
                 )
-            except Exception as error:  # reported (redacted) by the engine; keep going
+            except Exception as error:  # recorded (redacted) by the engine; keep going
                 failures += 1
-                click.echo(f"{sync.name}: failed ({type(error).__name__})", err=True)
+                click.echo(f"{sync.name}: failed: {recorded_error(error)}", err=True)
                 continue
             if dry_run:
                 click.echo(f"{sync.name}: would send {json.dumps(result.planned)}")
