@@ -356,3 +356,27 @@ def test_a_dagster_run_never_holds_the_secret_or_the_people(
     ):
         assert leaked_renderings(text) == [], f"{failure}: the secret reached {sink}"
         assert leaked_personal_data(text) == [], f"{failure}: personal data reached {sink}"
+
+
+def test_a_4xx_echoing_the_request_keeps_the_reason_and_no_personal_data(httpserver, tmp_path):
+    """With a clean secret, so only the echoed request is at stake."""
+    from reverse_etl.config import parse_syncs
+    from reverse_etl.destinations import build_destination
+    from reverse_etl.engine import run_sync
+    from reverse_etl.warehouse import DuckDBWarehouse
+
+    FailingVendor(httpserver).mode = "echo"
+    path = _warehouse(tmp_path / "warehouse.duckdb")
+    [sync] = parse_syncs({"syncs": [_sync_document(httpserver.url_for("/"))]})
+    os.environ[ENV] = STRIPPED
+    try:
+        warehouse = DuckDBWarehouse.connect(path)
+        with pytest.raises(Exception) as raised:
+            run_sync(sync, warehouse, build_destination(sync))
+        warehouse.close()
+    finally:
+        del os.environ[ENV]
+    recorded = _run_log(path)
+    assert "SendGrid contact upsert answered HTTP 401: invalid key" in recorded
+    assert leaked_personal_data(recorded) == []
+    assert leaked_personal_data(getattr(raised.value, "sync_error", "")) == []
