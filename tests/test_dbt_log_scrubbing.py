@@ -104,3 +104,46 @@ def test_a_failing_dbt_build_prints_and_writes_no_row_content(runner, tmp_path, 
     assert "Original Line" in artefacts["run_results.json"]
     for sink, text in {"stdout and stderr": printed_text, **artefacts}.items():
         assert _leaks(text) == [], f"personal data reached {sink}"
+
+
+def test_a_failing_dagster_dbt_run_keeps_row_content_out_of_its_event_log(tmp_path, monkeypatch):
+    from dagster import instance_for_test, materialize
+    from dagster._serdes import serialize_value
+
+    from orchestration.dbt import cdp_dbt_assets, dbt_resource
+
+    raw_dir, target_dir, dagster_dir = tmp_path / "raw", tmp_path / "target", tmp_path / "dagster"
+    _landing(raw_dir)
+    dagster_dir.mkdir()
+    settings = Settings(raw_dir=raw_dir, duckdb_path=tmp_path / "warehouse.duckdb")
+    for key, value in settings.as_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DBT_TARGET_PATH", str(target_dir))  # dagster-dbt's per-run folders
+    selection = [
+        key for key in cdp_dbt_assets.keys if key.path[-1] == "int_landing__row_dispositions"
+    ]
+    assert selection
+
+    with instance_for_test(temp_dir=str(dagster_dir)) as instance:
+        result = materialize(
+            [cdp_dbt_assets],
+            selection=selection,
+            resources={"dbt": dbt_resource},
+            instance=instance,
+            raise_on_error=False,
+        )
+        records = instance.all_logs(result.run_id)
+
+    assert not result.success
+    event_log = "\n".join(serialize_value(record) for record in records)
+    assert "Invalid unicode" in event_log  # the reason reaches the event log
+    stored = {
+        str(path): path.read_bytes().decode("utf-8", "replace")
+        for folder in (dagster_dir, target_dir)
+        for path in folder.rglob("*")
+        if path.is_file() and path.suffix in ("", ".log", ".json", ".out", ".err", ".db")
+    }
+    assert any(name.endswith("dbt.log") for name in stored)
+    assert any(name.endswith(".err") or name.endswith(".out") for name in stored)
+    for sink, text in {"the event log": event_log, **stored}.items():
+        assert _leaks(text) == [], f"personal data reached {sink}"
