@@ -17,10 +17,10 @@ import yaml
 
 from cdp import DBT_PROJECT_DIR
 from cdp.pipeline import Settings
-from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs
+from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs, register_sync_secrets
 from reverse_etl.destinations import Destination, build_destinations, usable
 from reverse_etl.destinations.file import activation_root
-from reverse_etl.engine import SyncRunResult, run_sync
+from reverse_etl.engine import SyncRunResult, recorded_error, run_sync
 from reverse_etl.guard import BLOCKED
 from reverse_etl.lock import sync_lock
 from reverse_etl.state import DeadLetter, clear_dead_letters, dead_letters, mark_abandoned_runs
@@ -46,9 +46,11 @@ def project_syncs(path: Path = SYNCS_PATH) -> list[SyncConfig]:
     Each sync's consent purpose must be one core.customers records, and consent is read from
     there for that purpose (unless the sync names another consent relation), so a sync never
     relies on the consent its segment was built for. File destinations' directories are
-    folders inside the activation root (activation_dir()).
+    folders inside the activation root (activation_dir()). The secrets the syncs name are
+    registered for redaction, so every message of this process hides them.
     """
     syncs = load_syncs(path)
+    register_sync_secrets(syncs)
     for sync in syncs:
         if sync.consent_purpose not in CONSENT_PURPOSES:
             raise SyncConfigError(
@@ -156,11 +158,10 @@ def _run_selected(
                 allow_mass_change=allow_mass_change,
             )
         except Exception as error:  # recorded, redacted, in the run log by the engine
-            on_line(f"  {sync.name:<40} failed: {type(error).__name__}")
+            message = recorded_error(error)
+            on_line(f"  {sync.name:<40} failed: {message}")
             results.append(
-                SyncRunResult(
-                    "", sync.name, "failed", started_at=datetime.now(UTC), error=str(error)
-                )
+                SyncRunResult("", sync.name, "failed", started_at=datetime.now(UTC), error=message)
             )
             continue
         results.append(result)

@@ -10,6 +10,9 @@ import click
 @click.group()
 def main() -> None:
     """Composable customer data platform."""
+    from reverse_etl.redaction import install_log_redaction
+
+    install_log_redaction()
 
 
 @main.command()

@@ -202,8 +202,20 @@ def run_dbt(
 
     `project_dir` points dbt at another copy of the project (tests change a copy, never the
     project itself); by default it is the project in the repository.
+
+    What dbt prints, writes to logs/dbt.log and to run_results.json, and what this function
+    reports, is scrubbed of the row content database errors quote (cdp/dbt_logs.py).
     """
     from dbt.cli.main import dbtRunner
+
+    from cdp.dbt_logs import (
+        install_dbt_log_scrubbing,
+        scrub_dbt_text,
+        scrub_run_results,
+        target_path,
+    )
+
+    install_dbt_log_scrubbing()
 
     outcome = DbtOutcome(success=False, seconds=0.0)
     emit = on_line or (lambda line: None)
@@ -224,7 +236,7 @@ def run_dbt(
                 outcome.failures.append(node)
             emit(f"  [{index:>3}/{nodes_total}] {status:<7} {node} ({seconds:.1f}s)")
         elif name == "JinjaLogInfo":
-            emit(f"          {event.info.msg}")
+            emit(f"          {scrub_dbt_text(event.info.msg)}")
 
     project = project_dir if project_dir is not None else DBT_PROJECT_DIR
     started = time.perf_counter()
@@ -244,10 +256,11 @@ def run_dbt(
                 "info",
             ]
         )
+        scrub_run_results(target_path(args, project))  # DBT_TARGET_PATH is set in here
     outcome.seconds = time.perf_counter() - started
     outcome.success = bool(result.success)
     if result.exception is not None:
-        outcome.failures.append(f"dbt: {result.exception}")
+        outcome.failures.append(scrub_dbt_text(f"dbt: {result.exception}"))
     return outcome
 
 

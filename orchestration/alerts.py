@@ -15,6 +15,8 @@ from typing import Any
 import requests
 from dagster import DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
 
+from reverse_etl.redaction import redact, register_env_secret, register_secret
+
 logger = logging.getLogger(__name__)
 
 WEBHOOK_ENV = "CDP_ALERT_WEBHOOK_URL"
@@ -26,17 +28,23 @@ def post_alert(
 ) -> bool:
     """Log `text` and post it to the webhook (argument, else CDP_ALERT_WEBHOOK_URL).
 
+    The text is redacted first (secrets, personal data): it is a log line and a chat message.
+
     Returns whether the webhook acknowledged it; False when none is configured or it failed.
     """
+    text = redact(text)
     logger.warning("ALERT: %s", text)
+    register_env_secret(WEBHOOK_ENV)
     url = webhook_url or os.environ.get(WEBHOOK_ENV, "").strip()
+    if webhook_url:
+        register_secret(webhook_url)
     if not url:
         return False
     try:
         response = requests.post(url, json={"text": text}, timeout=timeout)
         response.raise_for_status()
-    except requests.RequestException as error:
-        logger.error("Could not post the alert to the webhook: %s", error)
+    except requests.RequestException as error:  # the URL is a secret: the record is redacted
+        logger.error("Could not post the alert to the webhook: %s", redact(str(error)))
         return False
     return True
 

@@ -65,6 +65,7 @@ from orchestration.syncs import ALLOW_MASS_CHANGE_TAG, allows_mass_change, sync_
 from reverse_etl.config import SyncConfig
 from reverse_etl.engine import assess_mass_change
 from reverse_etl.guard import DeltaCounts
+from reverse_etl.redaction import redact
 from reverse_etl.state import SYNC_RUNS
 from reverse_etl.warehouse import DuckDBWarehouse
 
@@ -394,7 +395,7 @@ def sync_failure_verdict(
     rate = counts["failed"] / attempted if attempted else 0.0
     run_id = str(run["run_id"])
     status = str(run["status"])
-    error = (run.get("error") or "").strip()[:MAX_ERROR_CHARS] or None
+    error = redact((run.get("error") or "").strip())[:MAX_ERROR_CHARS] or None
     metadata: dict[str, Any] = {
         "status": status,
         "failed": counts["failed"],

@@ -168,5 +168,10 @@ def release_warehouse() -> None:
     release_dbt_connection()
 
 
-# The dbt executable of this environment, whether or not its bin/ is on PATH.
-dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(_BIN_DIR) / "dbt"))
+# dbt of this environment (whether or not its bin/ is on PATH) through `cdp-dbt`, which scrubs
+# row content from what dbt prints (what dagster-dbt puts in the event log and compute logs),
+# from dbt.log and from run_results.json (cdp/dbt_logs.py).
+DBT_EXECUTABLE = Path(_BIN_DIR) / "cdp-dbt"
+if not DBT_EXECUTABLE.exists():
+    raise RuntimeError(f"{DBT_EXECUTABLE} is missing: reinstall the project (`make setup`)")
+dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE))

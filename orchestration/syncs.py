@@ -28,6 +28,7 @@ from cdp.activation import project_syncs, run_project_syncs
 from orchestration.dbt import checked_settings, release_warehouse
 from reverse_etl.config import SyncConfig, SyncConfigError
 from reverse_etl.lock import WarehouseBusy
+from reverse_etl.redaction import describe_error, redact
 
 KEY_PREFIX = "activation"
 # Sync assets of one run may start together; each waits this long for the warehouse's sync
@@ -68,14 +69,22 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
                 wait_seconds=SYNC_LOCK_WAIT_SECONDS,
             )
         except (SyncConfigError, WarehouseBusy) as error:
-            raise Failure(description=str(error)) from None
+            raise Failure(description=redact(str(error))) from None
+        except Exception as error:
+            # Dagster stores an exception's message and its chained causes in the event log and
+            # prints them to the compute logs: only the redacted text goes there.
+            raise Failure(description=f"sync {sync.name} failed: {describe_error(error)}") from None
         if result.status == "failed":
-            raise Failure(f"sync {sync.name} failed: {result.error}")
+            raise Failure(
+                description=f"sync {sync.name} failed: {redact(result.error or 'no error')}"
+            ) from None
         if result.status == "blocked":
             raise Failure(
-                f"sync {sync.name} blocked: {result.error} (launch with the run tag"
-                f" {ALLOW_MASS_CHANGE_TAG}: true to send it)"
-            )
+                description=redact(
+                    f"sync {sync.name} blocked: {result.error} (launch with the run tag"
+                    f" {ALLOW_MASS_CHANGE_TAG}: true to send it)"
+                )
+            ) from None
         return MaterializeResult(
             metadata={
                 "added": result.added,

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reverse_etl.config import SyncConfig, load_syncs
+from reverse_etl.config import SyncConfig, load_syncs, register_sync_secrets
 from reverse_etl.destinations import Destination, build_destinations, usable
-from reverse_etl.engine import run_sync
+from reverse_etl.engine import recorded_error, run_sync
 from reverse_etl.guard import BLOCKED
 from reverse_etl.lock import WarehouseBusy, sync_lock
+from reverse_etl.redaction import install_log_redaction
 from reverse_etl.state import clear_dead_letters, mark_abandoned_runs
 from reverse_etl.state import dead_letters as list_dead_letters
 from reverse_etl.warehouse import DuckDBWarehouse, open_warehouse
@@ -66,9 +67,11 @@ def main(
     from cdp.pipeline import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     try:
         settings = Settings.from_env()
         syncs = load_syncs(config)
+        register_sync_secrets(syncs)
         unknown = set(names) - {sync.name for sync in syncs}
         if unknown:
             raise click.ClickException(f"no such sync: {', '.join(sorted(unknown))}")
@@ -139,9 +142,9 @@ def _run(
                     full_resync=full_resync,
                     allow_mass_change=allow_mass_change,
                 )
-            except Exception as error:  # reported (redacted) by the engine; keep going
+            except Exception as error:  # recorded (redacted) by the engine; keep going
                 failures += 1
-                click.echo(f"{sync.name}: failed ({type(error).__name__})", err=True)
+                click.echo(f"{sync.name}: failed: {recorded_error(error)}", err=True)
                 continue
             if result.status == BLOCKED:
                 failures += 1

@@ -20,6 +20,8 @@ from pydantic import (
     field_validator,
 )
 
+from reverse_etl.redaction import register_env_secret
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -147,6 +149,24 @@ class SyncConfig(BaseModel):
     @classmethod
     def _env_names(cls, value: list[str]) -> list[str]:
         return [_check_identifier(name, "environment variable name") for name in value]
+
+
+def secret_env_names(sync: SyncConfig) -> list[str]:
+    """The environment variables holding this sync's secrets: its `secret_env`, and its
+    destination's options that name one (`api_key_env`, `access_token_env`, `secret_env`...)."""
+    names = list(sync.secret_env)
+    for option, value in sync.destination.options.items():
+        if (option.endswith("_env") or option == "secret_env") and isinstance(value, str):
+            names.append(value)
+    return list(dict.fromkeys(names))
+
+
+def register_sync_secrets(syncs: list[SyncConfig]) -> None:
+    """Hide the secrets these syncs name from every message of this process, even before a
+    destination reads them (a process that only reports, such as a sensor, redacts too)."""
+    for sync in syncs:
+        for name in secret_env_names(sync):
+            register_env_secret(name)
 
 
 def _describe(error: ValidationError) -> str:

@@ -10,6 +10,7 @@ may be sent again (at-least-once per batch).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,7 +33,12 @@ from reverse_etl.diff import (
     skipped_counts_query,
 )
 from reverse_etl.guard import BLOCKED, DeltaCounts, mass_change_reason
-from reverse_etl.http import redact
+from reverse_etl.redaction import (
+    MAX_DETAIL_LENGTH,
+    describe_error,
+    redact,
+    register_env_secret,
+)
 from reverse_etl.state import (
     SYNC_RECIPIENTS,
     SYNC_REJECTIONS,
@@ -110,9 +116,17 @@ def _secrets_of(sync: SyncConfig, destination: Destination) -> list[str]:
     return [secret for secret in secrets if secret]
 
 
+def _sent_values(batch: Batch | None) -> list[Any]:
+    """What a batch sent about people: a destination that echoes it back must not be stored."""
+    if batch is None:
+        return []
+    return [record.payload for record in batch.records if record.payload is not None]
+
+
 def _commit_batch(
     state: SyncState,
     sync: SyncConfig,
+    destination: Destination,
     batch: Batch,
     result: BatchResult,
     run: SyncRunResult,
@@ -127,6 +141,16 @@ def _commit_batch(
     }
     for key in by_key.keys() - acknowledged - rejected.keys():
         rejected[key] = "not acknowledged by the destination"
+    # A reason is the destination's (or a check's) words; the record's own data is not kept.
+    rejected = {
+        key: redact(
+            reason,
+            _secrets_of(sync, destination),
+            values=[by_key[key].payload] if by_key[key].payload else [],
+            limit=MAX_DETAIL_LENGTH,
+        )
+        for key, reason in rejected.items()
+    }
     counters = (run.added, run.changed, run.removed, run.failed, run.requests)
     run.count_acknowledged(batch.operation, len(acknowledged))
     run.failed += len(rejected)
@@ -214,6 +238,16 @@ def assess_mass_change(
     }
     counts = _delta_counts(sync, warehouse, options)
     return counts, mass_change_reason(counts, sync.mass_change)
+
+
+def recorded_error(error: BaseException) -> str:
+    """What the run log recorded for an error `run_sync` raised, else `error` redacted.
+
+    `run_sync` re-raises the original exception; its own message may hold a secret or what the
+    destination echoed, so callers that show or store it use this text instead.
+    """
+    recorded = getattr(error, "sync_error", None)
+    return recorded if isinstance(recorded, str) else describe_error(error)
 
 
 def run_sync(
@@ -304,17 +338,27 @@ def run_sync(
         run.status, run.finished_at = "dry_run", now()
         return run
 
+    for name in sync.secret_env:
+        register_env_secret(name)
     state.start_run(run)
+    batch: Batch | None = None
     try:
         for batch in _batches(sync.name, records, batch_size):
             run.planned[batch.operation] += len(batch.records)
             result = destination.send(batch)
-            _commit_batch(state, sync, batch, result, run, now())
+            _commit_batch(state, sync, destination, batch, result, run, now())
     except BaseException as error:
         run.status, run.finished_at = "failed", now()
-        run.error = redact(f"{type(error).__name__}: {error}", _secrets_of(sync, destination))
+        run.error = redact(
+            f"{type(error).__name__}: {error}",
+            _secrets_of(sync, destination),
+            values=_sent_values(batch),
+            limit=MAX_DETAIL_LENGTH,
+        )
         state.record_run(run)
         log.error("sync %s run %s failed: %s", sync.name, run.run_id, run.error)
+        with contextlib.suppress(AttributeError, TypeError):
+            error.sync_error = run.error  # type: ignore[attr-defined]  # see recorded_error()
         raise
     if blocked_reason is not None:
         run.status, run.finished_at = BLOCKED, now()

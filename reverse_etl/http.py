@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -19,13 +18,12 @@ from typing import Any
 
 import requests
 
-log = logging.getLogger(__name__)
+from reverse_etl.redaction import REDACTED, Secret, register_secret
+from reverse_etl.redaction import redact as _redact
 
-REDACTED = "***"
-_AUTH_HEADER = re.compile(
-    r"(?i)(authorization|x-api-key|api[-_]key)(['\"]?\s*[:=]\s*['\"]?)"
-    r"(?:(?:bearer|basic|token)\s+)?[^'\",}\s]+"
-)
+__all__ = ["REDACTED", "HttpClient", "RequestFailed", "RetriesExhausted", "TokenBucket", "redact"]
+
+log = logging.getLogger(__name__)
 
 
 class RetriesExhausted(RuntimeError):
@@ -36,11 +34,27 @@ class RetriesExhausted(RuntimeError):
         self.response = response
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Replace known secret values and authorization-like header values in `text`."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return _AUTH_HEADER.sub(lambda match: match.group(1) + match.group(2) + REDACTED, text)
+class RequestFailed(RuntimeError):
+    """A request requests refused or could not send (e.g. an invalid header); redacted."""
+
+
+def redact(text: str, secrets: Iterable[str | Secret] = ()) -> str:
+    """`text` without secrets (every rendering) or personal data; see reverse_etl.redaction."""
+    return _redact(text, secrets)
+
+
+def _invalid_header(headers: Any) -> str:
+    """Which header requests refused, by name only (its value is never shown)."""
+    names = [
+        str(name)
+        for name, value in dict(headers or {}).items()
+        if isinstance(value, str) and (value != value.strip() or "\n" in value or "\r" in value)
+    ]
+    which = f" {', '.join(names)}" if names else ""
+    return (
+        f"InvalidHeader: the value of header{which} has leading or trailing whitespace or a line"
+        " break (value not shown)"
+    )
 
 
 class TokenBucket:
@@ -107,7 +121,7 @@ class HttpClient:
         backoff_max: float = 30.0,
         max_retry_after: float = 300.0,
         rate_limit_per_second: float | None = None,
-        secrets: Iterable[str] = (),
+        secrets: Iterable[str | Secret] = (),
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -121,7 +135,9 @@ class HttpClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.max_retry_after = max_retry_after
-        self.secrets = [secret for secret in secrets if secret]
+        self.secrets: list[str] = []
+        for secret in secrets:
+            self.add_secret(secret)
         self._sleep = sleep
         self._now = now
         self._jitter = jitter
@@ -132,9 +148,12 @@ class HttpClient:
         )
         self.requests_sent = 0
 
-    def add_secret(self, secret: str) -> None:
-        if secret:
-            self.secrets.append(secret)
+    def add_secret(self, secret: str | Secret | None) -> None:
+        """Hide `secret` (every rendering of it) from this client's and every other message."""
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        if value:
+            self.secrets.append(value)
+            register_secret(value)
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max, base * 2^(attempt-1)))."""
@@ -153,12 +172,23 @@ class HttpClient:
                 self._bucket.acquire()
             self.requests_sent += 1
             wait: float | None = None
+            refused: str | None = None
+            response: requests.Response | None = None
             try:
                 response = self.session.request(method, url, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as error:
                 problem = redact(f"{type(error).__name__}: {error}", self.secrets)
                 last_response = None
-            else:
+            except requests.RequestException as error:
+                # Not retryable (an invalid header or URL...): requests quotes what it refused,
+                # which for a header is its value, a secret more often than not.
+                if isinstance(error, requests.exceptions.InvalidHeader):
+                    refused = _invalid_header(kwargs.get("headers"))
+                else:
+                    refused = redact(f"{type(error).__name__}: {error}", self.secrets)
+            if refused is not None:  # raised outside the handler: nothing of it is chained
+                raise RequestFailed(f"{method} {safe_url}: {refused}")
+            if response is not None:
                 if not _is_retryable_status(response.status_code):
                     return response
                 last_response = response

@@ -909,7 +909,7 @@ def test_rejections_are_retried_next_run_then_dead_lettered(klaviyo, warehouse, 
     assert fake.imported_keys()["c000"] == 2
     assert warehouse.fetchall(
         "select reason, attempts, is_dead_letter from reverse_etl.sync_rejections"
-    ) == [("Invalid input.: Invalid email address: broken", 2, True)]
+    ) == [("Invalid input.: Invalid email address: ***", 2, True)]  # the value echoed: hidden
 
 
 def test_a_failed_run_records_a_redacted_error(klaviyo, warehouse, monkeypatch, caplog):

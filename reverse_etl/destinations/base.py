@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reverse_etl.redaction import Secret, SecretError, resolve_secret
+
 
 @dataclass(frozen=True)
 class Record:
@@ -49,6 +51,64 @@ class BatchResult:
 
 class DestinationError(RuntimeError):
     """The destination refused a whole batch; the run stops and nothing of it is committed."""
+
+
+def env_secret(name: str, what: str = "") -> Secret:
+    """The secret in environment variable `name` (stripped, checked, registered for redaction).
+
+    Raises DestinationError naming the variable, never its value, when it is unset or unusable.
+    """
+    try:
+        return resolve_secret(name, what=what)
+    except SecretError as error:
+        raise DestinationError(str(error)) from None
+
+
+def body_summary(response: Any) -> str:
+    """A response body without known error fields, described by size and type, never shown.
+
+    A vendor's error body may echo the request (emails, names): an error keeps the status,
+    the vendor's error code and reason text (each destination extracts its known fields), and
+    the rest of the body only as this description.
+    """
+    kind = (response.headers.get("Content-Type") or "").split(";")[0].strip() or "untyped"
+    return f"({len(response.content or b'')}-byte {kind} body not shown)"
+
+
+# The fields of a generic JSON error body worth keeping: codes and reason texts.
+GENERIC_ERROR_FIELDS = (
+    "code",
+    "error_code",
+    "status",
+    "type",
+    "title",
+    "error",
+    "message",
+    "reason",
+    "detail",
+    "error_description",
+)
+
+
+def generic_error_detail(response: Any) -> str:
+    """Codes and reasons from a JSON error body (`{"error": ..., "message": ...}`, also under
+    `error` or in an `errors` list); else `body_summary`. Nested request data is never kept."""
+    document = json_object(response.text if response.content else None)
+    sources: list[dict[str, Any]] = [document]
+    for nested in (document.get("error"), document.get("errors")):
+        if isinstance(nested, dict):
+            sources.append(nested)
+        elif isinstance(nested, list):
+            sources.extend(item for item in nested[:5] if isinstance(item, dict))
+    parts: list[str] = []
+    for source in sources:
+        for name in GENERIC_ERROR_FIELDS:
+            value = source.get(name)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                text = f"{name}={value}" if name in ("code", "error_code", "status") else str(value)
+                if text not in parts:
+                    parts.append(text)
+    return "; ".join(parts) if parts else body_summary(response)
 
 
 class Destination(Protocol):

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -58,7 +57,9 @@ from reverse_etl.destinations.base import (
     Batch,
     BatchResult,
     DestinationError,
+    body_summary,
     compact_json,
+    env_secret,
     json_object,
 )
 from reverse_etl.destinations.hashing import (
@@ -253,7 +254,7 @@ def mark_retryable_as_429(response: requests.Response, *args: Any, **kwargs: Any
 def describe_error(response: requests.Response) -> str:
     status = _status_error(response)
     if not status:
-        return f"Google Ads API answered HTTP {response.status_code}: {response.text[:300]}"
+        return f"Google Ads API answered HTTP {response.status_code}: {body_summary(response)}"
     details = "; ".join(describe_failure(error) for error in _failures(status)[:5])
     return (
         f"Google Ads API answered HTTP {response.status_code} {status.get('status')}:"
@@ -269,14 +270,8 @@ class GoogleAdsCustomerMatchDestination:
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        access_token = os.environ.get(config.access_token_env)
-        developer_token = os.environ.get(config.developer_token_env)
-        for name, value in (
-            (config.access_token_env, access_token),
-            (config.developer_token_env, developer_token),
-        ):
-            if not value:
-                raise DestinationError(f"environment variable {name} is not set")
+        access_token = env_secret(config.access_token_env)
+        developer_token = env_secret(config.developer_token_env)
         self.config = config
         self.max_batch_size = config.max_batch_size
         self.rate_limit_per_second = config.rate_limit_per_second
@@ -285,13 +280,13 @@ class GoogleAdsCustomerMatchDestination:
             max_attempts=config.max_attempts,
             rate_limit_per_second=config.rate_limit_per_second,
         )
-        self.client.add_secret(str(access_token))
-        self.client.add_secret(str(developer_token))
+        self.client.add_secret(access_token)
+        self.client.add_secret(developer_token)
         self.client.session.hooks["response"].append(mark_retryable_as_429)
         self._sleep = sleep
         self._headers = {
-            "Authorization": f"Bearer {access_token}",
-            "developer-token": str(developer_token),
+            "Authorization": f"Bearer {access_token.reveal()}",
+            "developer-token": developer_token.reveal(),
             "Content-Type": "application/json",
         }
         if config.login_customer_id:

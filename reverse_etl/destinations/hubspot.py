@@ -48,7 +48,6 @@ client, honouring `Retry-After`.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -56,8 +55,16 @@ from typing import Any
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
-from reverse_etl.destinations.base import Batch, BatchResult, DestinationError, Record
+from reverse_etl.destinations.base import (
+    Batch,
+    BatchResult,
+    DestinationError,
+    Record,
+    body_summary,
+    env_secret,
+)
 from reverse_etl.http import HttpClient, redact
+from reverse_etl.redaction import reveal
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 MAX_BATCH_UPSERT_INPUTS = 100
@@ -187,12 +194,7 @@ class HubSpotDestination:
     """Upserts contacts by email and mirrors their membership of one static list."""
 
     def __init__(self, config: HubSpotDestinationConfig, client: HttpClient | None = None) -> None:
-        token = os.environ.get(config.access_token_env)
-        if not token:
-            raise DestinationError(
-                f"environment variable {config.access_token_env} (HubSpot private app token)"
-                " is not set"
-            )
+        token = env_secret(config.access_token_env, "HubSpot private app token")
         self.config = config
         self.max_batch_size = config.max_batch_size
         self.rate_limit_per_second = config.rate_limit_per_second
@@ -213,7 +215,7 @@ class HubSpotDestination:
             f"{self._base_url}{path}",
             data=json.dumps(body, separators=(",", ":")).encode(),
             headers={
-                "Authorization": f"Bearer {self._token}",
+                "Authorization": f"Bearer {reveal(self._token)}",
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
@@ -221,7 +223,9 @@ class HubSpotDestination:
 
     def _refusal(self, what: str, response: requests.Response) -> DestinationError:
         answer = _json(response)
-        detail = error_message(answer) if isinstance(answer, dict) and answer else response.text
+        detail = (
+            error_message(answer) if isinstance(answer, dict) and answer else body_summary(response)
+        )
         return DestinationError(
             f"HubSpot {what} answered HTTP {response.status_code}: {self._clean(detail)}"
         )
@@ -412,5 +416,7 @@ class HubSpotDestination:
         if response.status_code in (401, 403):
             raise self._refusal("GDPR delete", response)
         answer = _json(response)
-        detail = error_message(answer) if isinstance(answer, dict) and answer else response.text
+        detail = (
+            error_message(answer) if isinstance(answer, dict) and answer else body_summary(response)
+        )
         return self._clean(f"HubSpot GDPR delete answered HTTP {response.status_code}: {detail}")

@@ -33,7 +33,6 @@ deletion jobs (`deletion_rate_limit_per_second`).
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -48,10 +47,13 @@ from reverse_etl.destinations.base import (
     BatchResult,
     DestinationError,
     Record,
+    body_summary,
     chunks,
     chunks_within,
+    env_secret,
 )
 from reverse_etl.http import HttpClient, TokenBucket, redact
+from reverse_etl.redaction import reveal
 
 KLAVIYO_REVISION = "2026-07-15"
 MAX_PROFILES_PER_IMPORT = 10_000
@@ -139,7 +141,7 @@ def profile_attributes(record_key: str, payload: dict[str, Any]) -> dict[str, An
 
 
 def error_detail(response: requests.Response) -> str:
-    """Klaviyo's JSON:API `errors` as `title: detail` text, else the start of the body."""
+    """Klaviyo's JSON:API `errors` as `code: title: detail` text, else the body's size."""
     try:
         errors = response.json().get("errors")
     except (ValueError, AttributeError):
@@ -148,11 +150,11 @@ def error_detail(response: requests.Response) -> str:
         parts = []
         for error in errors:
             if isinstance(error, dict):
-                title, detail = error.get("title"), error.get("detail")
-                parts.append(": ".join(str(part) for part in (title, detail) if part))
+                fields = (error.get("code"), error.get("title"), error.get("detail"))
+                parts.append(": ".join(str(part) for part in fields if part))
         if any(parts):
             return "; ".join(part for part in parts if part)
-    return response.text[:500]
+    return body_summary(response)
 
 
 def match_import_error(
@@ -186,9 +188,7 @@ class KlaviyoDestination:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        api_key = os.environ.get(config.api_key_env)
-        if not api_key:
-            raise DestinationError(f"environment variable {config.api_key_env} is not set")
+        api_key = env_secret(config.api_key_env)
         self.config = config
         self.max_batch_size = config.max_batch_size
         self.rate_limit_per_second = config.rate_limit_per_second
@@ -213,7 +213,7 @@ class KlaviyoDestination:
 
     def _headers(self, with_body: bool) -> dict[str, str]:
         headers = {
-            "Authorization": f"Klaviyo-API-Key {self._api_key}",
+            "Authorization": f"Klaviyo-API-Key {reveal(self._api_key)}",
             "revision": self.config.revision,
             "Accept": JSON_API,
         }

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 from typing import Any
 
@@ -50,7 +49,9 @@ from reverse_etl.destinations.base import (
     Batch,
     BatchResult,
     DestinationError,
+    body_summary,
     compact_json,
+    env_secret,
     json_object,
 )
 from reverse_etl.destinations.hashing import (
@@ -67,6 +68,7 @@ from reverse_etl.destinations.hashing import (
     sha256_hex,
 )
 from reverse_etl.http import HttpClient, redact
+from reverse_etl.redaction import reveal
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +197,7 @@ def mark_throttling_as_429(response: requests.Response, *args: Any, **kwargs: An
 def describe_error(response: requests.Response) -> str:
     error = graph_error(response)
     if not error:
-        return f"Meta Graph API answered HTTP {response.status_code}: {response.text[:300]}"
+        return f"Meta Graph API answered HTTP {response.status_code}: {body_summary(response)}"
     code = error.get("code")
     hint = " (invalid or expired access token)" if code == 190 else ""
     return (
@@ -207,9 +209,7 @@ def describe_error(response: requests.Response) -> str:
 
 class MetaCustomAudienceDestination:
     def __init__(self, config: MetaCustomAudienceConfig, client: HttpClient | None = None) -> None:
-        token = os.environ.get(config.access_token_env)
-        if not token:
-            raise DestinationError(f"environment variable {config.access_token_env} is not set")
+        token = env_secret(config.access_token_env)
         self.config = config
         self.max_batch_size = config.max_batch_size
         self.rate_limit_per_second = config.rate_limit_per_second
@@ -287,7 +287,7 @@ class MetaCustomAudienceDestination:
         form = {
             "payload": json.dumps(payload, separators=(",", ":")),
             "session": json.dumps(session, separators=(",", ":")),
-            "access_token": self._token,
+            "access_token": reveal(self._token),
         }
         response = self.client.request(method, self.url, data=form)
         if not 200 <= response.status_code < 300:

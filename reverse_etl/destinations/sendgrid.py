@@ -31,7 +31,6 @@ The default rate limit is SendGrid's default of 600 requests a minute.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -45,10 +44,13 @@ from reverse_etl.destinations.base import (
     BatchResult,
     DestinationError,
     Record,
+    body_summary,
     chunks,
     chunks_within,
+    env_secret,
 )
 from reverse_etl.http import HttpClient, redact
+from reverse_etl.redaction import reveal
 
 MAX_CONTACTS_PER_UPSERT = 30_000
 MAX_UPSERT_BYTES = 6 * 1024 * 1024
@@ -166,9 +168,7 @@ class SendGridDestination:
         client: HttpClient | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        api_key = os.environ.get(config.api_key_env)
-        if not api_key:
-            raise DestinationError(f"environment variable {config.api_key_env} is not set")
+        api_key = env_secret(config.api_key_env)
         self.config = config
         self.max_batch_size = config.max_batch_size
         self.rate_limit_per_second = config.rate_limit_per_second
@@ -192,7 +192,10 @@ class SendGridDestination:
         document: Any = None,
         params: dict[str, str] | None = None,
     ) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {reveal(self._api_key)}",
+            "Accept": "application/json",
+        }
         body = None
         if document is not None:
             headers["Content-Type"] = "application/json"
@@ -203,7 +206,7 @@ class SendGridDestination:
 
     def _fail(self, what: str, response: requests.Response) -> DestinationError:
         messages = [str(error.get("message", "")) for error in error_messages(response)]
-        detail = "; ".join(message for message in messages if message) or response.text[:500]
+        detail = "; ".join(message for message in messages if message) or body_summary(response)
         return DestinationError(
             f"SendGrid {what} answered HTTP {response.status_code}: "
             f"{redact(detail, self.client.secrets)}"

@@ -12,12 +12,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reverse_etl.destinations.base import Batch, BatchResult, DestinationError
+from reverse_etl.destinations.base import (
+    Batch,
+    BatchResult,
+    DestinationError,
+    env_secret,
+    generic_error_detail,
+)
 from reverse_etl.http import HttpClient, redact
+from reverse_etl.redaction import reveal
 
 
 class WebhookDestinationConfig(BaseModel):
@@ -37,9 +43,7 @@ def sign(body: bytes, secret: str) -> str:
 
 class WebhookDestination:
     def __init__(self, config: WebhookDestinationConfig, client: HttpClient | None = None) -> None:
-        secret = os.environ.get(config.secret_env)
-        if not secret:
-            raise DestinationError(f"environment variable {config.secret_env} is not set")
+        secret = env_secret(config.secret_env)
         self.config = config
         self.max_batch_size = config.max_batch_size
         self.rate_limit_per_second = config.rate_limit_per_second
@@ -63,11 +67,14 @@ class WebhookDestination:
             "POST",
             self.config.url,
             data=body,
-            headers={"Content-Type": "application/json", "X-Signature": sign(body, self._secret)},
+            headers={
+                "Content-Type": "application/json",
+                "X-Signature": sign(body, reveal(self._secret)),
+            },
         )
         requests_made = self.client.requests_sent - before
         if not 200 <= response.status_code < 300:
-            detail = redact(response.text[:500], self.client.secrets)
+            detail = redact(generic_error_detail(response), self.client.secrets)
             raise DestinationError(f"webhook answered HTTP {response.status_code}: {detail}")
         try:
             answer = response.json() if response.content else {}
