@@ -18,13 +18,21 @@ from dagster_dbt import (
 )
 
 from cdp import DBT_PROJECT_DIR
-from cdp.pipeline import Settings, SettingsError, release_dbt_connection, take_in_landing
+from cdp.pipeline import (
+    Settings,
+    SettingsError,
+    dbt_environment,
+    release_dbt_connection,
+    take_in_landing,
+)
 
 # dbt's profile and sources read these; default them to the embedded DuckDB and the sample.
 # (A CDP_* value the pipeline cannot use is reported by the run that needs it, not here, so
-# the code location still loads and the failure reaches the run's alerts.)
+# the code location still loads and the failure reaches the run's alerts. Not the landing
+# intake's folder: it follows CDP_DUCKDB_PATH, set per run in cdp_dbt_assets.)
 for _key, _value in Settings.from_env(check=False).as_env().items():
-    os.environ.setdefault(_key, _value)
+    if _key != "CDP_LANDING_INTAKE_DIR":
+        os.environ.setdefault(_key, _value)
 
 # dagster-dbt runs `dbt` from PATH (e.g. to parse the project under `dagster dev`); make that
 # the dbt of this environment even when the virtual environment is not activated.
@@ -141,10 +149,13 @@ def cdp_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     args = ["build", *SCHEDULED_BUILD_ARGS]
     if context.run.tags.get(FULL_REFRESH_TAG) == "true":
         args.append("--full-refresh")
-    # The landing intake first (cdp/intake.py): dbt's sources read what it took in.
-    take_in_landing(Settings.from_env(), args, context.log.info)
+    # The landing intake first (cdp/intake.py): dbt's sources read what it took in, from the
+    # folder dbt_environment() names.
+    settings = Settings.from_env()
+    take_in_landing(settings, args, context.log.info)
     try:
-        yield from dbt.cli(args, context=context).stream().fetch_row_counts()
+        with dbt_environment(settings):
+            yield from dbt.cli(args, context=context).stream().fetch_row_counts()
     finally:
         release_warehouse()
 

@@ -42,6 +42,8 @@ EARLIER_AS_OF, LATER_AS_OF = "2025-07-01 00:30:00", "2025-07-01 23:30:00"
 RUN_TIME_COLUMNS = {"customer_id_assigned_at", "merged_at"}
 # Which run last wrote a row, and how many rounds the components took on that run.
 RUN_TIME_COLUMNS |= {"changed_at", "linking_changed_at", "resolved_in_rounds", "run_started_at"}
+# When the landing intake took a file in (audit.landing_files): the run's time too.
+RUN_TIME_COLUMNS |= {"taken_in_at"}
 # The log of the runs themselves, and the working set of the last run.
 RUN_LOG_TABLES = {
     "audit.incremental_runs",

@@ -6,14 +6,13 @@ with
 
 taken_in as (
     {% for table in landing_tables() %}
-        {%- set source_name, table_name = table.name.split('/') %}
-        select
-            '{{ table.name }}' as landing_table,
-            _landed_file as landed_file,
-            count(*) as rows_in_files
-        from {{ source(source_name, table_name) }}
-        group by _landed_file
-        {% if not loop.last %}union all{% endif %}
+    select
+        '{{ table.name }}' as landing_table,
+        _landed_file as landed_file,
+        count(*) as rows_in_files
+    from {{ source(table.name.split('/')[0], table.name.split('/')[1]) }}
+    group by _landed_file
+    {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
 
