@@ -13,9 +13,15 @@
 {%- set entries = configured if configured is not string else configured.split(',') -%}
 {%- set acknowledged = entries | map('string') | map('trim') | map('lower') | reject('equalto', '') | list -%}
 {%- for fingerprint in acknowledged if not modules.re.match('^[0-9a-f]{32}$', fingerprint) -%}
-{{ exceptions.raise_compiler_error("CDP_ACKNOWLEDGED_UNAPPLIED_ROWS (var acknowledged_unapplied_rows): '" ~ fingerprint ~ "' is not a row fingerprint (32 hex digits)") }}
+{{ exceptions.raise_compiler_error(
+    "CDP_ACKNOWLEDGED_UNAPPLIED_ROWS (var acknowledged_unapplied_rows): '" ~ fingerprint
+    ~ "' is not a row fingerprint (32 hex digits)"
+) }}
 {%- endfor -%}
-{%- set is_acknowledged = "row_fingerprint in ('" ~ acknowledged | join("', '") ~ "')" if acknowledged else 'false' -%}
+{%- set is_acknowledged = 'false' -%}
+{%- if acknowledged -%}
+{%- set is_acknowledged = "row_fingerprint in ('" ~ acknowledged | join("', '") ~ "')" -%}
+{%- endif -%}
 
 with
 
