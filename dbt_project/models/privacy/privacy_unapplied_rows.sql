@@ -9,11 +9,19 @@
     `acknowledged_unapplied_rows` var (CDP_ACKNOWLEDGED_UNAPPLIED_ROWS, comma-separated).
     Rebuilt from every landed file of the two tables on every run.
 #}
-{%- set acknowledged = var('acknowledged_unapplied_rows', '') -%}
-{%- if acknowledged is string -%}
-    {%- set acknowledged = acknowledged.split(',') -%}
+{%- set configured = var('acknowledged_unapplied_rows', '') -%}
+{%- set entries = configured if configured is not string else configured.split(',') -%}
+{%- set acknowledged = entries | map('string') | map('trim') | map('lower') | reject('equalto', '') | list -%}
+{%- for fingerprint in acknowledged if not modules.re.match('^[0-9a-f]{32}$', fingerprint) -%}
+{{ exceptions.raise_compiler_error(
+    "CDP_ACKNOWLEDGED_UNAPPLIED_ROWS (var acknowledged_unapplied_rows): '" ~ fingerprint
+    ~ "' is not a row fingerprint (32 hex digits)"
+) }}
+{%- endfor -%}
+{%- set is_acknowledged = 'false' -%}
+{%- if acknowledged -%}
+{%- set is_acknowledged = "row_fingerprint in ('" ~ acknowledged | join("', '") ~ "')" -%}
 {%- endif -%}
-{%- set acknowledged = acknowledged | map('trim') | reject('equalto', '') | list -%}
 
 with
 
@@ -46,13 +54,7 @@ final as (
         reason,
         landed_file,
         row_fingerprint,
-        {% if acknowledged -%}
-            row_fingerprint in (
-                {%- for fingerprint in acknowledged %}'{{ fingerprint }}'{{ ', ' if not loop.last }}{% endfor -%}
-            )
-        {%- else -%}
-            false
-        {%- endif %} as is_acknowledged
+        {{ is_acknowledged }} as is_acknowledged
     from unapplied
 )
 

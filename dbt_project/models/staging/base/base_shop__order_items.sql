@@ -37,7 +37,10 @@ validated as (
             when line_number is null then 'missing or unreadable line_number'
             when quantity is null then 'missing or unreadable quantity'
             when unit_price is null
-                then coalesce({{ dbt.concat(["'unreadable unit_price: '", 'unit_price_problem']) }}, 'missing unit_price')
+                then coalesce(
+                    {{ dbt.concat(["'unreadable unit_price: '", 'unit_price_problem']) }},
+                    'missing unit_price'
+                )
         end as _quarantine_reason,
         _landed_file,
         _row_hash
