@@ -197,7 +197,7 @@ def run(
     _exit_on_unsent(results)
 
 
-def _reclaim(duckdb_path: Path, *, force: bool) -> None:
+def _reclaim(duckdb_path: Path, *, force: bool, verbose: bool = False) -> None:
     import duckdb
 
     from cdp.erasure import reclaim_erased_data
@@ -218,7 +218,7 @@ def _reclaim(duckdb_path: Path, *, force: bool) -> None:
             f" erased records; {outcome.bytes_before:,} -> {outcome.bytes_after:,} bytes,"
             f" {outcome.seconds:.1f}s)"
         )
-    elif force:
+    elif verbose:
         click.echo(f"erasure: nothing rewritten ({outcome.reason})")
 
 
@@ -231,7 +231,7 @@ def reclaim_erased(duckdb_path: Path | None, force: bool) -> None:
     `cdp run` does this by itself after a build that applied new erasures; run it after
     building with `cdp dbt build` or Dagster, or with --force after any manual deletion.
     """
-    _reclaim(_settings(None, duckdb_path, None).duckdb_path, force=force)
+    _reclaim(_settings(None, duckdb_path, None).duckdb_path, force=force, verbose=True)
 
 
 @main.command()

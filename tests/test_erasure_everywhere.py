@@ -240,3 +240,48 @@ def test_an_erased_person_leaves_no_bytes_in_the_warehouse_file_or_the_activatio
         connection.execute(
             "insert into reverse_etl.sync_state select * from reverse_etl.sync_state limit 1"
         )
+
+
+def test_the_file_is_rewritten_only_after_new_erasures_and_keeps_everything_else(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "cdp.duckdb"
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("create schema privacy; create schema core; create schema audit")
+        connection.execute(
+            "create table privacy.int_privacy__erased_records (record_source varchar,"
+            " record_key varchar)"
+        )
+        connection.execute(
+            "create table core.people (id varchar primary key, email varchar);"
+            f" insert into core.people values ('a', '{EMAIL}'), ('b', '{OTHER_EMAIL}')"
+        )
+        connection.execute("create view core.people_view as select * from core.people")
+    assert not reclaim_erased_data(db).reclaimed, "nothing erased yet"
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("update core.people set email = null where id = 'a'")
+        connection.execute("insert into privacy.int_privacy__erased_records values ('x', 'a')")
+    assert _traces([db]), "the old row version is still in the file"
+
+    first, second = reclaim_erased_data(db), reclaim_erased_data(db)
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("insert into privacy.int_privacy__erased_records values ('x', 'b')")
+    third, forced = reclaim_erased_data(db), reclaim_erased_data(db, force=True)
+
+    assert (first.reclaimed, second.reclaimed, third.reclaimed, forced.reclaimed) == (
+        True,
+        False,
+        True,
+        True,
+    )
+    assert _traces([db]) == {}
+    assert query(db, "select * from core.people_view order by id") == [
+        ("a", None),
+        ("b", OTHER_EMAIL),
+    ]
+    assert query(db, "select erased_records from audit.erasure_reclaims order by 1") == [
+        (1,),
+        (2,),
+        (2,),
+    ]
+    assert not list(tmp_path.glob("*.compacting*"))
