@@ -20,8 +20,11 @@ def _lines(directory: Path) -> dict[str, list[dict]]:
     }
 
 
-def test_an_erase_rewrites_earlier_files_without_the_erased_records(tmp_path: Path) -> None:
-    destination = FileDestination(FileDestinationConfig(directory=tmp_path))
+def test_an_erase_rewrites_earlier_files_without_the_erased_records(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("CDP_ACTIVATION_DIR", str(tmp_path))
+    destination = FileDestination(FileDestinationConfig())
     destination.send(Batch("vip", "add", [_add("c1", "Erased@Example.com"), _add("c2", "k@x.io")]))
     destination.send(Batch("vip", "add", [_add("c1", "erased@example.com")]))
     destination.send(Batch("vip", "remove", [Record("remove", "c2", None, None)]))
