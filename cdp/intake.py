@@ -611,7 +611,9 @@ class Intake:
         for table in [*LANDING_TABLES, f"{INTAKE_SCHEMA}/rejects"]:
             folder = self.data / table
             for path in folder.glob("*.parquet*"):
-                if path.name != "empty.parquet" and path.name not in known:
+                # Only files: Spark's table over the folder leaves a directory named after the
+                # glob (`*.parquet`) there.
+                if path.is_file() and path.name != "empty.parquet" and path.name not in known:
                     path.unlink()
 
     def _write_files_table(self) -> None:
