@@ -167,13 +167,13 @@ FEED = """
 """
 
 
-def _sync(activation_dir: Path) -> SyncConfig:
+def _sync(directory: str) -> SyncConfig:
     return SyncConfig(
         name="people_to_file",
         source="activation.erasure_feed",
         fields={"email": "email", "phone": "phone", "first_name": "first_name",
                 "last_name": "last_name"},
-        destination={"type": "file", "options": {"directory": str(activation_dir)}},
+        destination={"type": "file", "options": {"directory": directory}},
     )  # fmt: skip
 
 
@@ -191,13 +191,14 @@ def test_an_erased_person_leaves_no_bytes_in_the_warehouse_file_or_the_activatio
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CDP_AS_OF", "2025-07-01")
+    monkeypatch.setenv("CDP_ACTIVATION_DIR", str(tmp_path))
     raw, db, activation = tmp_path / "landing", tmp_path / "warehouse.duckdb", tmp_path / "out"
     _landing(raw)
     build_warehouse(raw, db)
     with duckdb.connect(str(db)) as connection:
         connection.execute("create schema if not exists activation")
         connection.execute(FEED)
-    sync = _sync(activation)
+    sync = _sync(activation.name)
     _send(db, sync)
     activation_files = lambda: sorted(activation.rglob("*"))  # noqa: E731
     assert _traces([path for path in activation_files() if path.is_file()])

@@ -417,8 +417,10 @@ def deletions_from(
     id_type = np.array([0, 1, 2])[vec.choice(rng, pidx.size, [0.8, 0.1, 0.1])]
     id_type = np.where((id_type == 2) & ~P.has_account[pidx], 0, id_type)
     request_id = ids.allocate("deletion", ts)
+    # Never spoiled: an erasure request that names nobody readable fails the run (by design),
+    # so generated data keeps its mess in the other columns (dates, case, spaces).
     value = R.identifier_values(
-        rng, P, pidx, id_type, ts, W.customer_id_of, W.contact_id_of, at_least
+        rng, P, pidx, id_type, ts, W.customer_id_of, W.contact_id_of, at_least, spoil=False
     )
     cols = R.deletion_rows(
         rng, at_least, request_id=request_id, id_type=id_type, value=value, ts=ts
