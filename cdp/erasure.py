@@ -6,7 +6,7 @@ readable in the .duckdb file. A CHECKPOINT or VACUUM does not overwrite them. So
 of erased records has grown since the last rewrite, the whole database is copied into a new
 file (`COPY FROM DATABASE`: only live rows are written) which then replaces the old one with
 one rename. The run that does it is logged in `audit.erasure_reclaims`; a run without new
-erasures only reads two numbers (see docs/adr/0006-erasure-reaches-every-copy.md).
+erasures only reads two numbers (see docs/adr/0008-erasure-reaches-every-copy.md).
 
 DuckDB only: on other warehouses the storage is the platform's (Spark rewrites a table's
 Parquet files on every build; time travel, snapshots and trash are the platform's to purge).
