@@ -41,7 +41,10 @@ _EXPLANATION = (
 )
 _ORIGINAL_LINE = re.compile(rf"(?m)^(\s*Original Line:)[^\n]*(?:\n(?!{_EXPLANATION})[^\n]*)*")
 _INPUT = re.compile(r"(?m)\b(Input:)[ \t]*\S[^\n]*")
-_QUOTED_VALUE = re.compile(r"""(?i)\b(string|value|key|format:)(\s+)(["'])(?:(?!\3)[^\n])*\3""")
+# Not after a dot: `rules.all[1].value 'two'` names a field of a segment's rule (git, not data).
+_QUOTED_VALUE = re.compile(
+    r"""(?i)(?<!\.)\b(string|value|key|format:)(\s+)(["'])(?:(?!\3)[^\n])*\3"""
+)
 _CARET = re.compile(r"^\s*\^+\s*$")
 _SQL_LINE = re.compile(r"^\s*LINE \d+:")
 

@@ -25,12 +25,12 @@ cases as (
 
     select
         'timestamps with offsets become UTC' as case_name,
-        {{ parse_timestamp_utc("'2024-03-05T16:22:01+02:00'") }}
-        = cast('2024-03-05 14:22:01' as {{ dbt.type_timestamp() }})
-        and {{ parse_timestamp_utc("'2024-03-05T14:22:01.123Z'") }}
-        = cast('2024-03-05 14:22:01.123' as {{ dbt.type_timestamp() }})
-        and {{ parse_timestamp_utc("'2024-03-05 14:22:01'") }}
-        = cast('2024-03-05 14:22:01' as {{ dbt.type_timestamp() }}) as passed
+        {{ parse_timestamp_utc("'2004-03-05T16:22:01+02:00'") }}
+        = cast('2004-03-05 14:22:01' as {{ dbt.type_timestamp() }})
+        and {{ parse_timestamp_utc("'2004-03-05T14:22:01.123Z'") }}
+        = cast('2004-03-05 14:22:01.123' as {{ dbt.type_timestamp() }})
+        and {{ parse_timestamp_utc("'2004-03-05 14:22:01'") }}
+        = cast('2004-03-05 14:22:01' as {{ dbt.type_timestamp() }}) as passed
 
     union all
 
