@@ -92,7 +92,8 @@
     when both are 12 or less the order is ambiguous and the `ambiguous_date_order` var decides
     (`day_first`, `month_first`, or empty: unreadable, never a guess). A time outside the
     plausibility window, before `timestamp_earliest` (1900-01-01) or more than
-    `timestamp_max_days_after_as_of` (7) days after the run's as_of, cannot be true (9999-12-31,
+    `timestamp_max_days_after_as_of` (7) days after the later of the as_of and the run's start,
+    cannot be true (9999-12-31,
     0001-01-01, year -44): it is null like an unreadable one, so it never wins a version
     ranking or counts as an event time, and the model flags it or quarantines the row
     (timestamp_quarantine_reason says which).
@@ -163,16 +164,20 @@
 
 
 {#- The plausibility window as two timestamp literals [earliest, latest], fixed at compile time
-    from the as_of (var as_of / CDP_AS_OF, else the run's start). -#}
+    from the later of the as_of (var as_of / CDP_AS_OF) and the run's start. -#}
 {% macro timestamp_window() -%}
     {%- set value = var('as_of', '') | string | trim -%}
+    {%- set started = run_started_at.replace(tzinfo=none) -%}
     {%- if value in ('', 'None', 'none') -%}
-        {%- set reference = run_started_at.replace(tzinfo=none) -%}
+        {%- set reference = started -%}
     {%- elif modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?$', value) -%}
         {%- set reference = modules.datetime.datetime.fromisoformat(value) -%}
     {%- else -%}
         {{ exceptions.raise_compiler_error("CDP_AS_OF (var as_of) must be 'YYYY-MM-DD[ HH:MM:SS]', not '" ~ value ~ "'") }}
     {%- endif -%}
+    {#- The later of the as_of and the run's start: a build as of an earlier day reads files
+        that already hold later rows, and a row staged then must not stay flagged after it. -#}
+    {%- if started > reference -%}{%- set reference = started -%}{%- endif -%}
     {%- set days = var('timestamp_max_days_after_as_of', 7) | int -%}
     {%- set latest = reference + modules.datetime.timedelta(days=days) -%}
     {%- set earliest = var('timestamp_earliest', '1900-01-01') | string | trim -%}
@@ -200,7 +205,7 @@
         when {{ clean_text(expression) }} is null then 'missing or unreadable {{ column_name }}'
         when {{ parse_timestamp_utc(expression) }} is not null then null
         when {{ parse_timestamp_unchecked(expression) }} is not null
-            then 'out-of-range {{ column_name }} (before {{ var("timestamp_earliest", "1900-01-01") }} or more than {{ var("timestamp_max_days_after_as_of", 7) }} days after the as_of)'
+            then 'out-of-range {{ column_name }} (before {{ var("timestamp_earliest", "1900-01-01") }} or more than {{ var("timestamp_max_days_after_as_of", 7) }} days in the future)'
         when {{ numeric_date_part(trimmed, 3) }} <> '' and ({{ numeric_date_day_group(trimmed) }}) is null
             then 'ambiguous day and month in {{ column_name }} (set ambiguous_date_order)'
         else 'missing or unreadable {{ column_name }}'
