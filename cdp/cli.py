@@ -47,7 +47,7 @@ def generate(
     people: int, seed: int, out: Path, fmt: str, truth: Path | None, drop: int | None
 ) -> None:
     """Write every landing table with realistic mess, plus the ground truth."""
-    from cdp.generator import generate_drop, generate_landing
+    from sample_data.generator import generate_drop, generate_landing
 
     truth_dir = truth if truth is not None else out / "_truth"
     if drop is None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cdp.generator import generate_drop, generate_landing
-from cdp.generator import population as population_module
+import sample_data.generator.population as population_module
+from sample_data.generator import generate_drop, generate_landing
 
 PEOPLE = 300
 SEED = 7

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from cdp.evaluation import pairwise_score
-from cdp.generator import generate_drop, generate_landing
 from cdp.landing import write_csv_landing
+from sample_data.generator import generate_drop, generate_landing
 from tests.conftest import build_warehouse, query
 
 pytestmark = pytest.mark.slow

@@ -23,9 +23,9 @@ import duckdb
 import pytest
 
 from cdp import PROJECT_ROOT
-from cdp.generator import generate_drop
 from cdp.landing import write_csv_landing
 from cdp.pipeline import Settings, run_dbt
+from sample_data.generator import generate_drop
 from tests.conftest import build_warehouse, query
 
 pytestmark = pytest.mark.slow

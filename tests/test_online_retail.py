@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from cdp import PROJECT_ROOT
-from cdp.datasets.online_retail import write_online_retail_landing
+from sample_data.datasets.online_retail import write_online_retail_landing
 from tests.conftest import build_warehouse, query
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from cdp import DBT_PROJECT_DIR
-from cdp.generator import generate_landing
+from sample_data.generator import generate_landing
 from tests.conftest import build_warehouse, query
 
 PEOPLE, SEED, AS_OF = 300, 5, "2025-07-01"

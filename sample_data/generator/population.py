@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.generator import reference as ref
-from cdp.generator import vec
+import sample_data.generator.reference as ref
+import sample_data.generator.vec as vec
 
 CHUNK = 50_000  # people per part file
 NEW_PEOPLE_RATE = 0.0005  # new people per existing person in each drop

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from cdp.generator import reference as ref
-from cdp.generator import vec
-from cdp.generator.population import People, random_city
+import sample_data.generator.reference as ref
+import sample_data.generator.vec as vec
+from sample_data.generator.population import People, random_city
 
 _PRICES = np.array([p for _, (_, items) in ref.CATALOG.items() for _, p in items], dtype=np.int64)
 N_PRODUCTS = _PRICES.size

@@ -5,6 +5,6 @@ table plus the ground truth (which person each record belongs to); `generate_dro
 the files of one later day. Output is deterministic for a given (people, seed, format).
 """
 
-from cdp.generator.output import generate_drop, generate_landing
+from sample_data.generator.output import generate_drop, generate_landing
 
 __all__ = ["generate_drop", "generate_landing"]

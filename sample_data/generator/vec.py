@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cdp.generator import reference as ref
+import sample_data.generator.reference as ref
 
 STR = pa.string()
 NULL = pa.scalar(None, STR)

@@ -13,12 +13,12 @@ import dataclasses
 
 import numpy as np
 
-from cdp.generator import entities as ent
-from cdp.generator import reference as ref
-from cdp.generator import rows as R
-from cdp.generator import simulate as sim
-from cdp.generator import vec
-from cdp.generator.population import Ids, People, Plan, Stream, chunk_people, new_people
+import sample_data.generator.entities as ent
+import sample_data.generator.reference as ref
+import sample_data.generator.rows as R
+import sample_data.generator.simulate as sim
+import sample_data.generator.vec as vec
+from sample_data.generator.population import Ids, People, Plan, Stream, chunk_people, new_people
 
 
 def drop_day(drop: int) -> int:

@@ -12,12 +12,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cdp.generator import reference as ref
-from cdp.generator import rows as R
-from cdp.generator import simulate as sim
-from cdp.generator import vec
-from cdp.generator.drops import build_drop
-from cdp.generator.population import Ids, Plan, Stream, chunk_people
+import sample_data.generator.reference as ref
+import sample_data.generator.rows as R
+import sample_data.generator.simulate as sim
+import sample_data.generator.vec as vec
+from sample_data.generator.drops import build_drop
+from sample_data.generator.population import Ids, Plan, Stream, chunk_people
 
 FORMATS = ("csv", "parquet")
 TRUTH_COLUMNS = ["table", "record_key", "person_id"]

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from cdp.generator import reference as ref
-from cdp.generator import vec
-from cdp.generator.population import CITY_NAMES, People
+import sample_data.generator.reference as ref
+import sample_data.generator.vec as vec
 from cdp.landing import LANDING_KEYS, LANDING_TABLES
+from sample_data.generator.population import CITY_NAMES, People
 
 SCHEMAS: dict[str, list[str]] = LANDING_TABLES
 TABLES = list(SCHEMAS)

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from cdp.generator import entities as ent
-from cdp.generator import reference as ref
-from cdp.generator import rows as R
-from cdp.generator import vec
-from cdp.generator.population import Ids, People, Plan, Stream
+import sample_data.generator.entities as ent
+import sample_data.generator.reference as ref
+import sample_data.generator.rows as R
+import sample_data.generator.vec as vec
+from sample_data.generator.population import Ids, People, Plan, Stream
 
 # every campaign ever sent: every 3.5 days during the initial load, then one a day
 _INITIAL_CAMPAIGNS = (
