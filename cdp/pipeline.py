@@ -183,6 +183,22 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def dbt_invocation(args: list[str], project_dir: Path | None = None) -> list[str]:
+    """dbt's command line for `args` against the project (the repository's, or a copy in
+    `project_dir`) and the profiles beside it, with only warnings on the console; every
+    in-process dbt run (`run_dbt`, the segment preview's compile) starts from this."""
+    project = project_dir if project_dir is not None else DBT_PROJECT_DIR
+    return [
+        *args,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--log-level",
+        "warn",
+    ]
+
+
 @dataclass
 class DbtOutcome:
     success: bool
@@ -244,17 +260,7 @@ def run_dbt(
         take_in_landing(settings, args, emit)
     with dbt_environment(settings):
         result = dbtRunner(callbacks=[on_event]).invoke(
-            [
-                *args,
-                "--project-dir",
-                str(project),
-                "--profiles-dir",
-                str(project),
-                "--log-level",
-                "warn",
-                "--log-level-file",
-                "info",
-            ]
+            [*dbt_invocation(args, project), "--log-level-file", "info"]
         )
         scrub_run_results(target_path(args, project))  # DBT_TARGET_PATH is set in here
     outcome.seconds = time.perf_counter() - started
@@ -268,8 +274,10 @@ def release_dbt_connection() -> None:
     """Close the DuckDB connection dbt-duckdb keeps open in this process after an in-process run.
 
     dbt-duckdb keeps one environment (one DuckDB instance) per process for its lifetime; left
-    open it holds the warehouse file, and a later `duckdb.connect` in the same process shares
-    that instance. There is no public API for this, so it closes the adapter's environment.
+    open it holds the warehouse file (read-write), and a later `duckdb.connect` in the same
+    process shares that instance, or fails when it asks for another configuration (DuckDB opens
+    one file with one configuration per process, e.g. the segment preview's read-only one).
+    There is no public API for this, so it closes the adapter's environment.
     """
     try:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-if TYPE_CHECKING:
-    from cdp.pipeline import Settings
+from cdp.pipeline import Settings, dbt_environment, dbt_invocation, release_dbt_connection
 
 SEGMENTS_DIR = Path("models") / "segments"  # relative to the dbt project
 RULE_DOCS_FILE = SEGMENTS_DIR / "_segments__rules.md"
@@ -421,22 +420,6 @@ class SegmentBuild:
     sql: str = ""
 
 
-def release_dbt_connection() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process, if it has one.
-
-    dbt-duckdb holds the file (read-write) for the life of the process; the preview's own
-    connection is read-only, and DuckDB opens one file with one configuration per process.
-    """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # another adapter: nothing to release
-        return
-    with DuckDBConnectionManager._LOCK:
-        environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
-    if environment is not None:
-        environment.close()
-
-
 def check_as_of(value: str) -> str:
     """`YYYY-MM-DD[ HH:MM[:SS]]`, the form CDP_AS_OF takes; raises ValueError otherwise."""
     value = value.strip()
@@ -486,10 +469,6 @@ def compile_segment(
 
     from dbt.cli.main import dbtRunner
 
-    from cdp import DBT_PROJECT_DIR
-    from cdp.pipeline import dbt_environment
-
-    project = project_dir if project_dir is not None else DBT_PROJECT_DIR
     console = io.StringIO()
     with (
         tempfile.TemporaryDirectory(prefix="cdp-preview-") as scratch,
@@ -497,24 +476,21 @@ def compile_segment(
         contextlib.redirect_stdout(console),
     ):
         result = dbtRunner().invoke(
-            [
-                "compile",
-                "--select",
-                model_name,
-                "--full-refresh",
-                "--vars",
-                json.dumps({"as_of": as_of}),
-                "--target-path",
-                scratch,
-                "--log-path",
-                scratch,
-                "--project-dir",
-                str(project),
-                "--profiles-dir",
-                str(project),
-                "--log-level",
-                "warn",
-            ]
+            dbt_invocation(
+                [
+                    "compile",
+                    "--select",
+                    model_name,
+                    "--full-refresh",
+                    "--vars",
+                    json.dumps({"as_of": as_of}),
+                    "--target-path",
+                    scratch,
+                    "--log-path",
+                    scratch,
+                ],
+                project_dir,
+            )
         )
     release_dbt_connection()
     nodes = [
