@@ -62,9 +62,11 @@ postgres-setup: setup
 test-fast: setup
 	$(BIN)/pytest -m "not slow"
 
+# ruff, the import architecture contracts in pyproject.toml (import-linter), sqlfluff.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(SQLFLUFF) lint dbt_project
 
 format: setup
