@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, instance_for_test
 
-from cdp import PROJECT_ROOT
+from cdp import DBT_PROJECT_DIR, DEFAULT_RAW_DIR, PROJECT_ROOT
 from cdp.pipeline import Settings, run_dbt
 from tests.postgres_cluster import PostgresCluster, postgres_bin_dir, postgres_cluster
 
@@ -22,6 +22,9 @@ SHARED_DIR = PROJECT_ROOT.parent / "shared"
 # The dagster.yaml the README documents for PostgreSQL; the postgres instances load it.
 DAGSTER_POSTGRES_YAML = PROJECT_ROOT / "orchestration" / "dagster.postgres.yaml"
 DAGSTER_STORAGES = ["sqlite", "postgres"]
+# The committed sample's history ends on 2025-06-30; it is built as of the next day, as
+# `make demo` does, so its traits and segments do not depend on the day the tests run.
+SAMPLE_AS_OF = "2025-07-01"
 
 
 def build_warehouse(
@@ -57,6 +60,40 @@ def warehouse(tmp_path: Path) -> Callable[..., Path]:
         return duckdb_path
 
     return _build
+
+
+@pytest.fixture(scope="module")
+def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed sample (seeds/) built as of SAMPLE_AS_OF; once per test module, so what
+    one module's tests write to it (syncs) no other module sees."""
+    duckdb_path = tmp_path_factory.mktemp("sample") / "warehouse.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CDP_AS_OF", SAMPLE_AS_OF)
+        build_warehouse(DEFAULT_RAW_DIR, duckdb_path)
+    return duckdb_path
+
+
+def compile_inline(jinja: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The SQL dbt compiles `jinja` (a macro call) to in the project; writes no relation."""
+    from dbt.cli.main import dbtRunner
+
+    monkeypatch.setenv("CDP_DUCKDB_PATH", str(tmp_path / "compile.duckdb"))
+    result = dbtRunner().invoke(
+        [
+            "compile",
+            "--inline",
+            jinja,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--quiet",
+        ]
+    )
+    assert result.success, result.exception
+    return result.result.results[0].node.compiled_code
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from cdp import DBT_PROJECT_DIR, DEFAULT_RAW_DIR
-from tests.conftest import build_warehouse, query
+from tests.conftest import build_warehouse, compile_inline, query
 
 pytestmark = pytest.mark.slow
 
@@ -41,25 +41,9 @@ def test_holdout_assignment_is_the_same_in_both_builds(two_builds: dict) -> None
 def test_holdout_share_is_within_one_and_a_half_points_at_ten_thousand_members(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dbt.cli.main import dbtRunner
-
-    monkeypatch.setenv("CDP_DUCKDB_PATH", str(tmp_path / "compile.duckdb"))
-    result = dbtRunner().invoke(
-        [
-            "compile",
-            "--inline",
-            "{{ segment_holdout_bucket(\"'seg_example'\", 'customer_id') }}",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--quiet",
-        ]
+    bucket = compile_inline(
+        "{{ segment_holdout_bucket(\"'seg_example'\", 'customer_id') }}", tmp_path, monkeypatch
     )
-    assert result.success, result.exception
-    bucket = result.result.results[0].node.compiled_code
     with duckdb.connect() as connection:
         for share in (0.05, 0.1, 0.2, 0.5):
             sql = f"""

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +20,12 @@ from cdp.segments import (
     load_segment_definitions,
     render_rule_docs,
 )
-from tests.conftest import build_warehouse, query
-
-CDP = str(Path(sys.executable).parent / "cdp")
-AS_OF = "2025-07-01"
-
-
-def run_cdp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CDP, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **(env or {})},
-    )
-
+from tests.conftest import SAMPLE_AS_OF, query
 
 # Rule docs ------------------------------------------------------------------------------------
 
 
-def test_the_committed_rule_docs_are_current() -> None:
+def test_the_committed_rule_docs_are_current(run_cdp) -> None:
     result = run_cdp("segment", "docs", "--check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "up to date" in result.stdout
@@ -280,21 +263,12 @@ def test_a_shape_that_is_not_a_condition_is_refused_rather_than_guessed(conditio
 # Preview --------------------------------------------------------------------------------------
 
 
-def test_preview_of_an_unknown_segment_lists_the_known_ones_and_exits_2() -> None:
+def test_preview_of_an_unknown_segment_lists_the_known_ones_and_exits_2(run_cdp) -> None:
     result = run_cdp("segment", "preview", "unicorns")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "unknown segment 'unicorns'" in result.stderr
     assert "champions" in result.stderr
     assert "cart_abandoners" in result.stderr
-
-
-@pytest.fixture(scope="module")
-def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    duckdb_path = tmp_path_factory.mktemp("segment_preview") / "warehouse.duckdb"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CDP_AS_OF", AS_OF)
-        build_warehouse(DEFAULT_RAW_DIR, duckdb_path)
-    return duckdb_path
 
 
 LIVE_RELATIONS = (
@@ -404,7 +378,7 @@ def preview(name: str, duckdb_path: Path) -> Result:
     return CliRunner().invoke(
         main,
         ["segment", "preview", name, "--duckdb-path", str(duckdb_path)],
-        env={"CDP_AS_OF": AS_OF},
+        env={"CDP_AS_OF": SAMPLE_AS_OF},
     )
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,17 +9,9 @@ import pytest
 from cdp.landing import write_csv_landing
 from tests.test_identity_graph import chain_landing
 
-CDP = str(Path(sys.executable).parent / "cdp")
-
-
-def run_cdp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CDP, *args], capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
-    )
-
 
 @pytest.mark.slow
-def test_run_builds_the_pipeline_and_prints_a_summary(tmp_path: Path) -> None:
+def test_run_builds_the_pipeline_and_prints_a_summary(tmp_path: Path, run_cdp) -> None:
     write_csv_landing(tmp_path / "landing", chain_landing())
     result = run_cdp(
         "run",
@@ -40,7 +29,7 @@ def test_run_builds_the_pipeline_and_prints_a_summary(tmp_path: Path) -> None:
     assert "syncs (dbt_project/syncs.yml)" in result.stdout  # the syncs ran after the build
 
 
-def test_run_refuses_a_landing_directory_with_missing_tables(tmp_path: Path) -> None:
+def test_run_refuses_a_landing_directory_with_missing_tables(tmp_path: Path, run_cdp) -> None:
     (tmp_path / "landing" / "crm" / "contacts").mkdir(parents=True)
     result = run_cdp("run", "--raw-dir", str(tmp_path / "landing"))
     assert result.returncode != 0
@@ -48,7 +37,7 @@ def test_run_refuses_a_landing_directory_with_missing_tables(tmp_path: Path) -> 
     assert "at least one file" in result.stderr
 
 
-def test_generate_writes_every_landing_table(tmp_path: Path) -> None:
+def test_generate_writes_every_landing_table(tmp_path: Path, run_cdp) -> None:
     result = run_cdp("generate", "--people", "50", "--seed", "3", "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     assert "events/tracks" in result.stdout

@@ -18,9 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cdp import DBT_PROJECT_DIR
 from sample_data.generator import generate_landing
-from tests.conftest import build_warehouse, query
+from tests.conftest import build_warehouse, compile_inline, query
 
 PEOPLE, SEED, AS_OF = 300, 5, "2025-07-01"
 
@@ -47,32 +46,10 @@ def _table_hash(duckdb_path: Path, table: str) -> tuple[int, str]:
     return count, digest
 
 
-def _compile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jinja: str) -> str:
-    from dbt.cli.main import dbtRunner
-
-    monkeypatch.setenv("CDP_DUCKDB_PATH", str(tmp_path / "compile.duckdb"))
-    result = dbtRunner().invoke(
-        [
-            "compile",
-            "--inline",
-            jinja,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--quiet",
-        ]
-    )
-    assert result.success, result.exception
-    return result.result.results[0].node.compiled_code
-
-
 def test_exact_sum_rounds_each_value_to_six_decimals_and_ignores_the_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    exact_sum = _compile(tmp_path, monkeypatch, "{{ exact_sum('x') }}")
+    exact_sum = compile_inline("{{ exact_sum('x') }}", tmp_path, monkeypatch)
     # Weights of an open 1 day ago, a click 30 days ago and an open 40 days ago (half-life 30).
     values = [0.5 ** (1 / 30), 2 * 0.5 ** (30 / 30), 0.5 ** (40 / 30), 0.1, 0.2]
     with duckdb.connect() as connection:

@@ -10,16 +10,9 @@ from cdp import DEFAULT_RAW_DIR
 from cdp.evaluation import pairwise_score
 from cdp.landing import LANDING_TABLES
 from cdp.pipeline import Settings, summarize
-from tests.conftest import build_warehouse, query
+from tests.conftest import query
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    duckdb_path = tmp_path_factory.mktemp("sample") / "warehouse.duckdb"
-    build_warehouse(DEFAULT_RAW_DIR, duckdb_path)
-    return duckdb_path
 
 
 def test_identity_resolution_matches_the_truth(sample_warehouse: Path) -> None:
