@@ -22,9 +22,6 @@ SHARED_DIR = PROJECT_ROOT.parent / "shared"
 # The dagster.yaml the README documents for PostgreSQL; the postgres instances load it.
 DAGSTER_POSTGRES_YAML = PROJECT_ROOT / "orchestration" / "dagster.postgres.yaml"
 DAGSTER_STORAGES = ["sqlite", "postgres"]
-# The committed sample's history ends on 2025-06-30; it is built as of the next day, as
-# `make demo` does, so its traits and segments do not depend on the day the tests run.
-SAMPLE_AS_OF = "2025-07-01"
 
 
 def build_warehouse(
@@ -50,16 +47,9 @@ def query(duckdb_path: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path) -> Callable[..., Path]:
-    """Build a warehouse in tmp_path from a landing directory; returns the DuckDB path."""
-
-    def _build(raw_dir: Path, **kwargs) -> Path:
-        duckdb_path = tmp_path / "warehouse.duckdb"
-        build_warehouse(raw_dir, duckdb_path, **kwargs)
-        return duckdb_path
-
-    return _build
+# The committed sample's history ends on 2025-06-30; it is built as of the next day, as
+# `make demo` does, so its traits and segments do not depend on the day the tests run.
+SAMPLE_AS_OF = "2025-07-01"
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +84,18 @@ def compile_inline(jinja: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     )
     assert result.success, result.exception
     return result.result.results[0].node.compiled_code
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Callable[..., Path]:
+    """Build a warehouse in tmp_path from a landing directory; returns the DuckDB path."""
+
+    def _build(raw_dir: Path, **kwargs) -> Path:
+        duckdb_path = tmp_path / "warehouse.duckdb"
+        build_warehouse(raw_dir, duckdb_path, **kwargs)
+        return duckdb_path
+
+    return _build
 
 
 @pytest.fixture(scope="session")
