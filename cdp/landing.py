@@ -423,7 +423,8 @@ def render_landing_macro(contract: Iterable[LandingTable] = LANDING_CONTRACT) ->
     )
 
 
-_SOURCES_HEADER = """\
+# The head of the generated sources file: where the sources read the landing data.
+SOURCES_HEADER = """\
 # {notice}
 #
 # Landing (contract): raw files under CDP_RAW_DIR, one folder per table, <source>/<table>/.
@@ -432,8 +433,9 @@ _SOURCES_HEADER = """\
 # plus `_landed_file` (the file's path relative to the landing root), as Parquet under
 # CDP_LANDING_INTAKE_DIR/data/<source>/<table>/; the sources read those, on DuckDB here and
 # on Spark through macros/landing/landing_relations.sql. Where the landing tables are
-# ordinary warehouse tables, drop the `external_location` config, set each source's
-# `database`/`schema`, and give each table a `_landed_file` column.
+# ordinary warehouse tables, drop the `external_location` config (in SOURCES_HEADER, in
+# cdp/landing.py), set each source's `database`/`schema`, give each table a `_landed_file`
+# column, and run `cdp landing-contract`.
 x-landing-location: &landing_location
   external_location: >-
     read_parquet('{intake_dir}/data/{{schema}}/{{identifier}}/*.parquet',
@@ -491,7 +493,7 @@ def render_landing_sources(contract: Iterable[LandingTable] = LANDING_CONTRACT) 
     if unknown:
         raise ValueError(f"landing sources without a description: {sorted(unknown)}")
     intake_dir = "{{ env_var('CDP_LANDING_INTAKE_DIR', '../warehouse/cdp.landing') }}"
-    header = _SOURCES_HEADER.format(notice=GENERATED_NOTICE, intake_dir=intake_dir)
+    header = SOURCES_HEADER.format(notice=GENERATED_NOTICE, intake_dir=intake_dir)
     return header + "\n".join(lines) + "\n" + _INTAKE_SOURCE
 
 
