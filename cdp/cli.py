@@ -322,6 +322,24 @@ def sync_exposures(check: bool) -> None:
     click.echo(f"wrote {EXPOSURES_PATH}")
 
 
+@main.command("landing-contract")
+@click.option("--check", is_flag=True, help="Fail if the generated files are not current.")
+def landing_contract(check: bool) -> None:
+    """Write the dbt side of the landing contract (cdp/landing.py): macro and sources."""
+    from cdp import DBT_PROJECT_DIR
+    from cdp.landing import stale_dbt_contract_files, write_dbt_contract
+
+    if check:
+        stale = stale_dbt_contract_files(DBT_PROJECT_DIR)
+        if stale:
+            names = ", ".join(str(path) for path in stale)
+            raise click.ClickException(f"{names} stale: run `cdp landing-contract`")
+        click.echo("the dbt landing contract is up to date")
+        return
+    for path in write_dbt_contract(DBT_PROJECT_DIR):
+        click.echo(f"wrote {path}")
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 def dbt(dbt_args: tuple[str, ...]) -> None:

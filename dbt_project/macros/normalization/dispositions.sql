@@ -56,11 +56,12 @@
 {#- A fingerprint of a landed row's raw values: equal rows get equal fingerprints. It breaks
     ties between versions of a key that share a version and a file, and spots identical
     re-deliveries. It is the same md5 on every engine, so every engine keeps the same version
-    of a tie (an engine's own fast hash would order ties differently on each). -#}
+    of a tie (an engine's own fast hash would order ties differently on each). `columns` are
+    the landing table's (landing_table(...).columns), quoted here (`timestamp` is a keyword). -#}
 {% macro row_hash(relation_alias, columns) -%}
     {%- set parts = [] -%}
     {%- for column in columns -%}
-        {%- do parts.append("coalesce(cast(" ~ relation_alias ~ "." ~ column ~ " as " ~ dbt.type_string() ~ "), '')") -%}
+        {%- do parts.append("coalesce(cast(" ~ relation_alias ~ "." ~ adapter.quote(column) ~ " as " ~ dbt.type_string() ~ "), '')") -%}
         {%- if not loop.last %}{% do parts.append("'|'") %}{% endif -%}
     {%- endfor -%}
     {{ dbt.hash(dbt.concat(parts)) }}

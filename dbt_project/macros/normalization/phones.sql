@@ -90,10 +90,11 @@
 {%- endmacro %}
 
 
-{#- The default-country row of country_calling_codes, for a cross join. -#}
-{% macro default_phone_country() -%}
+{#- The default-country row of `country_codes` (the model passes ref('country_calling_codes')),
+    for a cross join. -#}
+{% macro default_phone_country(country_codes) -%}
     (
-        select * from {{ ref('country_calling_codes') }}
+        select * from {{ country_codes }}
         where country_code = '{{ var("default_phone_country") }}'
     )
 {%- endmacro %}

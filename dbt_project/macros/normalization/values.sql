@@ -75,10 +75,11 @@
 {%- endmacro %}
 
 
-{#- Upper-cased ISO 3166 alpha-2 code from a code or an English name; needs country_calling_codes
-    joined as `countries` on the same expression (see join_country). -#}
-{% macro join_country(relation_alias, country_expression) -%}
-    left join {{ ref('country_calling_codes') }} as {{ relation_alias }}
+{#- Joins `country_codes` (the model passes ref('country_calling_codes')) as `relation_alias`
+    on a country code or English name, so `relation_alias.country_code` is the upper-cased
+    ISO 3166 alpha-2 code of `country_expression`, or null. -#}
+{% macro join_country(country_codes, relation_alias, country_expression) -%}
+    left join {{ country_codes }} as {{ relation_alias }}
         on upper(trim({{ country_expression }})) in (
             upper({{ relation_alias }}.country_code), upper({{ relation_alias }}.country_name)
         )

@@ -1,12 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['landing_table', 'record_key'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
+{{ config(materialized='incremental', unique_key=['landing_table', 'record_key']) }}
 
 {#
     Every landed row, read once: what happened to it (staged, superseded by a newer version,

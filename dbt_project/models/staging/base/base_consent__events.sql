@@ -28,12 +28,9 @@ parsed as (
             as recorded_at_problem,
         lower({{ clean_text('source.source') }}) as consent_source,
         source._landed_file,
-        {{ row_hash('source', [
-            'consent_event_id', 'identifier_type', 'identifier_value', 'purpose', 'status',
-            'recorded_at', 'source'
-        ]) }} as _row_hash
+        {{ row_hash('source', landing_table('consent/events').columns) }} as _row_hash
     from source
-    cross join {{ default_phone_country() }} as default_country
+    cross join {{ default_phone_country(ref('country_calling_codes')) }} as default_country
 ),
 
 normalized as (

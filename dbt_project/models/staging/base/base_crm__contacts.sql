@@ -29,13 +29,10 @@ parsed as (
         {{ is_unparseable('source.updated_at', parse_timestamp_utc('source.updated_at')) }}
             as has_invalid_updated_at,
         source._landed_file,
-        {{ row_hash('source', [
-            'contact_id', 'email', 'phone', 'first_name', 'last_name', 'company', 'job_title',
-            'country', 'city', 'lifecycle_stage', 'is_deleted', 'created_at', 'updated_at'
-        ]) }} as _row_hash
+        {{ row_hash('source', landing_table('crm/contacts').columns) }} as _row_hash
     from source
-    {{ join_country('record_country', 'source.country') }}
-    cross join {{ default_phone_country() }} as default_country
+    {{ join_country(ref('country_calling_codes'), 'record_country', 'source.country') }}
+    cross join {{ default_phone_country(ref('country_calling_codes')) }} as default_country
 ),
 
 normalized as (

@@ -14,7 +14,7 @@ parsed as (
         {{ parse_timestamp_utc('occurred_at') }} as occurred_at,
         {{ timestamp_quarantine_reason('occurred_at', 'occurred_at') }} as occurred_at_problem,
         source._landed_file,
-        {{ row_hash('source', ['event_id', 'email', 'campaign_id', 'event_type', 'occurred_at']) }}
+        {{ row_hash('source', landing_table('email/events').columns) }}
             as _row_hash
     from source
 ),

@@ -18,9 +18,7 @@ parsed as (
         {{ clean_text('traits') }} is not null
         and not {{ is_json_object('traits') }} as has_invalid_traits,
         source._landed_file,
-        {{ row_hash('source', [
-            'message_id', 'anonymous_id', 'user_id', 'email', adapter.quote('timestamp'), 'traits'
-        ]) }} as _row_hash
+        {{ row_hash('source', landing_table('events/identifies').columns) }} as _row_hash
     from source
 ),
 

@@ -17,9 +17,7 @@ parsed as (
         {{ clean_text('properties') }} is not null
         and not {{ is_json_object('properties') }} as has_invalid_properties,
         source._landed_file,
-        {{ row_hash('source', [
-            'message_id', 'anonymous_id', 'user_id', 'event', adapter.quote('timestamp'), 'properties'
-        ]) }} as _row_hash
+        {{ row_hash('source', landing_table('events/tracks').columns) }} as _row_hash
     from source
 ),
 

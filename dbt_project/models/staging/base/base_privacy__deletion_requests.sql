@@ -20,11 +20,9 @@ parsed as (
         {{ phone_parse_columns('source.identifier_value', record_country=none) }},
         {{ parse_timestamp_utc('source.requested_at') }} as requested_at,
         source._landed_file,
-        {{ row_hash('source', [
-            'request_id', 'identifier_type', 'identifier_value', 'requested_at'
-        ]) }} as _row_hash
+        {{ row_hash('source', landing_table('privacy/deletion_requests').columns) }} as _row_hash
     from source
-    cross join {{ default_phone_country() }} as default_country
+    cross join {{ default_phone_country(ref('country_calling_codes')) }} as default_country
 ),
 
 normalized as (

@@ -15,9 +15,7 @@ parsed as (
         {{ parse_decimal('unit_price', scale=4) }} as unit_price,
         {{ amount_problem('unit_price', scale=4) }} as unit_price_problem,
         source._landed_file,
-        {{ row_hash('source', [
-            'order_id', 'line_number', 'sku', 'product_name', 'category', 'quantity', 'unit_price'
-        ]) }} as _row_hash
+        {{ row_hash('source', landing_table('shop/order_items').columns) }} as _row_hash
     from source
 ),
 

@@ -26,10 +26,7 @@ parsed as (
         {{ is_unparseable('updated_at', parse_timestamp_utc('updated_at')) }}
             as has_invalid_updated_at,
         source._landed_file,
-        {{ row_hash('source', [
-            'order_id', 'customer_id', 'email', 'ordered_at', 'status', 'subtotal', 'discount',
-            'total', 'refunded_amount', 'updated_at'
-        ]) }} as _row_hash
+        {{ row_hash('source', landing_table('shop/orders').columns) }} as _row_hash
     from source
 ),
 

@@ -20,10 +20,7 @@ parsed as (
         {{ parse_integer('satisfaction_score') }} as satisfaction_score_raw,
         {{ clean_text('satisfaction_score') }} is not null as has_satisfaction_value,
         source._landed_file,
-        {{ row_hash('source', [
-            'ticket_id', 'requester_email', 'channel', 'priority', 'status', 'created_at',
-            'solved_at', 'satisfaction_score'
-        ]) }} as _row_hash
+        {{ row_hash('source', landing_table('support/tickets').columns) }} as _row_hash
     from source
 ),
 
