@@ -91,7 +91,9 @@ final as (
         consent_events.recorded_at,
         consent_events._landed_file as landed_file
     from consent_events
-    {{ left_join_erased('consent/events', 'consent_events.consent_event_id') }}
+    {{ left_join_erased(
+        ref('int_privacy__erased_records'), 'consent/events', 'consent_events.consent_event_id'
+    ) }}
 )
 
 select * from final

@@ -122,7 +122,7 @@ final as (
         contacts.updated_at,
         contacts._landed_file as landed_file
     from contacts
-    {{ left_join_erased('crm/contacts', 'contacts.contact_id') }}
+    {{ left_join_erased(ref('int_privacy__erased_records'), 'crm/contacts', 'contacts.contact_id') }}
 )
 
 select * from final

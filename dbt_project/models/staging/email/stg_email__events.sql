@@ -79,7 +79,7 @@ final as (
         email_events.occurred_at,
         email_events._landed_file as landed_file
     from email_events
-    {{ left_join_erased('email/events', 'email_events.email_event_id') }}
+    {{ left_join_erased(ref('int_privacy__erased_records'), 'email/events', 'email_events.email_event_id') }}
 )
 
 select * from final

@@ -88,7 +88,7 @@ final as (
         identifies.identified_at,
         identifies._landed_file as landed_file
     from identifies
-    {{ left_join_erased('events/identifies', 'identifies.message_id') }}
+    {{ left_join_erased(ref('int_privacy__erased_records'), 'events/identifies', 'identifies.message_id') }}
 )
 
 select * from final

@@ -86,7 +86,7 @@ final as (
         tracks.event_at,
         tracks._landed_file as landed_file
     from tracks
-    {{ left_join_erased('events/tracks', 'tracks.message_id') }}
+    {{ left_join_erased(ref('int_privacy__erased_records'), 'events/tracks', 'tracks.message_id') }}
 )
 
 select * from final

@@ -113,7 +113,7 @@ final as (
         customers.updated_at,
         customers._landed_file as landed_file
     from customers
-    {{ left_join_erased('shop/customers', 'customers.customer_id') }}
+    {{ left_join_erased(ref('int_privacy__erased_records'), 'shop/customers', 'customers.customer_id') }}
 )
 
 select * from final

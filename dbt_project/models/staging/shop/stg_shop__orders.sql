@@ -112,7 +112,7 @@ final as (
         orders.updated_at,
         orders._landed_file as landed_file
     from orders
-    {{ left_join_erased('shop/orders', 'orders.order_id') }}
+    {{ left_join_erased(ref('int_privacy__erased_records'), 'shop/orders', 'orders.order_id') }}
 )
 
 select * from final

@@ -98,7 +98,7 @@ final as (
         tickets.solved_at,
         tickets._landed_file as landed_file
     from tickets
-    {{ left_join_erased('support/tickets', 'tickets.ticket_id') }}
+    {{ left_join_erased(ref('int_privacy__erased_records'), 'support/tickets', 'tickets.ticket_id') }}
 )
 
 select * from final
