@@ -170,8 +170,8 @@
     {%- endif -%}
     {%- if execute -%}
         {{ exceptions.raise_compiler_error(
-            model.name ~ " reads " ~ name ~ " through a macro: add ref('" ~ name
-            ~ "') to the model_inputs(...) at the top of its SQL"
+            model.name ~ " reads " ~ name ~ " through a macro: hand it in the"
+            ~ " model_inputs(...) at the top of the model's SQL"
         ) }}
     {%- endif -%}
     {{ return(name) }}
