@@ -3,15 +3,13 @@ exposure reads from a folder later in the flow, checked on the manifest `dbt par
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 import yaml
 
-from cdp import DBT_PROJECT_DIR, DEFAULT_RAW_DIR
-from cdp.pipeline import Settings, run_dbt
+from cdp import DBT_PROJECT_DIR
 
 
 def flow_order() -> list[str]:
@@ -55,16 +53,8 @@ def backward_edges(manifest: dict, order: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    target = tmp_path_factory.mktemp("flow") / "target"
-    settings = Settings(
-        raw_dir=DEFAULT_RAW_DIR,
-        duckdb_path=target.parent / "parse.duckdb",
-        dbt_target_path=target,
-    )
-    outcome = run_dbt(["parse"], settings)
-    assert outcome.success, outcome.failures
-    return json.loads((Path(target) / "manifest.json").read_text(encoding="utf-8"))
+def manifest(dbt_manifest: dict) -> dict:
+    return dbt_manifest
 
 
 def test_no_model_reads_from_a_later_folder(manifest: dict) -> None:
