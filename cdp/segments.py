@@ -73,7 +73,7 @@ def _segment_models(project_dir: Path) -> Iterator[tuple[str, Mapping[str, Any]]
     """(name, YAML properties) of every `seg_*` model with a segment definition.
 
     Reads every YAML file in models/segments, sorted, so nothing depends on the file system's
-    order. yaml.safe_load resolves the anchors the rules share (x-email-hygiene).
+    order (one file per segment: seg_<name>.yml, beside its SQL).
     """
     for path in sorted((project_dir / SEGMENTS_DIR).glob("*.yml")):
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -394,7 +394,7 @@ def render_rule_docs(definitions: Mapping[str, SegmentDefinition]) -> str:
     """The whole rule docs file: one docs block per segment, sorted by name."""
     header = (
         "{#- Every segment's rule in plain words, one docs block per segment, referenced from its\n"
-        "    description. Rendered from _segments__models.yml by `cdp segment docs`: edit the\n"
+        "    description. Rendered from each seg_<name>.yml by `cdp segment docs`: edit the\n"
         "    rules there, then run it again (`cdp segment docs --check` finds a stale file). -#}\n"
     )
     blocks = [render_rule_doc(definitions[name]) for name in sorted(definitions)]

@@ -110,9 +110,10 @@
     of this file. Segments pass what their rules add: `everyone` (a rule no window describes),
     `customer_windows`, windows on tables that carry customer_id
     ({'relation': ..., 'column': ..., 'days': [...], 'where': optional SQL}), and `also`, SQL
-    selecting further customers. A model using it
-    as `affected_keys` must depend on int_identity__record_customers and
-    int_identity__identifier_customers.
+    selecting further customers. The model hands, in
+    `inputs` (model_inputs()), int_identity__record_customers,
+    int_identity__identifier_customers, int_identity__customer_changes, the staging model of
+    each timeline it declares windows on and each model of its `changes_from`.
 -#}
 {#- Whether every customer is affected: no previous run, a rule over every customer
     (`everyone`), or a model counting days whose as_of moved to another date. -#}
@@ -128,25 +129,25 @@
     {{ return(false) }}
 {%- endmacro %}
 
-{% macro affected_customers_as_of(everyone=false, customer_windows=[], also=[]) -%}
+{% macro affected_customers_as_of(inputs, everyone=false, customer_windows=[], also=[]) -%}
     {%- set since = incremental_since() -%}
     {%- set movement = as_of_movement() if since is not none else none -%}
     {%- set parts = [] -%}
     {%- if affects_every_customer(everyone) -%}
         {%- do parts.append(
             'select current_customers.customer_id from '
-            ~ ref('int_identity__identifier_customers') ~ ' as current_customers'
+            ~ model_input(inputs, 'int_identity__identifier_customers') ~ ' as current_customers'
         ) -%}
         {%- if is_incremental() -%}
             {%- do parts.append('select previous_rows.customer_id from ' ~ this ~ ' as previous_rows') -%}
         {%- endif -%}
         {{ return(parts | join('\nunion\n')) }}
     {%- endif -%}
-    {%- do parts.append('select affected.customer_id from (' ~ affected_customers() ~ ') as affected') -%}
+    {%- do parts.append('select affected.customer_id from (' ~ affected_customers(inputs) ~ ') as affected') -%}
     {%- do parts.extend(also) -%}
     {%- for upstream in config.get('changes_from') or [] -%}
         {%- do parts.append(
-            'select changed.customer_id from ' ~ ref(upstream) ~ ' as changed'
+            'select changed.customer_id from ' ~ model_input(inputs, upstream) ~ ' as changed'
             ~ ' where changed.changed_at > ' ~ since
         ) -%}
     {%- endfor -%}
@@ -154,8 +155,8 @@
         {%- for timeline, windows in (config.get('as_of_windows') or {}).items() -%}
             {%- set source = as_of_timelines()[timeline] -%}
             {%- do parts.append(
-                'select record_customers.customer_id from ' ~ ref(source.model) ~ ' as timeline'
-                ~ ' inner join ' ~ ref('int_identity__record_customers') ~ ' as record_customers'
+                'select record_customers.customer_id from ' ~ model_input(inputs, source.model) ~ ' as timeline'
+                ~ ' inner join ' ~ model_input(inputs, 'int_identity__record_customers') ~ ' as record_customers'
                 ~ " on record_customers.record_source = '" ~ source.record_source ~ "'"
                 ~ ' and record_customers.record_key = timeline.' ~ source.key
                 ~ ' where ' ~ as_of_crossings('timeline.' ~ source.at, windows, movement)

@@ -80,9 +80,12 @@
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
 {%- endmacro %}
 
-{#- post-hook: record that this model's run succeeded, and the as_of it computed at. -#}
+{#- post-hook: record that this model's run succeeded, and the as_of it computed at. Set for
+    whole folders (dbt_project.yml), so only the models that run incrementally log: a table is
+    rebuilt whole and reads no changes since a previous run. -#}
 {% macro record_incremental_run() -%}
-    {%- if not incremental_runs_logged() -%}
+    {%- if not incremental_runs_logged()
+        or config.get('materialized') not in ('incremental', 'connected_components') -%}
         {{ return('') }}
     {%- endif %}
     insert into {{ incremental_runs_relation() }} (model_id, run_started_at, as_of)
@@ -141,6 +144,56 @@
 
 
 {#
+    The relations a model reads, handed to the macros below (which never call ref() themselves,
+    so every dependency is written in the model). A model builds them once at its top, outside
+    any `is_incremental()` branch so dbt sees every ref when it parses:
+
+        {%- set inputs = model_inputs(ref('int_identity__customer_changes'), ...) -%}
+
+    and passes `inputs` to the macros (`affected_customers(inputs)`). The replace strategy,
+    which runs the model's `affected_keys` macro after the model's SQL, hands it the same
+    relations: upstream_relations(), every model the model reads, from the project graph.
+#}
+{% macro model_inputs() -%}
+    {%- set inputs = {} -%}
+    {%- for relation in varargs -%}
+        {%- do inputs.update({relation.identifier: relation}) -%}
+    {%- endfor -%}
+    {{ return(inputs) }}
+{%- endmacro %}
+
+{#- The relation of model `name` among `inputs`; a clear error when the model does not hand it
+    (while dbt parses, refs are placeholders, and nothing is read). -#}
+{% macro model_input(inputs, name) -%}
+    {%- if name in inputs -%}
+        {{ return(inputs[name]) }}
+    {%- endif -%}
+    {%- if execute -%}
+        {{ exceptions.raise_compiler_error(
+            model.name ~ " reads " ~ name ~ " through a macro: hand it in the"
+            ~ " model_inputs(...) at the top of the model's SQL"
+        ) }}
+    {%- endif -%}
+    {{ return(name) }}
+{%- endmacro %}
+
+{#- Every model and seed the calling model reads (its refs), by name, as relations: what the
+    replace strategy hands the model's `affected_keys` macro. -#}
+{% macro upstream_relations() -%}
+    {%- set inputs = {} -%}
+    {%- if execute -%}
+        {%- for unique_id in model.depends_on.nodes if unique_id in graph.nodes -%}
+            {%- set node = graph.nodes[unique_id] -%}
+            {%- do inputs.update({node.name: api.Relation.create(
+                database=node.database, schema=node.schema, identifier=node.alias
+            )}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(inputs) }}
+{%- endmacro %}
+
+
+{#
     The `replace` incremental strategy: delete every row of the affected keys, then insert the
     new batch. Unlike delete+insert it also removes keys that now have no row at all (a
     customer id retired by a merge, a member who left a segment, a record whose identifiers
@@ -162,10 +215,10 @@
     {%- endif -%}
     {%- set everyone_macro = config.get('affects_everyone') -%}
     {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
-    {%- if everyone_macro and context[everyone_macro]() %}
+    {%- if everyone_macro and context[everyone_macro](upstream_relations()) %}
     delete from {{ target }};
     {%- else %}
-    {%- set affected = context[affected_macro]() %}
+    {%- set affected = context[affected_macro](upstream_relations()) %}
     delete from {{ target }}
     where exists (
         select 1 from ({{ affected }}) as affected_keys
@@ -185,18 +238,18 @@
     customers logged in int_identity__customer_changes since the model's last successful run
     (found once per run there: rewritten records, retired ids, erasure). With no previous run:
     every current customer and every id in the model's table. The calling model must depend on
-    int_identity__customer_changes and int_identity__identifier_customers (a `-- depends_on:`
-    comment will do).
+    int_identity__customer_changes and int_identity__identifier_customers (in its
+    model_inputs).
 -#}
-{% macro affected_customers() -%}
+{% macro affected_customers(inputs) -%}
     {%- set since = incremental_since() -%}
     {%- if since is not none -%}
         select customer_changes.customer_id
-        from {{ ref('int_identity__customer_changes') }} as customer_changes
+        from {{ model_input(inputs, 'int_identity__customer_changes') }} as customer_changes
         where customer_changes.changed_at > {{ since }}
     {%- else -%}
         select current_customers.customer_id
-        from {{ ref('int_identity__identifier_customers') }} as current_customers
+        from {{ model_input(inputs, 'int_identity__identifier_customers') }} as current_customers
         {% if is_incremental() -%}
             union
             select previous_rows.customer_id from {{ this }} as previous_rows
@@ -233,14 +286,14 @@
 
 {#- The int_identity__record_customers rows of the customers in the calling model's
     `affected_customers` CTE: from int_customers__affected_records when the model reads the
-    changes since a previous run (the calling model must depend on it: a `-- depends_on:`
-    comment), otherwise from every record. -#}
-{% macro records_of_affected_customers() -%}
+    changes since a previous run (the calling model hands both in its model_inputs),
+    otherwise from every record. -#}
+{% macro records_of_affected_customers(inputs) -%}
     {%- if incremental_since() is not none -%}
-        select * from {{ ref('int_customers__affected_records') }}
+        select * from {{ model_input(inputs, 'int_customers__affected_records') }}
         where customer_id in (select affected_customers.customer_id from affected_customers)
     {%- else -%}
-        select * from {{ ref('int_identity__record_customers') }}
+        select * from {{ model_input(inputs, 'int_identity__record_customers') }}
         {% if is_incremental() -%}
             where customer_id in (select affected_customers.customer_id from affected_customers)
         {%- endif %}
@@ -251,18 +304,18 @@
 {#- Identity (docs/adr/0004): the identifiers whose customer may have changed since this model's
     last successful run (recomputed identifiers, and every member of a recomputed component),
     as SQL selecting `identifier_key`; every identifier when there is no previous run. -#}
-{% macro affected_identifier_keys() -%}
+{% macro affected_identifier_keys(inputs) -%}
     {%- set since = incremental_since() -%}
     select changed_identifiers.identifier_key
-    from {{ ref('int_identity__identifiers') }} as changed_identifiers
+    from {{ model_input(inputs, 'int_identity__identifiers') }} as changed_identifiers
     {% if since is not none -%}
         where changed_identifiers.changed_at > {{ since }}
 
         union
 
         select component_identifiers.identifier_key
-        from {{ ref('int_identity__identifiers') }} as component_identifiers
-        inner join {{ ref('int_identity__components') }} as changed_components
+        from {{ model_input(inputs, 'int_identity__identifiers') }} as component_identifiers
+        inner join {{ model_input(inputs, 'int_identity__components') }} as changed_components
             on component_identifiers.node_id = changed_components.node_id
         where changed_components.changed_at > {{ since }}
     {%- endif %}
@@ -272,10 +325,10 @@
     selecting `node_id`: identifiers recomputed that link people or whose linking changed (an
     identifier suppressed before and after links nobody, whatever its counts), and every node
     of a recomputed component; every node when there is no previous run. -#}
-{% macro affected_node_ids() -%}
+{% macro affected_node_ids(inputs) -%}
     {%- set since = incremental_since() -%}
     select changed_identifiers.node_id
-    from {{ ref('int_identity__identifiers') }} as changed_identifiers
+    from {{ model_input(inputs, 'int_identity__identifiers') }} as changed_identifiers
     {% if since is not none -%}
         where
             changed_identifiers.changed_at > {{ since }}
@@ -287,7 +340,7 @@
         union
 
         select changed_components.node_id
-        from {{ ref('int_identity__components') }} as changed_components
+        from {{ model_input(inputs, 'int_identity__components') }} as changed_components
         where changed_components.changed_at > {{ since }}
     {%- endif %}
 {%- endmacro %}
@@ -297,24 +350,24 @@
     selecting `record_source, record_key`. All of such a record's linking identifiers are then
     either rewritten or affected (they are in one component, recomputed whole), so
     affected_record_observations() finds its observations in one pass. -#}
-{% macro affected_records() -%}
+{% macro affected_records(inputs) -%}
     select distinct affected_observations.record_source, affected_observations.record_key
-    from ({{ affected_record_observations() }}) as affected_observations
+    from ({{ affected_record_observations(inputs) }}) as affected_observations
 {%- endmacro %}
 
 {#- The observations of affected_records(): rewritten since, or of an affected node (two
     branches rather than an `or`, so the engine filters each scan before reading its rows). -#}
-{% macro affected_record_observations() -%}
+{% macro affected_record_observations(inputs) -%}
     {%- set since = incremental_since() -%}
     {%- if since is none -%}
-        select * from {{ ref('int_identity__observations') }}
+        select * from {{ model_input(inputs, 'int_identity__observations') }}
     {%- else -%}
-        select * from {{ ref('int_identity__observations') }} as rewritten_observations
+        select * from {{ model_input(inputs, 'int_identity__observations') }} as rewritten_observations
         where rewritten_observations.changed_at > {{ since }}
         union all
-        select * from {{ ref('int_identity__observations') }} as node_observations
+        select * from {{ model_input(inputs, 'int_identity__observations') }} as node_observations
         where
-            node_observations.node_id in ({{ affected_node_ids() }})
+            node_observations.node_id in ({{ affected_node_ids(inputs) }})
             and node_observations.changed_at <= {{ since }}
     {%- endif %}
 {%- endmacro %}
@@ -322,14 +375,14 @@
 {#- The parent records of child rows that landed since this model's last successful run (the
     order of a late order line: its customer's purchases changed), as SQL selecting
     `record_source, record_key`; none on a first build. -#}
-{% macro changed_parent_records() -%}
+{% macro changed_parent_records(inputs) -%}
     {%- set since = incremental_since() -%}
     {%- set parts = [] -%}
     {%- for table in landing_tables() if table.get('parent') -%}
         {%- do parts.append(
             "select '" ~ table.parent.table ~ "' as record_source,"
             ~ ' changed_children.parent_record_key as record_key'
-            ~ ' from ' ~ ref('int_landing__row_dispositions') ~ ' as changed_children'
+            ~ ' from ' ~ model_input(inputs, 'int_landing__row_dispositions') ~ ' as changed_children'
             ~ " where changed_children.landing_table = '" ~ table.name ~ "'"
             ~ ' and changed_children.parent_record_key is not null'
             ~ (' and changed_children.changed_at > ' ~ since if since is not none else '')
@@ -347,15 +400,15 @@
 {#- The records a record-level identity model must recompute (as SQL selecting `record_source,
     record_key`): those logged in int_identity__record_changes since the model's last
     successful run; every record with an observation when there is no previous run. The
-    calling model must depend on int_identity__record_changes (a `-- depends_on:` comment). -#}
-{% macro changed_records() -%}
+    calling model hands int_identity__record_changes in its model_inputs. -#}
+{% macro changed_records(inputs) -%}
     {%- set since = incremental_since() -%}
     {%- if since is not none -%}
         select record_changes.record_source, record_changes.record_key
-        from {{ ref('int_identity__record_changes') }} as record_changes
+        from {{ model_input(inputs, 'int_identity__record_changes') }} as record_changes
         where record_changes.changed_at > {{ since }}
     {%- else -%}
-        {{ affected_records() }}
+        {{ affected_records(inputs) }}
     {%- endif %}
 {%- endmacro %}
 
@@ -377,14 +430,14 @@
 
 {#- The rows of int_customers__versioned_identifiers whose record is now under erasure: the
     replace strategy deletes them (the model inserts no row of such a record). -#}
-{% macro erased_versioned_identifiers() -%}
+{% macro erased_versioned_identifiers(inputs) -%}
     select
         stored.record_source,
         stored.record_key,
         stored.landed_file,
         stored.row_hash
     from {{ this }} as stored
-    inner join {{ ref('int_privacy__erased_records') }} as erased_records
+    inner join {{ model_input(inputs, 'int_privacy__erased_records') }} as erased_records
         on
             stored.record_source = erased_records.record_source
             and stored.record_key = erased_records.record_key

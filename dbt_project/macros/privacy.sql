@@ -1,11 +1,12 @@
 {#
-    Erasure in staging: a staging model joins the records to mask with left_join_erased() and
-    wraps each personal field in unless_erased(); the row itself stays (orders still count
-    for revenue), without anything that identifies the person.
+    Erasure in staging: a staging model joins the records to mask with
+    left_join_erased(ref('int_privacy__erased_records'), ...) and wraps each personal field in
+    unless_erased(); the row itself stays (orders still count for revenue), without anything
+    that identifies the person.
 #}
-{% macro left_join_erased(record_source, key_expression) -%}
+{% macro left_join_erased(erased_records, record_source, key_expression) -%}
     left join (
-        select record_key from {{ ref('int_privacy__erased_records') }}
+        select record_key from {{ erased_records }}
         where record_source = '{{ record_source }}'
     ) as erased
         on {{ key_expression }} = erased.record_key

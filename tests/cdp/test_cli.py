@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cdp.landing import write_csv_landing
-from tests.test_identity_graph import chain_landing
+from tests.dbt.test_identity_graph import chain_landing
 
 
 @pytest.mark.slow

@@ -54,15 +54,15 @@ def test_the_champions_block_shows_metadata_and_who_is_in_and_out() -> None:
         assert row in block
     who_is_in, who_is_never_in = block.split("**Who is never in**")
     assert "- RFM segment is Champions" in who_is_in
-    assert "- Has unsubscribed" in who_is_never_in  # the shared x-email-hygiene anchor
+    assert "- Has unsubscribed" in who_is_never_in  # the email hygiene exclusion
     assert "- Has bounced or complained" in who_is_never_in
     assert "- Customers whose personal data was erased" in who_is_never_in
 
 
 def test_every_segment_description_references_its_rule_block() -> None:
     definitions = load_segment_definitions(DBT_PROJECT_DIR)
-    text = (DBT_PROJECT_DIR / "models" / "segments" / "_segments__models.yml").read_text()
     for name, definition in definitions.items():
+        text = (DBT_PROJECT_DIR / "models" / "segments" / f"{name}.yml").read_text()
         assert '{{ doc("' + name + '__rule") }}' in text
         assert "{{" not in definition.description  # the prose alone, for the preview
 
@@ -306,7 +306,7 @@ def test_a_preview_changes_no_live_table_and_what_a_sync_sends(
     # The rule as someone is editing it: a one-letter typo in the event name's window.
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    models = project / "models" / "segments" / "_segments__models.yml"
+    models = project / "models" / "segments" / "seg_cart_abandoners.yml"
     text = models.read_text(encoding="utf-8")
     edited = text.replace(
         "{event: Product Added, within_days: 7, min_count: 1}",

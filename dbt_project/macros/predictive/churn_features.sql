@@ -2,9 +2,11 @@
     The churn model's features for customers with a purchase by `reference_time`, computed as
     of that time only (nothing after it leaks in): order recency, frequency and value, and
     email, web and support activity in the 30/90 days before it. Training evaluates them at
-    the cutoff (as_of - churn_window_days), scoring at as_of.
+    the cutoff (as_of - churn_window_days), scoring at as_of. `customer_orders` and
+    `customer_events` are the relations of int_traits__customer_orders and
+    int_segments__customer_events.
 -#}
-{% macro churn_features(reference_time) -%}
+{% macro churn_features(customer_orders, customer_events, reference_time) -%}
     with
 
     purchases as (
@@ -12,7 +14,7 @@
             customer_id,
             ordered_at,
             net_revenue
-        from {{ ref('int_traits__customer_orders') }}
+        from {{ customer_orders }}
         where is_purchase and ordered_at <= {{ reference_time }}
     ),
 
@@ -21,7 +23,7 @@
             customer_id,
             event_name,
             occurred_at
-        from {{ ref('int_segments__customer_events') }}
+        from {{ customer_events }}
         where
             occurred_at <= {{ reference_time }}
             and occurred_at > {{ dbt.dateadd('day', -90, reference_time) }}

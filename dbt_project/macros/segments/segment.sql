@@ -1,5 +1,6 @@
 {#
-    Segments as code. A segment is a model `seg_<name>` whose SQL is just `{{ segment() }}` and
+    Segments as code. A segment is a model `seg_<name>` whose SQL is just a call of segment()
+    with the relations it reads (the same in every segment) and
     whose rules and metadata live in its YAML properties under `config.meta.segment`:
 
         segment:
@@ -38,37 +39,27 @@
     build with the segment's name and the path of the offending field.
 #}
 
-{% macro segment() %}
+{% macro segment(traits, customers, events, changes) %}
     {#-
-        Incremental over the customers whose membership can have changed since the segment's
-        last successful run (affected_segment_customers() below, macros/as_of_windows.sql).
+        `traits`, `customers`, `events`: the relations of customer_traits, customers and
+        int_segments__customer_events; `changes`: model_inputs() of what only an incremental
+        run reads (affected_segment_customers() below). The folder's configuration
+        (dbt_project.yml) makes the model incremental over the customers whose membership can
+        have changed since its last successful run (macros/as_of_windows.sql).
     -#}
-    {{ config(
-        materialized='table' if target.type == 'spark' else 'incremental',
-        incremental_strategy='replace',
-        unique_key='customer_id',
-        affected_keys='affected_segment_customers',
-        affects_everyone='segment_affects_everyone',
-        changes_from=segment_trait_changes(),
-        post_hook="{{ record_incremental_run() }}",
-    ) }}
+    {%- set inputs = {} -%}
+    {%- do inputs.update(changes) -%}
+    {%- do inputs.update({
+        'customer_traits': traits, 'customers': customers, 'int_segments__customer_events': events,
+    }) -%}
     {%- set segment_name = model.name -%}
     {%- set definition = segment_definition() -%}
     {%- set rules_under_test = var('segment_rules_under_test', none) -%}
-    {%- set traits_relation = ref('customer_traits') -%}
-    {%- set customers_relation = ref('customers') -%}
-    {%- set events_relation = ref('int_segments__customer_events') -%}
+    {%- set traits_relation = traits -%}
+    {%- set customers_relation = customers -%}
+    {%- set events_relation = events -%}
     {%- if not execute -%}
-        {#- Parsing: YAML properties are not applied yet; the refs above and below are what dbt
-            needs (the ones below are read only by an incremental run). -#}
-        {%- for upstream in segment_trait_changes() -%}
-            {%- do ref(upstream) -%}
-        {%- endfor -%}
-        {%- do ref('int_identity__record_customers') -%}
-        {%- do ref('int_identity__identifier_customers') -%}
-        {%- do ref('int_privacy__erased_customers') -%}
-        {%- do ref('int_privacy__erased_records') -%}
-        {%- do ref('int_identity__customer_changes') -%}
+        {#- Parsing: YAML properties are not applied yet. -#}
         {{ return('select 1 as customer_id') }}
     {%- endif -%}
     {%- if definition is none -%}
@@ -87,10 +78,10 @@
 
 with
 
-{% set filtered = is_incremental() and not segment_affects_everyone() %}
+{% set filtered = is_incremental() and not segment_affects_everyone(inputs) %}
 {% if filtered %}
     affected as (
-        {{ affected_segment_customers() }}
+        {{ affected_segment_customers(inputs) }}
     ),
 {% endif %}
 
@@ -163,19 +154,6 @@ select * from final
 {%- endmacro %}
 
 
-{#- The incremental trait models whose rows carry changed_at; customer_traits joins them. -#}
-{% macro segment_trait_changes() -%}
-    {{ return([
-        'int_traits__order_metrics',
-        'int_traits__email_engagement',
-        'int_traits__web_activity',
-        'int_traits__top_category',
-        'int_traits__support',
-        'int_segments__customer_events',
-    ]) }}
-{%- endmacro %}
-
-
 {#-
     Traits computed over all customers at once (ranks, predictions) or that are the as_of
     itself: one customer's new data or the move of the as_of can change them for anyone, so a
@@ -193,11 +171,11 @@ select * from final
 
 {#- What a segment's rules depend on: `everyone` (rules on a global trait, raw SQL naming
     one or the time) and the windows of its event and timestamp conditions. -#}
-{% macro segment_dependence() -%}
+{% macro segment_dependence(inputs) -%}
     {%- set dependence = {'everyone': [], 'windows': []} -%}
     {%- set context = {
         'segment': model.name, 'traits': {}, 'events': 'customer_events', 'validate': false,
-        'dependence': dependence,
+        'dependence': dependence, 'inputs': inputs,
     } -%}
     {%- set definition = segment_definition() -%}
     {%- do segment_condition(definition.get('rules'), 'rules', context) -%}
@@ -209,8 +187,8 @@ select * from final
 
 {#- An incremental run of a segment that must recheck every customer reads its inputs whole
     and replaces every row (no filter by a set of a million ids). -#}
-{% macro segment_affects_everyone() -%}
-    {{ return(affects_every_customer(segment_dependence().everyone | length > 0)) }}
+{% macro segment_affects_everyone(inputs) -%}
+    {{ return(affects_every_customer(segment_dependence(inputs).everyone | length > 0)) }}
 {%- endmacro %}
 
 
@@ -223,12 +201,13 @@ select * from final
     customers are never members; a deletion request is not a record of its customer, so the
     erased are always rechecked (few, and only their own rows).
 -#}
-{% macro affected_segment_customers() -%}
-    {%- set dependence = segment_dependence() -%}
+{% macro affected_segment_customers(inputs) -%}
+    {%- set dependence = segment_dependence(inputs) -%}
     {{ return(affected_customers_as_of(
+        inputs,
         everyone=dependence.everyone | length > 0,
         customer_windows=dependence.windows,
-        also=['select erased.customer_id from ' ~ ref('int_privacy__erased_customers') ~ ' as erased'],
+        also=['select erased.customer_id from ' ~ model_input(inputs, 'int_privacy__erased_customers') ~ ' as erased'],
     )) }}
 {%- endmacro %}
 
@@ -433,7 +412,7 @@ select * from final
             {%- do context.dependence.everyone.append(name) -%}
         {%- elif op in ('within_last_days', 'more_than_days_ago') -%}
             {%- do context.dependence.windows.append({
-                'relation': ref('customer_traits'), 'column': name, 'days': [value],
+                'relation': model_input(context.inputs, 'customer_traits'), 'column': name, 'days': [value],
             }) -%}
         {%- endif -%}
     {%- endif -%}
@@ -493,7 +472,7 @@ select * from final
         {%- do filters.append('events.occurred_at > ' ~ dbt.dateadd('day', -1 * within_days, as_of())) -%}
         {%- if context.get('dependence') is not none -%}
             {%- do context.dependence.windows.append({
-                'relation': ref('int_segments__customer_events'), 'column': 'occurred_at',
+                'relation': model_input(context.inputs, 'int_segments__customer_events'), 'column': 'occurred_at',
                 'days': [within_days], 'where': 'windowed.event_name = ' ~ segment_literal(event_name),
             }) -%}
         {%- endif -%}

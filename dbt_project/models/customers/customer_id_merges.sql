@@ -1,13 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='retired_customer_id',
-        incremental_strategy='delete+insert',
-        full_refresh=false,
-        on_schema_change='fail',
-    )
-}}
-
 {#
     Every customer_id that stopped existing because its profile merged into another, and the
     id that survived. Activation uses it to remove or re-key the retired id in destinations.

@@ -1,14 +1,3 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='replace',
-        unique_key='customer_id',
-        affected_keys='affected_customers',
-        on_schema_change='fail',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     Every distinct normalized identifier of every customer, the way to reach a person from any
     source record. Values come from staging (already masked for erasure) plus the superseded
@@ -22,19 +11,22 @@
     versions of contacts, accounts, orders and tickets come from
     int_customers__versioned_identifiers, so their landing files are not read again.
 #}
--- depends_on: {{ ref('int_identity__record_customers') }}
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
--- depends_on: {{ ref('int_customers__affected_records') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__record_customers'),
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes'),
+    ref('int_customers__affected_records'),
+    ref('int_identity__identifier_customers')
+) -%}
 with
 
 {% if is_incremental() %}
     affected_customers as (
-        {{ affected_customers() }}
+        {{ affected_customers(inputs) }}
     ),
 
     record_customers as (
-        {{ records_of_affected_customers() }}
+        {{ records_of_affected_customers(inputs) }}
     ),
 {% endif %}
 

@@ -1,14 +1,3 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='replace',
-        unique_key='customer_id',
-        affected_keys='affected_customers',
-        on_schema_change='fail',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     The single customer view: one row per person, stitched across every source.
     Contract: see _customers__models.yml. Erased customers keep their row (so activation can
@@ -17,15 +6,18 @@
     touched (affected_customers()); every input is cut down to them first.
 #}
 
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
--- depends_on: {{ ref('int_customers__affected_records') }}
--- depends_on: {{ ref('int_identity__record_customers') }}
+{%- set inputs = model_inputs(
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes'),
+    ref('int_customers__affected_records'),
+    ref('int_identity__record_customers'),
+    ref('int_identity__identifier_customers')
+) -%}
 with
 
 {% if is_incremental() %}
     affected_customers as (
-        {{ affected_customers() }}
+        {{ affected_customers(inputs) }}
     ),
 {% endif %}
 
@@ -37,7 +29,7 @@ identifier_customers as (
 ),
 
 record_customers as (
-    {{ records_of_affected_customers() }}
+    {{ records_of_affected_customers(inputs) }}
 ),
 
 golden_fields as (

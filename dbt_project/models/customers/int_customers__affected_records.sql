@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {#
     The records of the customers the customer-level models recompute in this run
     (int_identity__record_customers rows), so customer_identifiers, field candidates and
@@ -9,6 +7,7 @@
     all of its customers here. Empty when none of them runs incrementally (a first build, a
     full refresh, Spark): they read int_identity__record_customers then.
 #}
+{%- set customer_changes = ref('int_identity__customer_changes') -%}
 {%- set since = oldest_dependent_since() %}
 select
     record_customers.record_source,
@@ -20,10 +19,9 @@ from {{ ref('int_identity__record_customers') }} as record_customers
 {% if since is not none %}
     where record_customers.customer_id in (
         select customer_changes.customer_id
-        from {{ ref('int_identity__customer_changes') }} as customer_changes
+        from {{ customer_changes }} as customer_changes
         where customer_changes.changed_at > {{ since }}
     )
 {% else %}
--- depends_on: {{ ref('int_identity__customer_changes') }}
 where 1 = 0
 {% endif %}

@@ -1,14 +1,3 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='replace',
-        unique_key='customer_id',
-        affected_keys='affected_customers',
-        on_schema_change='fail',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     Consent per customer and purpose: the latest consent event recorded for any of the
     customer's identifiers wins (ties: the larger consent_event_id). An event for purpose 'all'
@@ -17,14 +6,17 @@
     identifiers (placeholders, shared values) cannot be attributed and are ignored.
     Incremental: only the events on the affected customers' identifiers are ranked.
 #}
--- depends_on: {{ ref('int_identity__record_customers') }}
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__record_customers'),
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes'),
+    ref('int_identity__identifier_customers')
+) -%}
 with
 
 {% if is_incremental() %}
     affected_customers as (
-        {{ affected_customers() }}
+        {{ affected_customers(inputs) }}
     ),
 {% endif %}
 

@@ -1,14 +1,3 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='replace',
-        unique_key='customer_id',
-        affected_keys='affected_customers',
-        on_schema_change='fail',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     Every value a source offers for a golden-record field (once per customer, value and
     source, with its most recent observation), with what survivorship ranks by.
@@ -18,20 +7,23 @@
     Incremental: only the affected customers' records are read. That also finds every record
     carrying one of their emails: a record's linking identifiers all belong to its customer.
 #}
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
--- depends_on: {{ ref('int_customers__affected_records') }}
--- depends_on: {{ ref('int_identity__record_customers') }}
+{%- set inputs = model_inputs(
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes'),
+    ref('int_customers__affected_records'),
+    ref('int_identity__record_customers'),
+    ref('int_identity__identifier_customers')
+) -%}
 with
 
 {% if is_incremental() %}
     affected_customers as (
-        {{ affected_customers() }}
+        {{ affected_customers(inputs) }}
     ),
 {% endif %}
 
 record_customers as (
-    {{ records_of_affected_customers() }}
+    {{ records_of_affected_customers(inputs) }}
 ),
 
 identifier_customers as (

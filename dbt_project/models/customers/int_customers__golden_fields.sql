@@ -1,29 +1,20 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='replace',
-        unique_key='customer_id',
-        affected_keys='affected_customers',
-        on_schema_change='fail',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     Survivorship: for each customer and field, the value from the most trusted source
     (identity_source_priority: shop account, then CRM contact, then identify calls, orders,
     tickets, email events), then the most recently updated record, then the smallest value so
     that ties are deterministic. Incremental: only the affected customers' candidates are ranked.
 #}
--- depends_on: {{ ref('int_identity__record_customers') }}
--- depends_on: {{ ref('int_identity__identifier_customers') }}
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__record_customers'),
+    ref('int_identity__identifier_customers'),
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes')
+) -%}
 with
 
 {% if is_incremental() %}
     affected_customers as (
-        {{ affected_customers() }}
+        {{ affected_customers(inputs) }}
     ),
 {% endif %}
 

@@ -1,13 +1,3 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='replace',
-        unique_key=['record_source', 'record_key', 'landed_file', 'row_hash'],
-        affected_keys='erased_versioned_identifiers',
-        on_schema_change='fail',
-    )
-}}
-
 {#
     The identifier values of every usable landed version (not quarantined) of the records of
     the incrementally staged versioned tables (shop orders), with what ranks the versions:

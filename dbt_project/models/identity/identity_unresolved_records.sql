@@ -1,21 +1,15 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        unique_key=['record_source', 'record_key'],
-        incremental_strategy='replace',
-        affected_keys='changed_records',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     Usable landed records that could not be tied to any person because every identifier they
     carry is suppressed (e.g. a guest order placed with test@test.com). They stay in staging;
     this model makes them countable instead of silently unattributed.
     Incremental: the records logged in int_identity__record_changes since the last run.
 #}
--- depends_on: {{ ref('int_identity__components') }}
--- depends_on: {{ ref('int_identity__record_changes') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__components'),
+    ref('int_identity__record_changes'),
+    ref('int_identity__observations'),
+    ref('int_identity__identifiers')
+) -%}
 with
 
 suppressed_identifiers as (
@@ -31,7 +25,7 @@ observations as (
         identifier_key in (select suppressed_identifiers.identifier_key from suppressed_identifiers)
     {% if is_incremental() %}
             and exists (
-                select 1 from ({{ changed_records() }}) as affected
+                select 1 from ({{ changed_records(inputs) }}) as affected
                 where
                     affected.record_source = all_observations.record_source
                     and affected.record_key = all_observations.record_key

@@ -1,5 +1,3 @@
-{{ config(materialized='connected_components', post_hook="{{ record_incremental_run() }}") }}
-
 {#
     The identity graph's connected components. A record links all of the identifiers it
     carries (a star from its smallest node); suppressed identifiers link nothing. Records that

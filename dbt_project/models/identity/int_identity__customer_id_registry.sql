@@ -1,14 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='identifier_key',
-        incremental_strategy='delete+insert',
-        full_refresh=false,
-        on_schema_change='fail',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     The memory of identity resolution: which customer_id each identifier belongs to. It is
     never rebuilt from scratch (full_refresh: false), which is what keeps customer_ids stable.

@@ -1,16 +1,9 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        unique_key='identifier_key',
-        incremental_strategy='replace',
-        affected_keys='affected_identifier_keys',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#- The current customer of every identifier that links people (suppressed ones excluded).
     Incremental: the identifiers of the components recomputed since the last run. -#}
--- depends_on: {{ ref('int_identity__components') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__components'),
+    ref('int_identity__identifiers')
+) -%}
 with
 
 identifiers as (
@@ -18,7 +11,7 @@ identifiers as (
     where
         not is_suppressed
     {% if is_incremental() %}
-            and identifier_key in ({{ affected_identifier_keys() }})
+            and identifier_key in ({{ affected_identifier_keys(inputs) }})
         {% endif %}
 ),
 

@@ -1,13 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='identifier_key',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     One row per distinct identifier (a node of the identity graph), with the evidence that
     decides whether it may link people:

@@ -1,13 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['record_source', 'record_key'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     Which identifiers each usable landed record carries (every version, so an email used
     before a change still links): the bridge from records to the identity graph. Values are

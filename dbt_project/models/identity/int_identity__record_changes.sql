@@ -1,11 +1,3 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='append',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     The log of records whose customer may have changed, one row per record and run
     (docs/adr/0004): int_identity__record_customers and identity_unresolved_records read the
@@ -14,10 +6,13 @@
     an identifier whose customer may have changed (affected_records()). A full build logs every
     record.
 #}
--- depends_on: {{ ref('int_identity__identifiers') }}
--- depends_on: {{ ref('int_identity__components') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__identifiers'),
+    ref('int_identity__components'),
+    ref('int_identity__observations')
+) -%}
 select
     affected.record_source,
     affected.record_key,
     {{ run_stamp() }} as changed_at
-from ({{ affected_records() }}) as affected
+from ({{ affected_records(inputs) }}) as affected

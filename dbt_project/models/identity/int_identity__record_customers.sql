@@ -1,13 +1,3 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        unique_key=['record_source', 'record_key'],
-        incremental_strategy='replace',
-        affected_keys='changed_records',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     The customer behind every landed record that carries a linking identifier. All of a
     record's linking identifiers are in one component, so any of them gives the customer.
@@ -17,9 +7,12 @@
     carry an identifier whose customer may have changed). `changed_at` marks them: the
     customer-level models start from it.
 #}
--- depends_on: {{ ref('int_identity__identifiers') }}
--- depends_on: {{ ref('int_identity__components') }}
--- depends_on: {{ ref('int_identity__record_changes') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__identifiers'),
+    ref('int_identity__components'),
+    ref('int_identity__record_changes'),
+    ref('int_identity__observations')
+) -%}
 with
 
 -- Incremental: the observations of the records logged since (affected_records(), by the same
@@ -27,7 +20,7 @@ with
 observations as (
     -- noqa: disable=LT02
     {% if incremental_since() is not none %}
-        {{ affected_record_observations() }}
+        {{ affected_record_observations(inputs) }}
     {% else %}
         select * from {{ ref('int_identity__observations') }}
     {% endif %}

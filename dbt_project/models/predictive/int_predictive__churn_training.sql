@@ -3,15 +3,16 @@
     as of the cutoff (as_of - churn_window_days) for everyone who had purchased by then, and
     the label purchased_in_window = they purchased again in the churn_window_days after it.
 -#}
+{%- set customer_orders = ref('int_traits__customer_orders') -%}
 with
 
 features as (
-    {{ churn_features(churn_cutoff()) }}
+    {{ churn_features(customer_orders, ref('int_segments__customer_events'), churn_cutoff()) }}
 ),
 
 later_purchases as (
     select distinct customer_id
-    from {{ ref('int_traits__customer_orders') }}
+    from {{ customer_orders }}
     where is_purchase and ordered_at > {{ churn_cutoff() }} and ordered_at <= {{ as_of() }}
 ),
 

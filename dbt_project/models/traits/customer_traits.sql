@@ -1,6 +1,6 @@
 {#-
     One row per customer: every trait of the contract, computed as of the `as_of` var (default:
-    the run's start) so a run can be reproduced. See _traits__models.yml for each trait.
+    the run's start) so a run can be reproduced. See customer_traits.yml for each trait.
 
     lifecycle_stage, first match wins:
       prospect  no purchase yet
@@ -12,7 +12,13 @@
 
     clv_tier and churn_risk_tier band the predictions among customers with a purchase:
     top = highest 20%, bottom = lowest 20%, middle = the rest (percent rank).
+
+    The predictions: on DuckDB the dbt Python models of models/predictive; dbt-spark runs
+    Python models only on Databricks, so on Spark those models are disabled and `cdp predict`
+    trains and scores with the same code through the Spark session, writing the same tables
+    (the `predictive` source; see cdp/predictive/warehouse.py).
 -#}
+{%- set predictions_from_source = target.type == 'spark' -%}
 with
 
 customers as (
@@ -44,15 +50,21 @@ support as (
 ),
 
 clv as (
-    select * from {{ predictive_table('customer_clv') }}
+    select * from {{
+        source('predictive', 'customer_clv') if predictions_from_source else ref('customer_clv')
+    }}
 ),
 
 churn as (
-    select * from {{ predictive_table('customer_churn') }}
+    select * from {{
+        source('predictive', 'customer_churn') if predictions_from_source else ref('customer_churn')
+    }}
 ),
 
 clusters as (
-    select * from {{ predictive_table('customer_clusters') }}
+    select * from {{
+        source('predictive', 'customer_clusters') if predictions_from_source else ref('customer_clusters')
+    }}
 ),
 
 predictive_tiers as (

@@ -1,12 +1,7 @@
 {{
     config(
-        materialized='table' if target.type == 'spark' else 'incremental',
-        incremental_strategy='replace',
-        unique_key='customer_id',
-        affected_keys='affected_customers_as_of',
         as_of_windows={'email_events': [0]},
         as_of_day_counts=true,
-        post_hook="{{ record_incremental_run() }}",
     )
 }}
 
@@ -26,14 +21,18 @@
     end
     * power(0.5, cast(days_ago as double) / {{ var('engagement_half_life_days') }})
 {%- endset %}
--- depends_on: {{ ref('int_identity__identifier_customers') }}
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__identifier_customers'),
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes'),
+    ref('int_identity__record_customers'),
+    ref('stg_email__events')
+) -%}
 with
 
 {% if is_incremental() %}
     affected as (
-        {{ affected_customers_as_of() }}
+        {{ affected_customers_as_of(inputs) }}
     ),
 {% endif %}
 

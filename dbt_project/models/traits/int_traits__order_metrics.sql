@@ -1,13 +1,8 @@
 {{
     config(
-        materialized='table' if target.type == 'spark' else 'incremental',
-        incremental_strategy='replace',
-        unique_key='customer_id',
-        affected_keys='affected_customers_as_of',
         changes_from=['int_traits__customer_orders'],
         as_of_windows={'orders': [90, 365]},
         as_of_day_counts=true,
-        post_hook="{{ record_incremental_run() }}",
     )
 }}
 
@@ -16,16 +11,19 @@
     paid or partially_refunded; revenue is total - refunded_amount over purchases.
     Incremental over the affected customers (macros/as_of_windows.sql).
 -#}
--- depends_on: {{ ref('int_identity__record_customers') }}
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
--- depends_on: {{ ref('int_identity__identifier_customers') }}
--- depends_on: {{ ref('stg_shop__orders') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__record_customers'),
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes'),
+    ref('int_identity__identifier_customers'),
+    ref('stg_shop__orders'),
+    ref('int_traits__customer_orders')
+) -%}
 with
 
 {% if is_incremental() %}
     affected as (
-        {{ affected_customers_as_of() }}
+        {{ affected_customers_as_of(inputs) }}
     ),
 {% endif %}
 

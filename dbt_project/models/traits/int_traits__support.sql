@@ -1,11 +1,6 @@
 {{
     config(
-        materialized='table' if target.type == 'spark' else 'incremental',
-        incremental_strategy='replace',
-        unique_key='customer_id',
-        affected_keys='affected_customers_as_of',
         as_of_windows={'tickets': [0, 90]},
-        post_hook="{{ record_incremental_run() }}",
     )
 }}
 
@@ -13,14 +8,18 @@
     Support load and satisfaction per customer as of as_of. Incremental over the affected
     customers (macros/as_of_windows.sql).
 -#}
--- depends_on: {{ ref('int_identity__identifier_customers') }}
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__identifier_customers'),
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes'),
+    ref('int_identity__record_customers'),
+    ref('stg_support__tickets')
+) -%}
 with
 
 {% if is_incremental() %}
     affected as (
-        {{ affected_customers_as_of() }}
+        {{ affected_customers_as_of(inputs) }}
     ),
 {% endif %}
 

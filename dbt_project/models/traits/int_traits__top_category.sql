@@ -1,11 +1,6 @@
 {{
     config(
-        materialized='table' if target.type == 'spark' else 'incremental',
-        incremental_strategy='replace',
-        unique_key='customer_id',
-        affected_keys='affected_customers_as_of',
         changes_from=['int_traits__customer_orders'],
-        post_hook="{{ record_incremental_run() }}",
     )
 }}
 
@@ -13,15 +8,18 @@
     The product category a customer spent most on (purchases up to as_of; ties by name).
     Incremental over the affected customers (macros/as_of_windows.sql).
 -#}
--- depends_on: {{ ref('int_identity__record_customers') }}
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
--- depends_on: {{ ref('int_identity__identifier_customers') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__record_customers'),
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes'),
+    ref('int_identity__identifier_customers'),
+    ref('int_traits__customer_orders')
+) -%}
 with
 
 {% if is_incremental() %}
     affected as (
-        {{ affected_customers_as_of() }}
+        {{ affected_customers_as_of(inputs) }}
     ),
 {% endif %}
 

@@ -66,7 +66,8 @@ def project_with_segment(tmp_path: Path, definition: dict[str, Any]) -> Path:
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
     segments = project / "models" / "segments"
-    (segments / "seg_broken.sql").write_text("{{ segment() }}\n")
+    # Every segment's SQL is the same call of segment() with the relations it reads.
+    (segments / "seg_broken.sql").write_text((segments / "seg_champions.sql").read_text())
     properties = {
         "models": [
             {
@@ -76,7 +77,7 @@ def project_with_segment(tmp_path: Path, definition: dict[str, Any]) -> Path:
             }
         ]
     }
-    (segments / "_seg_broken.yml").write_text(yaml.safe_dump(properties, sort_keys=False))
+    (segments / "seg_broken.yml").write_text(yaml.safe_dump(properties, sort_keys=False))
     return project
 
 

@@ -9,23 +9,28 @@
 -#}
 {{
     config(
-        materialized='table' if target.type == 'spark' else 'incremental',
-        incremental_strategy='replace',
-        unique_key='customer_id',
+        schema='segments',
         affected_keys='affected_customers_as_of',
         changes_from=['int_traits__customer_orders'],
         as_of_windows={'tracks': [0], 'email_events': [0], 'tickets': [0]},
-        post_hook="{{ record_incremental_run() }}",
     )
 }}
--- depends_on: {{ ref('int_identity__identifier_customers') }}
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
+
+{%- set inputs = model_inputs(
+    ref('int_identity__identifier_customers'),
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes'),
+    ref('int_identity__record_customers'),
+    ref('int_traits__customer_orders'),
+    ref('stg_events__tracks'),
+    ref('stg_email__events'),
+    ref('stg_support__tickets')
+) -%}
 with
 
 {% if is_incremental() %}
     affected as (
-        {{ affected_customers_as_of() }}
+        {{ affected_customers_as_of(inputs) }}
     ),
 {% endif %}
 

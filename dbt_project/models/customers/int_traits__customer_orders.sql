@@ -1,11 +1,7 @@
 {{
     config(
-        materialized='table' if target.type == 'spark' else 'incremental',
-        incremental_strategy='replace',
-        unique_key='customer_id',
         affected_keys='affected_customers_as_of',
         as_of_windows={'orders': [0]},
-        post_hook="{{ record_incremental_run() }}",
     )
 }}
 
@@ -14,14 +10,18 @@
     Incremental over the affected customers (macros/as_of_windows.sql): every order of a
     customer is rewritten when the customer is.
 -#}
--- depends_on: {{ ref('int_identity__identifier_customers') }}
--- depends_on: {{ ref('int_privacy__erased_records') }}
--- depends_on: {{ ref('int_identity__customer_changes') }}
+{%- set inputs = model_inputs(
+    ref('int_identity__identifier_customers'),
+    ref('int_privacy__erased_records'),
+    ref('int_identity__customer_changes'),
+    ref('int_identity__record_customers'),
+    ref('stg_shop__orders')
+) -%}
 with
 
 {% if is_incremental() %}
     affected as (
-        {{ affected_customers_as_of() }}
+        {{ affected_customers_as_of(inputs) }}
     ),
 {% endif %}
 

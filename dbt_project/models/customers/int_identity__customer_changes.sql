@@ -1,11 +1,3 @@
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='append',
-        post_hook="{{ record_incremental_run() }}",
-    )
-}}
-
 {#
     The log of customers whose profile may have changed, one row per customer and run
     (docs/adr/0004): the customer-level models read the customers logged since their own last
@@ -21,11 +13,13 @@
       line: its customer's purchases changed).
     A full build logs every current customer.
 #}
--- depends_on: {{ ref('int_identity__identifier_customers') }}
--- depends_on: {{ ref('int_identity__customer_id_registry') }}
--- depends_on: {{ ref('int_identity__identifiers') }}
--- depends_on: {{ ref('int_landing__row_dispositions') }}
 {%- set since = incremental_since() %}
+{%- set inputs = model_inputs(
+    ref('int_identity__identifier_customers'),
+    ref('int_identity__customer_id_registry'),
+    ref('int_identity__identifiers'),
+    ref('int_landing__row_dispositions')
+) -%}
 with
 
 -- int_identity__record_customers is read by each branch on its own (not as one shared CTE):
@@ -43,7 +37,7 @@ records_to_log as (
         select
             changed_parents.record_source,
             changed_parents.record_key
-        from ({{ changed_parent_records() }}) as changed_parents
+        from ({{ changed_parent_records(inputs) }}) as changed_parents
     {% endif %}
 ),
 
