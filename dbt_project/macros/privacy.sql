@@ -1,7 +1,7 @@
 {#
-    Erasure in staging: a staging model joins the records to mask with
-    left_join_erased(ref('int_privacy__erased_records'), ...) and wraps each personal field in
-    unless_erased(); the row itself stays (orders still count for revenue), without anything
+    Erasure in staging: the staging skeleton (macros/landing/staging.sql) joins the records to
+    mask with left_join_erased(<the erased records relation it is handed>, ...) and wraps each
+    personal field in unless_erased(); the row itself stays (orders still count for revenue), without anything
     that identifies the person.
 #}
 {% macro left_join_erased(erased_records, record_source, key_expression) -%}

@@ -98,17 +98,3 @@ def test_each_staging_model_is_the_skeleton_of_its_table_with_no_config_block() 
         call = re.search(r"staged_landing_table\(\s*'([^']+)',\s*ref\('(\w+)'\)", sql)
         assert call is not None, path.name
         assert call.groups() == (table.name, table.model), path.name
-
-
-def test_the_landing_and_normalization_macros_are_handed_relations_and_never_call_ref() -> None:
-    macros = DBT_PROJECT_DIR / "macros"
-    files = [
-        *macros.glob("landing*.sql"),
-        *(macros / "landing").glob("*.sql"),
-        *(macros / "normalization").glob("*.sql"),
-    ]
-    assert len(files) >= 5
-    for path in files:
-        code = re.sub(r"\{#.*?#\}", "", path.read_text(), flags=re.S)
-        code = re.sub(r"'[^'\n]*'|\"[^\"\n]*\"", "''", code)
-        assert re.search(r"\bref\s*\(", code) is None, path.name

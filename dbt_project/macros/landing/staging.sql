@@ -132,11 +132,7 @@ final as (
         staged._landed_file as landed_file
     from staged
     {% if masked %}
-        left join (
-            select record_key from {{ erased_records }}
-            where record_source = '{{ name }}'
-        ) as erased
-            on staged.{{ key }} = erased.record_key
+        {{ left_join_erased(erased_records, name, 'staged.' ~ key) }}
     {% endif %}
 )
 
