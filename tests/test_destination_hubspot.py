@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from reverse_etl.config import SyncConfig, SyncConfigError, parse_syncs
 from reverse_etl.destinations import build_destination
-from reverse_etl.destinations.base import Batch, DestinationError, Record
+from reverse_etl.destinations.base import Batch, Credentials, DestinationError, Record
 from reverse_etl.destinations.hubspot import (
     HubSpotDestination,
     HubSpotDestinationConfig,
@@ -1021,7 +1021,9 @@ def test_secrets_never_reach_logs_state_run_log_or_errors(hubspot, warehouse, mo
 
     with caplog.at_level(logging.DEBUG):
         run_sync(sync, warehouse, destination)
-        destination._token = "pat-na1-wrong"  # HubSpot answers 401, echoing the header
+        destination.credentials = Credentials(
+            {"access_token": "pat-na1-wrong"}
+        )  # HubSpot answers 401, echoing the header
         destination.client.add_secret("pat-na1-wrong")
         warehouse.execute("update segments.seg_vip set country = 'FR' where customer_id = 'c005'")
         with pytest.raises(DestinationError) as raised:

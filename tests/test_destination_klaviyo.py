@@ -26,7 +26,7 @@ from werkzeug.wrappers import Request, Response
 
 from reverse_etl.config import SyncConfig, SyncConfigError, parse_syncs
 from reverse_etl.destinations import build_destination
-from reverse_etl.destinations.base import Batch, DestinationError, Record
+from reverse_etl.destinations.base import Batch, Credentials, DestinationError, Record
 from reverse_etl.destinations.klaviyo import (
     KLAVIYO_REVISION,
     KlaviyoDestination,
@@ -720,7 +720,7 @@ def test_an_unknown_job_outcome_is_never_acknowledged(klaviyo, monkeypatch):
 def test_a_refused_key_fails_the_batch_without_leaking_it(klaviyo, monkeypatch):
     _, base_url = klaviyo
     destination = _destination(base_url, monkeypatch)
-    destination._api_key = "pk_wrong_key_value"
+    destination.credentials = Credentials({"api_key": "pk_wrong_key_value"})
     destination.client.add_secret("pk_wrong_key_value")
 
     with pytest.raises(DestinationError, match="HTTP 401") as raised:
@@ -916,7 +916,7 @@ def test_a_failed_run_records_a_redacted_error(klaviyo, warehouse, monkeypatch, 
     _, base_url = klaviyo
     sync = _sync(base_url)
     destination = _built(sync, monkeypatch)
-    destination._api_key = API_KEY + "-revoked"
+    destination.credentials = Credentials({"api_key": API_KEY + "-revoked"})
 
     with caplog.at_level(logging.DEBUG), pytest.raises(DestinationError):
         run_sync(sync, warehouse, destination)

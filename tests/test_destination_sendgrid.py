@@ -27,7 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from reverse_etl.config import SyncConfig, SyncConfigError, parse_syncs
 from reverse_etl.destinations import build_destination
-from reverse_etl.destinations.base import Batch, DestinationError, Record
+from reverse_etl.destinations.base import Batch, Credentials, DestinationError, Record
 from reverse_etl.destinations.sendgrid import (
     SendGridDestination,
     SendGridDestinationConfig,
@@ -666,7 +666,7 @@ def test_a_job_that_never_finishes_is_never_acknowledged(sendgrid, monkeypatch):
 def test_a_refused_key_fails_the_batch_without_leaking_it(sendgrid, monkeypatch):
     _, base_url = sendgrid
     destination = _destination(base_url, monkeypatch)
-    destination._api_key = "SG.revoked-key-value"
+    destination.credentials = Credentials({"api_key": "SG.revoked-key-value"})
     destination.client.add_secret("SG.revoked-key-value")
 
     with pytest.raises(DestinationError, match="HTTP 401") as raised:
@@ -850,7 +850,7 @@ def test_a_failed_run_records_a_redacted_error(sendgrid, warehouse, monkeypatch,
     _, base_url = sendgrid
     sync = _sync(base_url)
     destination = _built(sync, monkeypatch)
-    destination._api_key = API_KEY + "-revoked"
+    destination.credentials = Credentials({"api_key": API_KEY + "-revoked"})
 
     with caplog.at_level(logging.DEBUG), pytest.raises(DestinationError):
         run_sync(sync, warehouse, destination)

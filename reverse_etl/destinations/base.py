@@ -1,52 +1,46 @@
-"""What the engine hands a destination and what it expects back."""
+"""What the engine hands a destination and what it expects back, and the bases destinations
+are built on.
+
+- `Destination`: the protocol the engine calls (`send`) and the capabilities every
+  destination declares (`max_batch_size`, `rate_limit_per_second`, `supports_erase`,
+  `secrets`); the engine reads them and never branches on a destination's type.
+- `DestinationOptions`: the config base with the fields every destination repeats; a vendor
+  config redeclares a field only to set its own default or limit.
+- `HttpDestinationOptions`: plus the `credentials` the config names (options
+  holding an environment variable's name), resolved by `resolve_credentials`.
+- `HttpDestination`: owns the resolved `Credentials`, the HTTP client (retries, rate limit,
+  redaction of the credentials), the dispatch on operation (`upsert`, `remove`, `erase`) and
+  the request count of each batch. A vendor module only builds requests and reads answers.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from reverse_etl.http import HttpClient
 from reverse_etl.redaction import Secret, SecretError, resolve_secret
+from reverse_etl.results import ADD, CHANGE, ERASE, REMOVE, Batch, BatchResult, Record
 
+__all__ = [
+    "Batch",
+    "BatchResult",
+    "Credential",
+    "Credentials",
+    "Destination",
+    "DestinationError",
+    "DestinationOptions",
+    "HttpDestination",
+    "HttpDestinationOptions",
+    "Record",
+    "resolve_credentials",
+]
 
-@dataclass(frozen=True)
-class Record:
-    """One record of the delta.
-
-    `operation` is add, change, remove or erase (a removal because the person asked to be
-    forgotten: remove them, and call the destination's deletion API where it has one).
-    `payload` is None for removals and erasures; `destination_id` is what the destination
-    returned when the record was last acknowledged (an id, or whatever removal needs).
-    """
-
-    operation: str
-    record_key: str
-    payload: dict[str, Any] | None
-    payload_hash: str | None
-    destination_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Records that all share one operation, at most the destination's `max_batch_size`."""
-
-    sync_name: str
-    operation: str
-    records: list[Record]
-
-
-@dataclass
-class BatchResult:
-    """A destination's answer for one batch.
-
-    Every record of the batch must be either acknowledged or rejected; a key in neither is
-    treated as not sent and goes out again on the next run.
-    """
-
-    acknowledged: dict[str, str | None] = field(default_factory=dict)  # key -> destination id
-    rejected: dict[str, str] = field(default_factory=dict)  # key -> reason
-    requests: int = 1
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class DestinationError(RuntimeError):
@@ -112,12 +106,143 @@ def generic_error_detail(response: Any) -> str:
 
 
 class Destination(Protocol):
-    """Sends batches. A destination without a deletion API treats erase as remove."""
+    """Sends batches, and declares what it can do.
+
+    `supports_erase`: the destination has a deletion API, so an `erase` is more than a
+    removal; without one the base sends an erase as a removal. `secrets`: every credential it
+    holds, hidden from whatever the engine records. `max_batch_size` caps the sync's
+    `batch_size`.
+    """
 
     max_batch_size: int
     rate_limit_per_second: float | None
+    supports_erase: bool
+
+    @property
+    def secrets(self) -> list[str]: ...
 
     def send(self, batch: Batch) -> BatchResult: ...
+
+
+class DestinationOptions(BaseModel):
+    """The fields every destination config has; extra fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_batch_size: int = Field(default=1000, ge=1)
+    rate_limit_per_second: float | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A secret a destination needs: `option` is the config field naming its environment
+    variable; `what` describes it in the error when it is missing."""
+
+    name: str
+    option: str
+    what: str = ""
+
+
+class HttpDestinationOptions(DestinationOptions):
+    """The config of an HTTP destination: the common fields and the credentials it names."""
+
+    # The secrets this destination needs, by the options that name their variables.
+    credentials: ClassVar[tuple[Credential, ...]] = ()
+
+
+class Credentials(Mapping[str, Secret]):
+    """A destination's resolved secrets, by credential name (typed `Secret`s: never shown)."""
+
+    def __init__(self, secrets: Mapping[str, Secret]) -> None:
+        self._secrets = dict(secrets)
+
+    def __getitem__(self, name: str) -> Secret:
+        return self._secrets[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._secrets)
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def __repr__(self) -> str:
+        return f"Credentials({', '.join(self._secrets)})"
+
+
+def resolve_credentials(config: HttpDestinationOptions) -> Credentials:
+    """Every credential `config` declares, read from the environment variable its option names
+    (stripped, checked, registered for redaction). A missing or unusable one raises
+    DestinationError naming the variable, never its value."""
+    return Credentials(
+        {
+            credential.name: env_secret(getattr(config, credential.option), credential.what)
+            for credential in type(config).credentials
+        }
+    )
+
+
+class HttpDestination:
+    """The base of a destination behind an HTTP API; see the module docstring.
+
+    Subclasses set `supports_erase` and implement `upsert` (add and change), `remove` and,
+    when they support it, `erase`; each returns the batch's `BatchResult` (its `requests` are
+    counted here). `response_hooks` are added to the client's session (e.g. to mark a vendor's
+    throttling answer as a 429). The engine resolves the credentials once and passes them;
+    without them (a test building a destination by hand) they are resolved here.
+    """
+
+    supports_erase: ClassVar[bool] = False
+    response_hooks: ClassVar[tuple[Callable[..., Any], ...]] = ()
+
+    def __init__(
+        self,
+        config: HttpDestinationOptions,
+        client: HttpClient | None = None,
+        *,
+        credentials: Credentials | None = None,
+    ) -> None:
+        self.config = config
+        self.credentials = credentials if credentials is not None else resolve_credentials(config)
+        self.max_batch_size = config.max_batch_size
+        self.rate_limit_per_second = config.rate_limit_per_second
+        self.client = client or HttpClient(
+            timeout=config.timeout_seconds,
+            max_attempts=config.max_attempts,
+            rate_limit_per_second=config.rate_limit_per_second,
+        )
+        for secret in self.credentials.values():
+            self.client.add_secret(secret)
+        for hook in self.response_hooks:
+            self.client.session.hooks["response"].append(hook)
+
+    @property
+    def secrets(self) -> list[str]:
+        return self.client.secrets
+
+    def send(self, batch: Batch) -> BatchResult:
+        before = self.client.requests_sent
+        if batch.operation in (ADD, CHANGE):
+            result = self.upsert(batch)
+        elif batch.operation == REMOVE:
+            result = self.remove(batch)
+        elif batch.operation == ERASE:
+            result = self.erase(batch) if self.supports_erase else self.remove(batch)
+        else:
+            raise DestinationError(f"unknown operation {batch.operation!r}")
+        result.requests = self.client.requests_sent - before
+        return result
+
+    def upsert(self, batch: Batch) -> BatchResult:
+        raise NotImplementedError
+
+    def remove(self, batch: Batch) -> BatchResult:
+        raise NotImplementedError
+
+    def erase(self, batch: Batch) -> BatchResult:
+        """Remove, then delete through the destination's deletion API (`supports_erase`)."""
+        raise NotImplementedError
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -50,18 +50,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from reverse_etl.destinations.base import (
+    ENV_NAME,
     Batch,
     BatchResult,
+    Credential,
+    Credentials,
     DestinationError,
+    HttpDestination,
+    HttpDestinationOptions,
     Record,
     body_summary,
-    env_secret,
 )
 from reverse_etl.http import HttpClient, redact
 from reverse_etl.redaction import reveal
@@ -74,20 +78,18 @@ DEFAULT_PROPERTY_MAP = {"first_name": "firstname", "last_name": "lastname"}
 _REASON_LIMIT = 500
 
 
-class HubSpotDestinationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HubSpotDestinationConfig(HttpDestinationOptions):
+    credentials: ClassVar = (
+        Credential("access_token", "access_token_env", "HubSpot private app token"),
+    )
 
     list_id: str = Field(pattern=r"^[0-9]+$", description="ILS id of a MANUAL or SNAPSHOT list")
-    access_token_env: str = Field(
-        default="HUBSPOT_ACCESS_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
-    )
+    access_token_env: str = Field(default="HUBSPOT_ACCESS_TOKEN", pattern=ENV_NAME)
     base_url: str = DEFAULT_BASE_URL
     property_map: dict[str, str] = Field(default_factory=dict)
     gdpr_delete_on_erase: bool = True
     max_batch_size: int = Field(default=MAX_BATCH_UPSERT_INPUTS, ge=1, le=MAX_BATCH_UPSERT_INPUTS)
     rate_limit_per_second: float | None = Field(default=DEFAULT_REQUESTS_PER_SECOND, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
 
 
 def normalize_email(value: Any) -> str | None:
@@ -190,22 +192,25 @@ def _json(response: requests.Response) -> Any:
         return {}
 
 
-class HubSpotDestination:
+class HubSpotDestination(HttpDestination):
     """Upserts contacts by email and mirrors their membership of one static list."""
 
-    def __init__(self, config: HubSpotDestinationConfig, client: HttpClient | None = None) -> None:
-        token = env_secret(config.access_token_env, "HubSpot private app token")
-        self.config = config
-        self.max_batch_size = config.max_batch_size
-        self.rate_limit_per_second = config.rate_limit_per_second
-        self._token = token
+    config: HubSpotDestinationConfig
+
+    def __init__(
+        self,
+        config: HubSpotDestinationConfig,
+        client: HttpClient | None = None,
+        *,
+        credentials: Credentials | None = None,
+    ) -> None:
+        super().__init__(config, client, credentials=credentials)
         self._base_url = config.base_url.rstrip("/")
-        self.client = client or HttpClient(
-            timeout=config.timeout_seconds,
-            max_attempts=config.max_attempts,
-            rate_limit_per_second=config.rate_limit_per_second,
-        )
-        self.client.add_secret(token)
+
+    @property
+    def supports_erase(self) -> bool:  # type: ignore[override]
+        """GDPR delete, unless the sync turned it off (`gdpr_delete_on_erase: false`)."""
+        return self.config.gdpr_delete_on_erase
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -215,7 +220,7 @@ class HubSpotDestination:
             f"{self._base_url}{path}",
             data=json.dumps(body, separators=(",", ":")).encode(),
             headers={
-                "Authorization": f"Bearer {reveal(self._token)}",
+                "Authorization": f"Bearer {reveal(self.credentials['access_token'])}",
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
@@ -235,16 +240,14 @@ class HubSpotDestination:
 
     # -- operations -----------------------------------------------------------------------
 
-    def send(self, batch: Batch) -> BatchResult:
-        before = self.client.requests_sent
-        if batch.operation in ("add", "change"):
-            result = self._upsert_and_add(batch)
-        elif batch.operation in ("remove", "erase"):
-            result = self._remove(batch, erase=batch.operation == "erase")
-        else:
-            raise DestinationError(f"unknown operation {batch.operation!r}")
-        result.requests = self.client.requests_sent - before
-        return result
+    def upsert(self, batch: Batch) -> BatchResult:
+        return self._upsert_and_add(batch)
+
+    def remove(self, batch: Batch) -> BatchResult:
+        return self._remove(batch, erase=False)
+
+    def erase(self, batch: Batch) -> BatchResult:
+        return self._remove(batch, erase=True)
 
     def _upsert_and_add(self, batch: Batch) -> BatchResult:
         result = BatchResult()

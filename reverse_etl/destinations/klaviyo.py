@@ -36,21 +36,25 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from reverse_etl.destinations.base import (
+    ENV_NAME,
     Batch,
     BatchResult,
+    Credential,
+    Credentials,
     DestinationError,
+    HttpDestination,
+    HttpDestinationOptions,
     Record,
     body_summary,
     chunks,
     chunks_within,
-    env_secret,
 )
 from reverse_etl.http import HttpClient, TokenBucket, redact
 from reverse_etl.redaction import reveal
@@ -69,18 +73,16 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _POINTER_INDEX = re.compile(r"/profiles/data/(\d+)")
 
 
-class KlaviyoDestinationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class KlaviyoDestinationConfig(HttpDestinationOptions):
+    credentials: ClassVar = (Credential("api_key", "api_key_env"),)
 
     list_id: str = Field(min_length=1)
-    api_key_env: str = Field(default="KLAVIYO_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key_env: str = Field(default="KLAVIYO_API_KEY", pattern=ENV_NAME)
     base_url: str = "https://a.klaviyo.com"
     revision: str = KLAVIYO_REVISION
     max_batch_size: int = Field(default=MAX_PROFILES_PER_IMPORT, ge=1, le=MAX_PROFILES_PER_IMPORT)
     rate_limit_per_second: float = Field(default=150 / 60, gt=0)
     deletion_rate_limit_per_second: float = Field(default=60 / 60, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     max_poll_seconds: float = Field(default=3600.0, gt=0)
 
@@ -180,27 +182,22 @@ def match_import_error(
     return None
 
 
-class KlaviyoDestination:
+class KlaviyoDestination(HttpDestination):
+    supports_erase = True  # Data Privacy deletion jobs
+    config: KlaviyoDestinationConfig
+
     def __init__(
         self,
         config: KlaviyoDestinationConfig,
         client: HttpClient | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        credentials: Credentials | None = None,
     ) -> None:
-        api_key = env_secret(config.api_key_env)
-        self.config = config
-        self.max_batch_size = config.max_batch_size
-        self.rate_limit_per_second = config.rate_limit_per_second
+        super().__init__(config, client, credentials=credentials)
         self.sleep = sleep
-        self._api_key = api_key
         self._base = config.base_url.rstrip("/")
-        self.client = client or HttpClient(
-            timeout=config.timeout_seconds,
-            max_attempts=config.max_attempts,
-            rate_limit_per_second=config.rate_limit_per_second,
-        )
-        self.client.add_secret(api_key)
         # Deletion jobs have their own, lower limit (burst 3/s, steady 60/min).
         self._deletions = TokenBucket(
             config.deletion_rate_limit_per_second,
@@ -213,7 +210,7 @@ class KlaviyoDestination:
 
     def _headers(self, with_body: bool) -> dict[str, str]:
         headers = {
-            "Authorization": f"Klaviyo-API-Key {reveal(self._api_key)}",
+            "Authorization": f"Klaviyo-API-Key {reveal(self.credentials['api_key'])}",
             "revision": self.config.revision,
             "Accept": JSON_API,
         }
@@ -260,16 +257,14 @@ class KlaviyoDestination:
 
     # -- operations ------------------------------------------------------------------------
 
-    def send(self, batch: Batch) -> BatchResult:
-        before = self.client.requests_sent
-        if batch.operation in ("add", "change"):
-            result = self._import(batch.records)
-        elif batch.operation in ("remove", "erase"):
-            result = self._remove(batch.records, erase=batch.operation == "erase")
-        else:
-            raise DestinationError(f"unknown operation {batch.operation!r}")
-        result.requests = self.client.requests_sent - before
-        return result
+    def upsert(self, batch: Batch) -> BatchResult:
+        return self._import(batch.records)
+
+    def remove(self, batch: Batch) -> BatchResult:
+        return self._remove(batch.records, erase=False)
+
+    def erase(self, batch: Batch) -> BatchResult:
+        return self._remove(batch.records, erase=True)
 
     def _import(self, records: list[Record]) -> BatchResult:
         result = BatchResult()

@@ -34,20 +34,24 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from reverse_etl.destinations.base import (
+    ENV_NAME,
     Batch,
     BatchResult,
+    Credential,
+    Credentials,
     DestinationError,
+    HttpDestination,
+    HttpDestinationOptions,
     Record,
     body_summary,
     chunks,
     chunks_within,
-    env_secret,
 )
 from reverse_etl.http import HttpClient, redact
 from reverse_etl.redaction import reveal
@@ -79,20 +83,18 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTACT_INDEX = re.compile(r"^contacts\[(\d+)\]")
 
 
-class SendGridDestinationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SendGridDestinationConfig(HttpDestinationOptions):
+    credentials: ClassVar = (Credential("api_key", "api_key_env"),)
 
     list_id: str = Field(
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     )
-    api_key_env: str = Field(default="SENDGRID_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key_env: str = Field(default="SENDGRID_API_KEY", pattern=ENV_NAME)
     base_url: str = "https://api.sendgrid.com"
     send_external_id: bool = False
     max_batch_size: int = Field(default=MAX_CONTACTS_PER_UPSERT, ge=1, le=MAX_CONTACTS_PER_UPSERT)
     max_ids_per_request: int = Field(default=100, ge=1, le=1000)
     rate_limit_per_second: float = Field(default=600 / 60, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     max_poll_seconds: float = Field(default=3600.0, gt=0)
 
@@ -161,26 +163,21 @@ def contact_errors(errors: list[dict[str, Any]]) -> dict[int, str] | None:
     return found or None
 
 
-class SendGridDestination:
+class SendGridDestination(HttpDestination):
+    supports_erase = True  # Delete Contacts
+    config: SendGridDestinationConfig
+
     def __init__(
         self,
         config: SendGridDestinationConfig,
         client: HttpClient | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        credentials: Credentials | None = None,
     ) -> None:
-        api_key = env_secret(config.api_key_env)
-        self.config = config
-        self.max_batch_size = config.max_batch_size
-        self.rate_limit_per_second = config.rate_limit_per_second
+        super().__init__(config, client, credentials=credentials)
         self.sleep = sleep
-        self._api_key = api_key
         self._base = config.base_url.rstrip("/")
-        self.client = client or HttpClient(
-            timeout=config.timeout_seconds,
-            max_attempts=config.max_attempts,
-            rate_limit_per_second=config.rate_limit_per_second,
-        )
-        self.client.add_secret(api_key)
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -193,7 +190,7 @@ class SendGridDestination:
         params: dict[str, str] | None = None,
     ) -> requests.Response:
         headers = {
-            "Authorization": f"Bearer {reveal(self._api_key)}",
+            "Authorization": f"Bearer {reveal(self.credentials['api_key'])}",
             "Accept": "application/json",
         }
         body = None
@@ -214,16 +211,14 @@ class SendGridDestination:
 
     # -- operations ------------------------------------------------------------------------
 
-    def send(self, batch: Batch) -> BatchResult:
-        before = self.client.requests_sent
-        if batch.operation in ("add", "change"):
-            result = self._upsert(batch.records)
-        elif batch.operation in ("remove", "erase"):
-            result = self._remove(batch.records, erase=batch.operation == "erase")
-        else:
-            raise DestinationError(f"unknown operation {batch.operation!r}")
-        result.requests = self.client.requests_sent - before
-        return result
+    def upsert(self, batch: Batch) -> BatchResult:
+        return self._upsert(batch.records)
+
+    def remove(self, batch: Batch) -> BatchResult:
+        return self._remove(batch.records, erase=False)
+
+    def erase(self, batch: Batch) -> BatchResult:
+        return self._remove(batch.records, erase=True)
 
     def _upsert(self, records: list[Record]) -> BatchResult:
         result = BatchResult()
