@@ -14,7 +14,7 @@ import sys
 from cdp.pipeline import Settings
 from cdp.spark import spark_session
 from reverse_etl.spark_warehouse import SparkWarehouse
-from tests.test_reverse_etl_kill import vip_rows
+from tests.reverse_etl.test_kill import vip_rows
 
 
 def main(command: str) -> None:

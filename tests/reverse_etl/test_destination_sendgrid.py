@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug.test import EnvironBuilder
@@ -39,7 +38,12 @@ from reverse_etl.destinations.sendgrid import (
 from reverse_etl.engine import run_sync
 from reverse_etl.http import HttpClient, RetriesExhausted
 from reverse_etl.warehouse import DuckDBWarehouse
-from tests.openapi_contracts import ContractViolation, validate_request, validate_response
+from tests.reverse_etl.openapi_contracts import (
+    ContractViolation,
+    validate_request,
+    validate_response,
+)
+from tests.reverse_etl.support import desired_rows, serve, vip_warehouse
 
 API_KEY = "SG.abcdefghijklmnop.0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 LIST_ID = "ca7a3796-e8a8-4029-9ccb-df8937940562"
@@ -285,26 +289,10 @@ class FakeSendGrid:
         return self._json({"result": result})
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    running = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    running.start()
-    # Answers go out at once instead of waiting on delayed ACKs (Nagle), as real APIs do.
-    handler = running.server.RequestHandlerClass
-    running.server.RequestHandlerClass = type(
-        "NoDelayHandler", (handler,), {"disable_nagle_algorithm": True}
-    )
-    yield running
-    running.clear()
-    running.stop()
-
-
 @pytest.fixture
 def sendgrid(server: HTTPServer) -> Iterator[tuple[FakeSendGrid, str]]:
     fake = FakeSendGrid()
-    server.clear()
-    server.expect_request(re.compile(r"^/.*")).respond_with_handler(fake.handle)
-    yield fake, f"http://127.0.0.1:{server.port}"
+    yield fake, serve(server, fake.handle)
     server.clear()
     assert fake.violations == [], "requests or answers outside SendGrid's OpenAPI files"
 
@@ -711,40 +699,13 @@ def test_an_invalid_option_fails_at_load_naming_the_sync_and_the_field():
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
-    path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as connection:
-        connection.execute("create schema segments")
-        connection.execute("create schema core")
-        connection.execute(
-            """
-            create table segments.seg_vip as
-            select 'c' || lpad(range::varchar, 3, '0') as customer_id,
-                   range % 7 = 3 as is_holdout,
-                   range % 5 != 4 as has_consent,
-                   'person' || range || '@example.com' as email,
-                   'First' || range as first_name,
-                   case when range % 2 = 0 then 'DE' else 'NL' end as country
-            from range(40)
-            """
-        )
-        connection.execute(
-            "create table core.customers as"
-            " select customer_id, false as is_erased from segments.seg_vip"
-        )
-    opened = DuckDBWarehouse.connect(path)
+    opened = vip_warehouse(tmp_path, 40)
     yield opened
     opened.close()
 
 
 def _desired_emails(warehouse: DuckDBWarehouse) -> set[str]:
-    rows = warehouse.fetchall(
-        """
-        select s.email from segments.seg_vip as s
-        join core.customers as c using (customer_id)
-        where s.has_consent and not s.is_holdout and not c.is_erased
-        """
-    )
-    return {row[0] for row in rows}
+    return {email.lower() for email in desired_rows(warehouse).values()}
 
 
 def _sync(base_url: str, **overrides: Any) -> SyncConfig:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug.test import EnvironBuilder
@@ -40,7 +39,12 @@ from reverse_etl.destinations.klaviyo import (
 from reverse_etl.engine import run_sync
 from reverse_etl.http import HttpClient, RetriesExhausted
 from reverse_etl.warehouse import DuckDBWarehouse
-from tests.openapi_contracts import ContractViolation, validate_request, validate_response
+from tests.reverse_etl.openapi_contracts import (
+    ContractViolation,
+    validate_request,
+    validate_response,
+)
+from tests.reverse_etl.support import desired_rows, serve, vip_warehouse
 
 API_KEY = "pk_live_0123456789abcdef0123456789"
 LIST_ID = "Y6nRLr"
@@ -312,26 +316,10 @@ class FakeKlaviyo:
         return self._json({"data": items, "links": links})
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    running = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    running.start()
-    # Answers go out at once instead of waiting on delayed ACKs (Nagle), as real APIs do.
-    handler = running.server.RequestHandlerClass
-    running.server.RequestHandlerClass = type(
-        "NoDelayHandler", (handler,), {"disable_nagle_algorithm": True}
-    )
-    yield running
-    running.clear()
-    running.stop()
-
-
 @pytest.fixture
 def klaviyo(server: HTTPServer) -> Iterator[tuple[FakeKlaviyo, str]]:
     fake = FakeKlaviyo()
-    server.clear()
-    server.expect_request(re.compile(r"^/.*")).respond_with_handler(fake.handle)
-    yield fake, f"http://127.0.0.1:{server.port}"
+    yield fake, serve(server, fake.handle)
     server.clear()
     assert fake.violations == [], "requests or answers outside Klaviyo's OpenAPI files"
 
@@ -772,40 +760,13 @@ CUSTOMERS = 40
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
-    path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as connection:
-        connection.execute("create schema segments")
-        connection.execute("create schema core")
-        connection.execute(
-            """
-            create table segments.seg_vip as
-            select 'c' || lpad(range::varchar, 3, '0') as customer_id,
-                   range % 7 = 3 as is_holdout,
-                   range % 5 != 4 as has_consent,
-                   'person' || range || '@example.com' as email,
-                   'First' || range as first_name,
-                   case when range % 2 = 0 then 'DE' else 'NL' end as country
-            from range(40)
-            """
-        )
-        connection.execute(
-            "create table core.customers as"
-            " select customer_id, false as is_erased from segments.seg_vip"
-        )
-    opened = DuckDBWarehouse.connect(path)
+    opened = vip_warehouse(tmp_path, 40)
     yield opened
     opened.close()
 
 
 def _desired(warehouse: DuckDBWarehouse) -> set[str]:
-    rows = warehouse.fetchall(
-        """
-        select s.customer_id from segments.seg_vip as s
-        join core.customers as c using (customer_id)
-        where s.has_consent and not s.is_holdout and not c.is_erased
-        """
-    )
-    return {row[0] for row in rows}
+    return set(desired_rows(warehouse))
 
 
 def _sync(base_url: str, **overrides: Any) -> SyncConfig:

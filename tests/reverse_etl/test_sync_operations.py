@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from cdp.cli import main as cdp_main
-from tests.test_reverse_etl_kill import (
+from tests.reverse_etl.test_kill import (
     BATCH_SIZE,
     HOLD_REQUEST,
     HoldingWebhook,

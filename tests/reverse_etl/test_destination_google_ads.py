@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
@@ -16,10 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from reverse_etl.config import SyncConfig, SyncConfigError, parse_syncs
 from reverse_etl.destinations import build_destination
@@ -32,8 +28,9 @@ from reverse_etl.destinations.google_ads import (
 )
 from reverse_etl.destinations.hashing import sha256_hex
 from reverse_etl.engine import run_sync
-from reverse_etl.http import HttpClient, RetriesExhausted
+from reverse_etl.http import HttpClient
 from reverse_etl.warehouse import DuckDBWarehouse
+from tests.reverse_etl.support import vip_warehouse
 
 ACCESS_TOKEN = "ya29.google-access-token-0123456789"
 DEVELOPER_TOKEN = "dev-token-ABCDEFGHIJ"
@@ -730,40 +727,9 @@ def test_an_authentication_error_refuses_the_batch_without_leaking_tokens(ads, m
 # Through the engine -----------------------------------------------------------------------
 
 
-def _warehouse(tmp_path: Path | None, count: int) -> DuckDBWarehouse:
-    """`segments.seg_vip` of `count` people: every 7th a holdout, every 5th without consent.
-
-    In a DuckDB file under `tmp_path`, or in memory without one.
-    """
-    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb") if tmp_path else ":memory:")
-    connection.execute("create schema segments")
-    connection.execute("create schema core")
-    connection.execute(
-        f"""
-        create table segments.seg_vip as
-        select
-            printf('c%03d', n) as customer_id,
-            n % 7 = 3 as is_holdout,
-            n % 5 <> 4 as has_consent,
-            'Person' || n || '@Example.com' as email,
-            '+31 6 ' || (10000000 + n) as phone,
-            'First' || n as first_name,
-            'Last' || n as last_name,
-            '1017 CE' as zip,
-            'NL' as country,
-        from range({int(count)}) as numbers(n)
-        """
-    )
-    connection.execute(
-        "create table core.customers as"
-        " select customer_id, false as is_erased from segments.seg_vip"
-    )
-    return DuckDBWarehouse(connection)
-
-
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
-    opened = _warehouse(tmp_path, 47)
+    opened = vip_warehouse(tmp_path, 47)
     yield opened
     opened.close()
 
@@ -811,7 +777,7 @@ def _assert_only_hashes_left(ads: FakeGoogleAds, raw_values: set[str]) -> None:
 
 @pytest.mark.parametrize(("batch_size", "members"), [(1, 47), (10, 47), (23, 47), (10_000, 14_700)])
 def test_batches_need_exactly_the_minimum_number_of_requests(ads, tmp_path, batch_size, members):
-    warehouse = _warehouse(tmp_path, members)
+    warehouse = vip_warehouse(tmp_path, members)
     desired = len(_desired_email_hashes(warehouse))
 
     result = run_sync(_sync(ads, batch_size=batch_size), warehouse, _destination(ads))
@@ -855,54 +821,6 @@ def test_changes_removals_consent_withdrawal_and_erasure_converge(ads, warehouse
     removed = set(ads.applied("remove"))
     assert {sha256_hex(f"person{n}@example.com") for n in (0, 1, 2, 5)} <= removed
     _assert_only_hashes_left(ads, raw)
-
-
-@pytest.mark.parametrize("fail_after", [4, 10])
-def test_an_outage_mid_stream_resumes_without_loss_or_resending(ads, warehouse, fail_after):
-    sync = _sync(ads, batch_size=10)
-    ads.fail_after = fail_after  # requests; a batch takes four
-
-    with pytest.raises(RetriesExhausted):
-        run_sync(sync, warehouse, _destination(ads, client_options={"max_attempts": 2}))
-
-    committed = warehouse.fetchall("select count(*) from reverse_etl.sync_state")[0][0]
-    assert committed == 10 * (fail_after // 4)
-    ads.fail_after = None
-    result = run_sync(sync, warehouse, _destination(ads))
-
-    assert result.status == "success"
-    assert ads.email_hashes() == _desired_email_hashes(warehouse)
-    sent = ads.applied("create")
-    assert len(sent) == len(set(sent)), "an acknowledged record was sent twice"
-    follow_up = run_sync(sync, warehouse, _destination(ads))
-    assert (follow_up.added, follow_up.changed, follow_up.removed) == (0, 0, 0)
-
-
-def test_a_process_killed_after_an_acknowledged_batch_resumes_exactly(ads, warehouse):
-    class Killed(BaseException):
-        pass
-
-    class DyingDestination(GoogleAdsCustomerMatchDestination):
-        calls = 0
-
-        def send(self, batch):
-            if DyingDestination.calls == 2:
-                raise Killed
-            DyingDestination.calls += 1
-            return super().send(batch)
-
-    config = GoogleAdsCustomerMatchConfig(**_options(ads))
-    sync = _sync(ads, batch_size=10)
-    with pytest.raises(Killed):
-        run_sync(
-            sync, warehouse, DyingDestination(config, client=_client([]), sleep=lambda s: None)
-        )
-
-    run_sync(sync, warehouse, _destination(ads))
-
-    sent = ads.applied("create")
-    assert len(sent) == len(set(sent))
-    assert ads.email_hashes() == _desired_email_hashes(warehouse)
 
 
 def test_rejected_records_are_retried_next_run_then_dead_lettered(ads, warehouse):
@@ -950,78 +868,3 @@ def test_secrets_stay_out_of_logs_state_run_log_and_errors(ads, warehouse, caplo
     error = warehouse.fetchall("select error from reverse_etl.sync_runs")[0][0]
     assert "DEVELOPER_TOKEN_NOT_APPROVED" in error
     assert "***" in error
-
-
-STEPS = st.lists(
-    st.tuples(
-        st.sampled_from(["leave", "join", "consent", "withdraw", "erase", "move", "hold"]),
-        st.integers(0, 24),
-    ),
-    min_size=1,
-    max_size=8,
-)
-
-
-def _apply_step(warehouse: DuckDBWarehouse, step: str, number: int) -> None:
-    key = f"c{number:03d}"
-    if step == "leave":
-        warehouse.execute("delete from segments.seg_vip where customer_id = ?", [key])
-    elif step == "join":
-        key = f"c{number + 100:03d}"
-        warehouse.execute(
-            "insert into segments.seg_vip select ?, false, true, ?, null, ?, 'Person',"
-            " '75001', 'FR' where ? not in (select customer_id from segments.seg_vip)",
-            [key, f"new{number}@example.com", f"Newcomer {number}", key],
-        )
-        warehouse.execute(
-            "insert into core.customers select ?, false"
-            " where ? not in (select customer_id from core.customers)",
-            [key, key],
-        )
-    elif step in ("consent", "withdraw"):
-        warehouse.execute(
-            "update segments.seg_vip set has_consent = ? where customer_id = ?",
-            [step == "consent", key],
-        )
-    elif step == "erase":
-        warehouse.execute("update core.customers set is_erased = true where customer_id = ?", [key])
-    elif step == "move":
-        warehouse.execute(
-            "update segments.seg_vip set email = 'moved.' || email where customer_id = ?", [key]
-        )
-    else:
-        warehouse.execute(
-            "update segments.seg_vip set is_holdout = not is_holdout where customer_id = ?", [key]
-        )
-
-
-@settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(steps=STEPS, outage=st.integers(0, 3), batch_size=st.sampled_from([1, 4, 10]))
-def test_random_changes_and_outages_always_converge(monkeypatch, steps, outage, batch_size):
-    monkeypatch.setenv("GOOGLE_ADS_ACCESS_TOKEN", ACCESS_TOKEN)
-    monkeypatch.setenv("GOOGLE_ADS_DEVELOPER_TOKEN", DEVELOPER_TOKEN)
-    fake = FakeGoogleAds()
-    thread = threading.Thread(target=fake.httpd.serve_forever, kwargs={"poll_interval": 0.02})
-    thread.start()
-    warehouse = _warehouse(None, 25)
-    try:
-        sync = _sync(fake, batch_size=batch_size)
-        run_sync(sync, warehouse, _destination(fake))
-        for step, number in steps:
-            _apply_step(warehouse, step, number)
-        fake.fail_after = fake.successes + outage
-        with contextlib.suppress(RetriesExhausted):
-            run_sync(sync, warehouse, _destination(fake, client_options={"max_attempts": 1}))
-        fake.fail_after = None
-
-        run_sync(sync, warehouse, _destination(fake))
-
-        assert fake.email_hashes() == _desired_email_hashes(warehouse)
-        again = run_sync(sync, warehouse, _destination(fake))
-        assert (again.added, again.changed, again.removed, again.failed) == (0, 0, 0, 0)
-    finally:
-        warehouse.close()
-        fake.httpd.shutdown()
-        fake.httpd.server_close()
