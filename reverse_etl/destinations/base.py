@@ -16,6 +16,7 @@ are built on.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -200,10 +201,12 @@ class HttpDestination:
         self,
         config: HttpDestinationOptions,
         client: HttpClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
         *,
         credentials: Credentials | None = None,
     ) -> None:
         self.config = config
+        self.sleep = sleep  # between polls of a vendor's asynchronous job
         self.credentials = credentials if credentials is not None else resolve_credentials(config)
         self.max_batch_size = config.max_batch_size
         self.rate_limit_per_second = config.rate_limit_per_second
@@ -243,6 +246,67 @@ class HttpDestination:
     def erase(self, batch: Batch) -> BatchResult:
         """Remove, then delete through the destination's deletion API (`supports_erase`)."""
         raise NotImplementedError
+
+    def poll(
+        self,
+        what: str,
+        check: Callable[[], tuple[bool, Any, str]],
+        *,
+        interval: float,
+        max_seconds: float,
+    ) -> Any:
+        """Call `check` every `interval` seconds until it says (True, value, status); return
+        the value. DestinationError once `max_seconds` have passed (the batch goes out again
+        on the next run)."""
+        waited = 0.0
+        while True:
+            finished, value, status = check()
+            if finished:
+                return value
+            if waited >= max_seconds:
+                raise DestinationError(f"{what} still {status} after {waited:.0f}s")
+            self.sleep(interval)
+            waited += interval
+
+
+def upsert_in_chunks(
+    records: list[Record],
+    item_for: Callable[[Record], Any],
+    send_chunk: Callable[[list[Any], list[str], BatchResult], None],
+    *,
+    max_items: int,
+    max_bytes: int,
+) -> BatchResult:
+    """Build each record's item (`item_for` raising ValueError rejects the record with that
+    reason, before any request), then send them in chunks of at most `max_items` whose JSON
+    stays under `max_bytes`; `send_chunk(items, their record keys, result)` fills `result`."""
+    result = BatchResult()
+    items: list[Any] = []
+    keys: list[str] = []
+    for record in records:
+        try:
+            items.append(item_for(record))
+        except ValueError as problem:
+            result.rejected[record.record_key] = str(problem)
+            continue
+        keys.append(record.record_key)
+    position = 0
+    for chunk in chunks_within(items, max_items, max_bytes):
+        send_chunk(chunk, keys[position : position + len(chunk)], result)
+        position += len(chunk)
+    return result
+
+
+def moved_ids(records: list[Record], result: BatchResult) -> list[str]:
+    """The destination ids acknowledged records had before this batch, where the batch
+    acknowledged them under another id (a changed email made a new contact)."""
+    return [
+        record.destination_id
+        for record in records
+        if record.destination_id
+        and record.record_key in result.acknowledged
+        and result.acknowledged[record.record_key] != record.destination_id
+    ]
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

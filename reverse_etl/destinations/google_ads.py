@@ -281,8 +281,7 @@ class GoogleAdsCustomerMatchDestination(HttpDestination):
         sleep: Callable[[float], None] = time.sleep,
         credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(config, client, credentials=credentials)
-        self._sleep = sleep
+        super().__init__(config, client, sleep, credentials=credentials)
         self._headers = {
             "Authorization": f"Bearer {self.credentials['access_token'].reveal()}",
             "developer-token": self.credentials["developer_token"].reveal(),
@@ -430,6 +429,6 @@ class GoogleAdsCustomerMatchDestination(HttpDestination):
                     f"Google Ads offline user data job {job_name} still {status} after"
                     f" {waited:.0f}s; the batch will be sent again"
                 )
-            self._sleep(interval)
+            self.sleep(interval)
             waited += interval
             interval = min(max(interval * 2, 1.0), self.config.poll_max_interval_seconds)

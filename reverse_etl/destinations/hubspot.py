@@ -60,14 +60,13 @@ from reverse_etl.destinations.base import (
     Batch,
     BatchResult,
     Credential,
-    Credentials,
     DestinationError,
     HttpDestination,
     HttpDestinationOptions,
     Record,
     body_summary,
 )
-from reverse_etl.http import HttpClient, redact
+from reverse_etl.http import redact
 from reverse_etl.redaction import reveal
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -197,15 +196,9 @@ class HubSpotDestination(HttpDestination):
 
     config: HubSpotDestinationConfig
 
-    def __init__(
-        self,
-        config: HubSpotDestinationConfig,
-        client: HttpClient | None = None,
-        *,
-        credentials: Credentials | None = None,
-    ) -> None:
-        super().__init__(config, client, credentials=credentials)
-        self._base_url = config.base_url.rstrip("/")
+    @property
+    def _base_url(self) -> str:
+        return self.config.base_url.rstrip("/")
 
     @property
     def supports_erase(self) -> bool:  # type: ignore[override]

@@ -54,7 +54,8 @@ from reverse_etl.destinations.base import (
     Record,
     body_summary,
     chunks,
-    chunks_within,
+    moved_ids,
+    upsert_in_chunks,
 )
 from reverse_etl.http import HttpClient, TokenBucket, redact
 from reverse_etl.redaction import reveal
@@ -195,8 +196,7 @@ class KlaviyoDestination(HttpDestination):
         *,
         credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(config, client, credentials=credentials)
-        self.sleep = sleep
+        super().__init__(config, client, sleep, credentials=credentials)
         self._base = config.base_url.rstrip("/")
         # Deletion jobs have their own, lower limit (burst 3/s, steady 60/min).
         self._deletions = TokenBucket(
@@ -267,29 +267,17 @@ class KlaviyoDestination(HttpDestination):
         return self._remove(batch.records, erase=True)
 
     def _import(self, records: list[Record]) -> BatchResult:
-        result = BatchResult()
-        profiles: list[dict[str, Any]] = []
-        keys: list[str] = []
-        for record in records:
-            try:
-                attributes = profile_attributes(record.record_key, record.payload or {})
-            except ValueError as problem:
-                result.rejected[record.record_key] = str(problem)
-                continue
-            profiles.append({"type": "profile", "attributes": attributes})
-            keys.append(record.record_key)
-        position = 0
-        for chunk in chunks_within(profiles, self.max_batch_size, MAX_IMPORT_BYTES - 4096):
-            chunk_keys = keys[position : position + len(chunk)]
-            position += len(chunk)
-            self._run_import_job(chunk, chunk_keys, result)
-        stale = [
-            record.destination_id
-            for record in records
-            if record.destination_id
-            and record.record_key in result.acknowledged
-            and result.acknowledged[record.record_key] != record.destination_id
-        ]
+        result = upsert_in_chunks(
+            records,
+            lambda record: {
+                "type": "profile",
+                "attributes": profile_attributes(record.record_key, record.payload or {}),
+            },
+            self._run_import_job,
+            max_items=self.max_batch_size,
+            max_bytes=MAX_IMPORT_BYTES - 4096,
+        )
+        stale = moved_ids(records, result)
         if stale:
             # The record now resolves to another profile: the old one leaves the list.
             self._remove_from_list(stale)
@@ -347,23 +335,22 @@ class KlaviyoDestination(HttpDestination):
                 )
 
     def _wait_for(self, job_id: str) -> dict[str, Any]:
-        waited = 0.0
-        while True:
+        def check() -> tuple[bool, Any, str]:
             response = self._call("GET", f"/api/profile-bulk-import-jobs/{job_id}")
             if response.status_code != 200:
                 raise self._fail("bulk import job status", response)
             attributes = response.json()["data"]["attributes"]
             status = attributes.get("status")
-            if status == "complete":
-                return attributes
             if status == "cancelled":
                 raise DestinationError(f"Klaviyo bulk import job {job_id} was cancelled")
-            if waited >= self.config.max_poll_seconds:
-                raise DestinationError(
-                    f"Klaviyo bulk import job {job_id} still {status} after {waited:.0f}s"
-                )
-            self.sleep(self.config.poll_interval_seconds)
-            waited += self.config.poll_interval_seconds
+            return status == "complete", attributes, str(status)
+
+        return self.poll(
+            f"Klaviyo bulk import job {job_id}",
+            check,
+            interval=self.config.poll_interval_seconds,
+            max_seconds=self.config.max_poll_seconds,
+        )
 
     def _remove_from_list(self, profile_ids: Iterable[str]) -> None:
         path = f"/api/lists/{self.config.list_id}/relationships/profiles"

@@ -50,7 +50,6 @@ from reverse_etl.destinations.base import (
     Batch,
     BatchResult,
     Credential,
-    Credentials,
     DestinationError,
     HttpDestination,
     HttpDestinationOptions,
@@ -71,7 +70,7 @@ from reverse_etl.destinations.hashing import (
     normalize_email,
     sha256_hex,
 )
-from reverse_etl.http import HttpClient, redact
+from reverse_etl.http import redact
 from reverse_etl.redaction import reveal
 
 log = logging.getLogger(__name__)
@@ -214,16 +213,10 @@ class MetaCustomAudienceDestination(HttpDestination):
     response_hooks = (mark_throttling_as_429,)
     config: MetaCustomAudienceConfig
 
-    def __init__(
-        self,
-        config: MetaCustomAudienceConfig,
-        client: HttpClient | None = None,
-        *,
-        credentials: Credentials | None = None,
-    ) -> None:
-        super().__init__(config, client, credentials=credentials)
-        base = config.base_url.rstrip("/")
-        self.url = f"{base}/{config.api_version}/{config.audience_id}/users"
+    @property
+    def url(self) -> str:
+        base = self.config.base_url.rstrip("/")
+        return f"{base}/{self.config.api_version}/{self.config.audience_id}/users"
 
     def upsert(self, batch: Batch) -> BatchResult:
         return self._upsert(batch)

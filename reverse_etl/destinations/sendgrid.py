@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import requests
@@ -44,16 +43,16 @@ from reverse_etl.destinations.base import (
     Batch,
     BatchResult,
     Credential,
-    Credentials,
     DestinationError,
     HttpDestination,
     HttpDestinationOptions,
     Record,
     body_summary,
     chunks,
-    chunks_within,
+    moved_ids,
+    upsert_in_chunks,
 )
-from reverse_etl.http import HttpClient, redact
+from reverse_etl.http import redact
 from reverse_etl.redaction import reveal
 
 MAX_CONTACTS_PER_UPSERT = 30_000
@@ -167,17 +166,9 @@ class SendGridDestination(HttpDestination):
     supports_erase = True  # Delete Contacts
     config: SendGridDestinationConfig
 
-    def __init__(
-        self,
-        config: SendGridDestinationConfig,
-        client: HttpClient | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        *,
-        credentials: Credentials | None = None,
-    ) -> None:
-        super().__init__(config, client, credentials=credentials)
-        self.sleep = sleep
-        self._base = config.base_url.rstrip("/")
+    @property
+    def _base(self) -> str:
+        return self.config.base_url.rstrip("/")
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -221,33 +212,18 @@ class SendGridDestination(HttpDestination):
         return self._remove(batch.records, erase=True)
 
     def _upsert(self, records: list[Record]) -> BatchResult:
-        result = BatchResult()
-        contacts: list[dict[str, Any]] = []
-        keys: list[str] = []
-        for record in records:
-            try:
-                contact = contact_for(
-                    record.record_key,
-                    record.payload or {},
-                    external_id=self.config.send_external_id,
-                )
-            except ValueError as problem:
-                result.rejected[record.record_key] = str(problem)
-                continue
-            contacts.append(contact)
-            keys.append(record.record_key)
-        position = 0
-        for chunk in chunks_within(contacts, self.max_batch_size, MAX_UPSERT_BYTES - 4096):
-            chunk_keys = keys[position : position + len(chunk)]
-            position += len(chunk)
-            self._import(chunk, chunk_keys, result)
-        stale = [
-            record.destination_id
-            for record in records
-            if record.destination_id
-            and record.record_key in result.acknowledged
-            and result.acknowledged[record.record_key] != record.destination_id
-        ]
+        result = upsert_in_chunks(
+            records,
+            lambda record: contact_for(
+                record.record_key,
+                record.payload or {},
+                external_id=self.config.send_external_id,
+            ),
+            self._import,
+            max_items=self.max_batch_size,
+            max_bytes=MAX_UPSERT_BYTES - 4096,
+        )
+        stale = moved_ids(records, result)
         if stale:
             # A changed email made a new contact: the old one leaves the list.
             self._remove_from_list(stale)
@@ -288,20 +264,19 @@ class SendGridDestination(HttpDestination):
                 result.acknowledged[key] = match[0]
 
     def _wait_for(self, job_id: str) -> dict[str, Any]:
-        waited = 0.0
-        while True:
+        def check() -> tuple[bool, Any, str]:
             response = self._call("GET", f"/v3/marketing/contacts/imports/{job_id}")
             if response.status_code != 200:
                 raise self._fail("import status", response)
             job = response.json()
-            if job.get("status") in FINISHED:
-                return job
-            if waited >= self.config.max_poll_seconds:
-                raise DestinationError(
-                    f"SendGrid import job {job_id} still {job.get('status')} after {waited:.0f}s"
-                )
-            self.sleep(self.config.poll_interval_seconds)
-            waited += self.config.poll_interval_seconds
+            return job.get("status") in FINISHED, job, str(job.get("status"))
+
+        return self.poll(
+            f"SendGrid import job {job_id}",
+            check,
+            interval=self.config.poll_interval_seconds,
+            max_seconds=self.config.max_poll_seconds,
+        )
 
     def _contact_ids(self, emails: list[str]) -> dict[str, tuple[str, list[str]]]:
         """email -> (contact id, list ids) for the emails that have a contact."""

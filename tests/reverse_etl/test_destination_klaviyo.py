@@ -25,12 +25,17 @@ from werkzeug.wrappers import Request, Response
 
 from reverse_etl.config import SyncConfig, SyncConfigError, parse_syncs
 from reverse_etl.destinations import build_destination
-from reverse_etl.destinations.base import Batch, Credentials, DestinationError, Record
+from reverse_etl.destinations.base import (
+    Batch,
+    Credentials,
+    DestinationError,
+    Record,
+    chunks_within,
+)
 from reverse_etl.destinations.klaviyo import (
     KLAVIYO_REVISION,
     KlaviyoDestination,
     KlaviyoDestinationConfig,
-    chunks_within,
     match_import_error,
     normalize_email,
     normalize_phone,

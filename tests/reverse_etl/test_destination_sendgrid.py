@@ -26,11 +26,16 @@ from werkzeug.wrappers import Request, Response
 
 from reverse_etl.config import SyncConfig, SyncConfigError, parse_syncs
 from reverse_etl.destinations import build_destination
-from reverse_etl.destinations.base import Batch, Credentials, DestinationError, Record
+from reverse_etl.destinations.base import (
+    Batch,
+    Credentials,
+    DestinationError,
+    Record,
+    chunks_within,
+)
 from reverse_etl.destinations.sendgrid import (
     SendGridDestination,
     SendGridDestinationConfig,
-    chunks_within,
     contact_errors,
     contact_for,
     normalize_email,
