@@ -187,8 +187,9 @@ def resolve_credentials(config: HttpDestinationOptions) -> Credentials:
 class HttpDestination:
     """The base of a destination behind an HTTP API; see the module docstring.
 
-    Subclasses set `supports_erase` and implement `upsert` (add and change), `remove` and,
-    when they support it, `erase`; each returns the batch's `BatchResult` (its `requests` are
+    Subclasses set `supports_erase` and implement `upsert` (add and change) and `remove`, or
+    `take_out` (the removal, with `erase` true for an erasure) in place of `remove` and
+    `erase`; each returns the batch's `BatchResult` (its `requests` are
     counted here). `response_hooks` are added to the client's session (e.g. to mark a vendor's
     throttling answer as a 429). The engine resolves the credentials once and passes them;
     without them (a test building a destination by hand) they are resolved here.
@@ -241,10 +242,13 @@ class HttpDestination:
         raise NotImplementedError
 
     def remove(self, batch: Batch) -> BatchResult:
-        raise NotImplementedError
+        return self.take_out(batch, erase=False)
 
     def erase(self, batch: Batch) -> BatchResult:
         """Remove, then delete through the destination's deletion API (`supports_erase`)."""
+        return self.take_out(batch, erase=True)
+
+    def take_out(self, batch: Batch, *, erase: bool) -> BatchResult:
         raise NotImplementedError
 
     def poll(
@@ -267,6 +271,16 @@ class HttpDestination:
                 raise DestinationError(f"{what} still {status} after {waited:.0f}s")
             self.sleep(interval)
             waited += interval
+
+
+def mark_as_429(response: Any, original_header: str, retry_after: int | None) -> None:
+    """Make a vendor's throttling answer a 429 for the shared client's retry (with
+    `Retry-After` when the vendor said how long, unless it set one), keeping its own status
+    in `original_header`. For a `response_hooks` entry."""
+    response.headers[original_header] = str(response.status_code)
+    response.status_code = 429
+    if retry_after and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(retry_after)
 
 
 def upsert_in_chunks(

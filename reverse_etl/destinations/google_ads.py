@@ -65,6 +65,7 @@ from reverse_etl.destinations.base import (
     body_summary,
     compact_json,
     json_object,
+    mark_as_429,
 )
 from reverse_etl.destinations.hashing import (
     google_country_code,
@@ -249,11 +250,7 @@ def mark_retryable_as_429(response: requests.Response, *args: Any, **kwargs: Any
     codes = {_error_code(error) for error in _failures(status)}
     if not codes & RETRYABLE_ERROR_CODES and status.get("status") != "RESOURCE_EXHAUSTED":
         return
-    response.headers["X-Google-Ads-Original-Status"] = str(response.status_code)
-    response.status_code = 429
-    delay = _retry_delay_seconds(status)
-    if delay and "Retry-After" not in response.headers:
-        response.headers["Retry-After"] = str(delay)
+    mark_as_429(response, "X-Google-Ads-Original-Status", _retry_delay_seconds(status))
 
 
 def describe_error(response: requests.Response) -> str:

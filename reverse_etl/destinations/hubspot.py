@@ -236,12 +236,6 @@ class HubSpotDestination(HttpDestination):
     def upsert(self, batch: Batch) -> BatchResult:
         return self._upsert_and_add(batch)
 
-    def remove(self, batch: Batch) -> BatchResult:
-        return self._remove(batch, erase=False)
-
-    def erase(self, batch: Batch) -> BatchResult:
-        return self._remove(batch, erase=True)
-
     def _upsert_and_add(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         inputs: dict[str, dict[str, Any]] = {}
@@ -383,7 +377,7 @@ class HubSpotDestination(HttpDestination):
         missing = membership_ids(answer, "recordIdsMissing") if isinstance(answer, dict) else set()
         return set(ids) - missing
 
-    def _remove(self, batch: Batch, *, erase: bool) -> BatchResult:
+    def take_out(self, batch: Batch, *, erase: bool) -> BatchResult:
         result = BatchResult()
         ids = sorted({r.destination_id for r in batch.records if r.destination_id})
         if ids:
@@ -394,7 +388,7 @@ class HubSpotDestination(HttpDestination):
                 raise self._refusal("list membership removal", response)
         # Ids HubSpot reports missing are not in the list either: the removal holds.
         for record in batch.records:
-            if erase and self.config.gdpr_delete_on_erase and record.destination_id:
+            if erase and record.destination_id:
                 reason = self._gdpr_delete(record)
                 if reason is not None:
                     result.rejected[record.record_key] = reason

@@ -260,12 +260,6 @@ class KlaviyoDestination(HttpDestination):
     def upsert(self, batch: Batch) -> BatchResult:
         return self._import(batch.records)
 
-    def remove(self, batch: Batch) -> BatchResult:
-        return self._remove(batch.records, erase=False)
-
-    def erase(self, batch: Batch) -> BatchResult:
-        return self._remove(batch.records, erase=True)
-
     def _import(self, records: list[Record]) -> BatchResult:
         result = upsert_in_chunks(
             records,
@@ -360,7 +354,8 @@ class KlaviyoDestination(HttpDestination):
             if response.status_code not in (200, 202, 204):
                 raise self._fail("list removal", response)
 
-    def _remove(self, records: list[Record], *, erase: bool) -> BatchResult:
+    def take_out(self, batch: Batch, *, erase: bool) -> BatchResult:
+        records = batch.records
         result = BatchResult()
         ids = [record.destination_id for record in records if record.destination_id]
         self._remove_from_list(ids)

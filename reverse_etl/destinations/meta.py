@@ -56,6 +56,7 @@ from reverse_etl.destinations.base import (
     body_summary,
     compact_json,
     json_object,
+    mark_as_429,
 )
 from reverse_etl.destinations.hashing import (
     birth_date,
@@ -187,11 +188,8 @@ def mark_throttling_as_429(response: requests.Response, *args: Any, **kwargs: An
     error = graph_error(response)
     if error.get("code") not in THROTTLING_CODES and error.get("is_transient") is not True:
         return
-    response.headers["X-Graph-Original-Status"] = str(response.status_code)
-    response.status_code = 429
     wait = regain_access_seconds(response.headers.get("X-Business-Use-Case-Usage"))
-    if wait and "Retry-After" not in response.headers:
-        response.headers["Retry-After"] = str(wait)
+    mark_as_429(response, "X-Graph-Original-Status", wait)
 
 
 def describe_error(response: requests.Response) -> str:

@@ -205,12 +205,6 @@ class SendGridDestination(HttpDestination):
     def upsert(self, batch: Batch) -> BatchResult:
         return self._upsert(batch.records)
 
-    def remove(self, batch: Batch) -> BatchResult:
-        return self._remove(batch.records, erase=False)
-
-    def erase(self, batch: Batch) -> BatchResult:
-        return self._remove(batch.records, erase=True)
-
     def _upsert(self, records: list[Record]) -> BatchResult:
         result = upsert_in_chunks(
             records,
@@ -310,7 +304,8 @@ class SendGridDestination(HttpDestination):
             if response.status_code not in (200, 202, 204):
                 raise self._fail("contact deletion", response)
 
-    def _remove(self, records: list[Record], *, erase: bool) -> BatchResult:
+    def take_out(self, batch: Batch, *, erase: bool) -> BatchResult:
+        records = batch.records
         ids = [record.destination_id for record in records if record.destination_id]
         self._remove_from_list(ids)
         if erase and ids:
