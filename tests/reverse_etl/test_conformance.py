@@ -12,6 +12,8 @@ back who the destination holds. The same tests then run against all of them:
   next run converges without sending an acknowledged record again;
 - kill and resume: the process dies (BaseException) after an acknowledged batch; the next run
   resumes exactly;
+- retries (HTTP destinations): a 429 waits its `Retry-After`, a burst of 5xx backs off, a
+  timeout is retried; each answered before the request reaches the fake;
 - secrets: no credential reaches the state, the run log or a log line.
 
 Payload and endpoint cases of each vendor stay in its own test file.
@@ -119,6 +121,32 @@ class _DroppingAdapter(requests.adapters.HTTPAdapter):
             raise requests.ConnectionError("connection reset by peer")
         self.remaining -= 1
         return super().send(request, **kwargs)
+
+
+class _ScriptedAdapter(requests.adapters.HTTPAdapter):
+    """Answers the first requests itself (a status with headers, or a timeout), then lets
+    every request through to the fake; counts those."""
+
+    def __init__(self, answers: list[Any]) -> None:
+        super().__init__()
+        self.answers = list(answers)
+        self.passed = 0
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if not self.answers:
+            self.passed += 1
+            return super().send(request, **kwargs)
+        answer = self.answers.pop(0)
+        if answer == "timeout":
+            raise requests.ReadTimeout("read timed out")
+        status, headers = answer
+        response = requests.Response()
+        response.status_code = status
+        response.headers.update(headers)
+        response._content = b""
+        response.url = request.url or ""
+        response.request = request
+        return response
 
 
 def _fail_after_batches(destination: Destination, batches: int) -> None:
@@ -517,6 +545,36 @@ def test_a_process_killed_after_acknowledged_batches_resumes_exactly(
 
     assert result.status == "success"
     assert not {key for _, key in sent_again} & committed
+    _assert_converged(target, warehouse, sync)
+
+
+# -- retries --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answers", "waits"),
+    [
+        pytest.param([(429, {"Retry-After": "7"})], [7.0], id="429"),
+        pytest.param([(503, {}), (502, {}), (500, {})], [0.5, 1.0, 2.0], id="5xx"),
+        pytest.param(["timeout"], [0.5], id="timeout"),
+    ],
+)
+def test_throttling_server_errors_and_timeouts_are_retried(target, warehouse, answers, waits):
+    if target.kind == "file":
+        pytest.skip("the file destination sends no requests")
+    sync = target.sync()
+    destination = target.build(sync)
+    client = destination.client  # type: ignore[attr-defined]
+    waited: list[float] = []
+    client._sleep, client._jitter, client.max_attempts = waited.append, lambda: 1.0, 5
+    scripted = _ScriptedAdapter(answers)
+    client.session.mount("http://", scripted)
+
+    result = run_sync(sync, warehouse, destination)
+
+    assert result.status == "success"
+    assert waited == waits
+    assert result.requests == scripted.passed + len(answers)  # each failure retried once
     _assert_converged(target, warehouse, sync)
 
 

@@ -663,42 +663,6 @@ def test_import_errors_become_rejections_with_klaviyos_detail(klaviyo, monkeypat
     assert fake.imported_keys()["c00009"] == 0
 
 
-def test_a_429_is_retried_after_the_retry_after_seconds(klaviyo, monkeypatch):
-    fake, base_url = klaviyo
-    fake.script = [(429, {"Retry-After": "7"}, 0.0)]
-    sleeps: list[float] = []
-
-    result = _destination(base_url, monkeypatch, sleeps).send(Batch("vip", "add", _records(2)))
-
-    assert sleeps == [7.0]
-    assert len(result.acknowledged) == 2
-    assert fake.requests_to("POST", "/api/profile-bulk-import-jobs") == 2
-
-
-def test_a_burst_of_5xx_backs_off_then_succeeds(klaviyo, monkeypatch):
-    fake, base_url = klaviyo
-    fake.script = [(503, {}, 0.0), (502, {}, 0.0), (500, {}, 0.0)]
-    sleeps: list[float] = []
-
-    result = _destination(base_url, monkeypatch, sleeps).send(Batch("vip", "add", _records(2)))
-
-    assert sleeps == [0.5, 1.0, 2.0]
-    assert len(result.acknowledged) == 2
-    assert len(fake.jobs) == 1
-
-
-def test_a_timeout_is_retried(klaviyo, monkeypatch):
-    fake, base_url = klaviyo
-    fake.script = [(200, {}, 0.6)]
-    sleeps: list[float] = []
-    destination = _destination(base_url, monkeypatch, sleeps, client_options={"timeout": 0.3})
-
-    result = destination.send(Batch("vip", "add", _records(1)))
-
-    assert len(sleeps) == 1
-    assert len(result.acknowledged) == 1
-
-
 def test_an_unknown_job_outcome_is_never_acknowledged(klaviyo, monkeypatch):
     fake, base_url = klaviyo
     fake.polls_before_complete = 10

@@ -610,41 +610,6 @@ def test_a_changed_email_moves_the_list_membership_to_the_new_contact(sendgrid, 
     assert fake.requests_to("DELETE", f"/v3/marketing/lists/{LIST_ID}/contacts") == 1
 
 
-def test_a_429_is_retried_after_the_retry_after_seconds(sendgrid, monkeypatch):
-    fake, base_url = sendgrid
-    fake.script = [(429, {"Retry-After": "9"}, 0.0)]
-    sleeps: list[float] = []
-
-    result = _destination(base_url, monkeypatch, sleeps).send(Batch("vip", "add", _records(2)))
-
-    assert sleeps == [9.0]
-    assert len(result.acknowledged) == 2
-
-
-def test_a_burst_of_5xx_backs_off_then_succeeds(sendgrid, monkeypatch):
-    fake, base_url = sendgrid
-    fake.script = [(500, {}, 0.0), (503, {}, 0.0), (500, {}, 0.0)]
-    sleeps: list[float] = []
-
-    result = _destination(base_url, monkeypatch, sleeps).send(Batch("vip", "add", _records(2)))
-
-    assert sleeps == [0.5, 1.0, 2.0]
-    assert len(result.acknowledged) == 2
-    assert len(fake.jobs) == 1
-
-
-def test_a_timeout_is_retried(sendgrid, monkeypatch):
-    fake, base_url = sendgrid
-    fake.script = [(200, {}, 0.6)]
-    sleeps: list[float] = []
-    destination = _destination(base_url, monkeypatch, sleeps, client_options={"timeout": 0.3})
-
-    result = destination.send(Batch("vip", "add", _records(1)))
-
-    assert len(sleeps) == 1
-    assert len(result.acknowledged) == 1
-
-
 def test_a_job_that_never_finishes_is_never_acknowledged(sendgrid, monkeypatch):
     fake, base_url = sendgrid
     fake.polls_before_finished = 10
