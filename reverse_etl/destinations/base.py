@@ -28,6 +28,7 @@ from reverse_etl.redaction import Secret, SecretError, resolve_secret
 from reverse_etl.results import ADD, CHANGE, ERASE, REMOVE, Batch, BatchResult, Record
 
 __all__ = [
+    "AsyncJobOptions",
     "Batch",
     "BatchResult",
     "Credential",
@@ -151,6 +152,22 @@ class HttpDestinationOptions(DestinationOptions):
 
     # The secrets this destination needs, by the options that name their variables.
     credentials: ClassVar[tuple[Credential, ...]] = ()
+
+
+class AsyncJobOptions(HttpDestinationOptions):
+    """An HTTP destination whose writes are jobs it polls until they finish (`poll`); a job
+    still running after `max_poll_seconds` fails the batch, which goes out again next run."""
+
+    poll_interval_seconds: float = Field(default=5.0, gt=0)
+    max_poll_seconds: float = Field(default=3600.0, gt=0)
+
+
+def lowercase_email(value: Any) -> str | None:
+    """An email trimmed and lower-cased (as list vendors store it); None when empty."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    return text or None
 
 
 class Credentials(Mapping[str, Secret]):

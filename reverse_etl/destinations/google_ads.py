@@ -290,12 +290,6 @@ class GoogleAdsCustomerMatchDestination(HttpDestination):
         self.user_list = f"customers/{config.customer_id}/userLists/{config.user_list_id}"
 
     def upsert(self, batch: Batch) -> BatchResult:
-        return self._upsert(batch)
-
-    def remove(self, batch: Batch) -> BatchResult:
-        return self._remove(batch)
-
-    def _upsert(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         items: list[tuple[str, dict[str, Any]]] = []
         stale: list[tuple[str, dict[str, Any]]] = []
@@ -323,7 +317,7 @@ class GoogleAdsCustomerMatchDestination(HttpDestination):
         }
         return result
 
-    def _remove(self, batch: Batch) -> BatchResult:
+    def remove(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         items: list[tuple[str, dict[str, Any]]] = []
         for record in batch.records:

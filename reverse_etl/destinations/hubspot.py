@@ -234,9 +234,6 @@ class HubSpotDestination(HttpDestination):
     # -- operations -----------------------------------------------------------------------
 
     def upsert(self, batch: Batch) -> BatchResult:
-        return self._upsert_and_add(batch)
-
-    def _upsert_and_add(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         inputs: dict[str, dict[str, Any]] = {}
         owner_of_email: dict[str, str] = {}

@@ -44,16 +44,17 @@ from pydantic import Field
 
 from reverse_etl.destinations.base import (
     ENV_NAME,
+    AsyncJobOptions,
     Batch,
     BatchResult,
     Credential,
     Credentials,
     DestinationError,
     HttpDestination,
-    HttpDestinationOptions,
     Record,
     body_summary,
     chunks,
+    lowercase_email,
     moved_ids,
     upsert_in_chunks,
 )
@@ -74,7 +75,7 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _POINTER_INDEX = re.compile(r"/profiles/data/(\d+)")
 
 
-class KlaviyoDestinationConfig(HttpDestinationOptions):
+class KlaviyoDestinationConfig(AsyncJobOptions):
     credentials: ClassVar = (Credential("api_key", "api_key_env"),)
 
     list_id: str = Field(min_length=1)
@@ -84,16 +85,10 @@ class KlaviyoDestinationConfig(HttpDestinationOptions):
     max_batch_size: int = Field(default=MAX_PROFILES_PER_IMPORT, ge=1, le=MAX_PROFILES_PER_IMPORT)
     rate_limit_per_second: float = Field(default=150 / 60, gt=0)
     deletion_rate_limit_per_second: float = Field(default=60 / 60, gt=0)
-    poll_interval_seconds: float = Field(default=5.0, gt=0)
-    max_poll_seconds: float = Field(default=3600.0, gt=0)
 
 
-def normalize_email(value: Any) -> str | None:
-    """Trimmed and lower-cased; None when empty."""
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    return text or None
+# Trimmed and lower-cased; None when empty.
+normalize_email = lowercase_email
 
 
 def normalize_phone(value: Any) -> str | None:

@@ -217,12 +217,6 @@ class MetaCustomAudienceDestination(HttpDestination):
         return f"{base}/{self.config.api_version}/{self.config.audience_id}/users"
 
     def upsert(self, batch: Batch) -> BatchResult:
-        return self._upsert(batch)
-
-    def remove(self, batch: Batch) -> BatchResult:
-        return self._remove(batch)
-
-    def _upsert(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         rows: dict[str, dict[str, str]] = {}
         stale: dict[str, dict[str, str]] = {}
@@ -248,7 +242,7 @@ class MetaCustomAudienceDestination(HttpDestination):
         }
         return result
 
-    def _remove(self, batch: Batch) -> BatchResult:
+    def remove(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         rows: dict[str, dict[str, str]] = {}
         for record in batch.records:

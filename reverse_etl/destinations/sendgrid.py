@@ -40,15 +40,16 @@ from pydantic import Field
 
 from reverse_etl.destinations.base import (
     ENV_NAME,
+    AsyncJobOptions,
     Batch,
     BatchResult,
     Credential,
     DestinationError,
     HttpDestination,
-    HttpDestinationOptions,
     Record,
     body_summary,
     chunks,
+    lowercase_email,
     moved_ids,
     upsert_in_chunks,
 )
@@ -82,7 +83,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTACT_INDEX = re.compile(r"^contacts\[(\d+)\]")
 
 
-class SendGridDestinationConfig(HttpDestinationOptions):
+class SendGridDestinationConfig(AsyncJobOptions):
     credentials: ClassVar = (Credential("api_key", "api_key_env"),)
 
     list_id: str = Field(
@@ -94,16 +95,10 @@ class SendGridDestinationConfig(HttpDestinationOptions):
     max_batch_size: int = Field(default=MAX_CONTACTS_PER_UPSERT, ge=1, le=MAX_CONTACTS_PER_UPSERT)
     max_ids_per_request: int = Field(default=100, ge=1, le=1000)
     rate_limit_per_second: float = Field(default=600 / 60, gt=0)
-    poll_interval_seconds: float = Field(default=5.0, gt=0)
-    max_poll_seconds: float = Field(default=3600.0, gt=0)
 
 
-def normalize_email(value: Any) -> str | None:
-    """Trimmed and lower-cased, as SendGrid stores it; None when empty."""
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    return text or None
+# Trimmed and lower-cased; None when empty.
+normalize_email = lowercase_email
 
 
 def contact_for(record_key: str, payload: dict[str, Any], *, external_id: bool) -> dict[str, Any]:
