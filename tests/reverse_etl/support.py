@@ -3,8 +3,17 @@ a local HTTP server to a fake API."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
 
 import duckdb
 from pytest_httpserver import HTTPServer
@@ -63,3 +72,87 @@ def serve(server: HTTPServer, handle) -> str:
     server.clear()
     server.expect_request(re.compile(r"^/.*")).respond_with_handler(handle)
     return f"http://127.0.0.1:{server.port}"
+
+
+@dataclass
+class Received:
+    """One request a fake server received, and the status it answered."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int = 0
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class JsonFake:
+    """A fake API on a threaded local server: every request is recorded in `received` and
+    answered by `answer(request)` as (status, headers, JSON body, delay), under `lock`.
+    `respond` queues answers for the next requests (the subclass's `answer` serves them)."""
+
+    content_type = "application/json"
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.script: list[tuple[int, dict[str, str], Any, float]] = []
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                request = Received(
+                    self.command, self.path, dict(self.headers), self.rfile.read(length)
+                )
+                with fake.lock:
+                    fake.received.append(request)
+                    status, headers, body, delay = fake.answer(request)
+                    request.status = status
+                time.sleep(delay)
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Type", fake.content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_POST = do_DELETE = do_GET = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def respond(self, status: int, body: Any, headers=None, delay: float = 0.0) -> None:
+        self.script.append((status, headers or {}, body, delay))
+
+    def answer(self, request: Received) -> tuple[int, dict[str, str], Any, float]:
+        raise NotImplementedError
+
+
+@contextlib.contextmanager
+def serving(fake: JsonFake) -> Iterator[JsonFake]:
+    """The fake's server answering in a thread until the block ends."""
+    thread = threading.Thread(
+        target=fake.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield fake
+    finally:
+        fake.httpd.shutdown()
+        fake.httpd.server_close()

@@ -27,7 +27,6 @@ import hmac
 import json
 import logging
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +51,7 @@ from tests.reverse_etl import test_destination_hubspot as hubspot
 from tests.reverse_etl import test_destination_klaviyo as klaviyo
 from tests.reverse_etl import test_destination_meta as meta
 from tests.reverse_etl import test_destination_sendgrid as sendgrid
-from tests.reverse_etl.support import desired_rows, serve, vip_warehouse
+from tests.reverse_etl.support import desired_rows, serve, serving, vip_warehouse
 
 FIELDS = {"email": "email", "first_name": "first_name", "last_name": "last_name"}
 FAST = 1000.0  # requests per second: the fakes need no rate limit
@@ -193,19 +192,6 @@ def _key(key: str, email: str) -> str:
     return key
 
 
-@contextlib.contextmanager
-def _threaded(httpd: Any) -> Iterator[None]:
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    try:
-        yield
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 class FakeWebhook:
     """A receiver that checks each POST's signature and applies its records to a member set."""
 
@@ -325,7 +311,7 @@ def _target(kind: str, server: HTTPServer, tmp_path: Path) -> Iterator[Target]:
             )
     elif kind == "meta":
         fake = meta.FakeGraphAPI()
-        with _threaded(fake.httpd):
+        with serving(fake):
             yield Target(
                 "meta_custom_audience",
                 meta._options(fake),
@@ -336,7 +322,7 @@ def _target(kind: str, server: HTTPServer, tmp_path: Path) -> Iterator[Target]:
             )
     else:
         fake = google.FakeGoogleAds()
-        with _threaded(fake.httpd):
+        with serving(fake):
             yield Target(
                 "google_ads_customer_match",
                 google._options(fake, poll_interval_seconds=0),

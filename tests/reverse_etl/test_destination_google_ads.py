@@ -6,12 +6,9 @@ import itertools
 import json
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,7 @@ from reverse_etl.destinations.hashing import sha256_hex
 from reverse_etl.engine import run_sync
 from reverse_etl.http import HttpClient
 from reverse_etl.warehouse import DuckDBWarehouse
-from tests.reverse_etl.support import vip_warehouse
+from tests.reverse_etl.support import JsonFake, Received, serving, vip_warehouse
 
 ACCESS_TOKEN = "ya29.google-access-token-0123456789"
 DEVELOPER_TOKEN = "dev-token-ABCDEFGHIJ"
@@ -51,19 +48,6 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 FAILURE_TYPE = f"type.googleapis.com/google.ads.googleads.{VERSION}.errors.GoogleAdsFailure"
 
 
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    status: int = 0
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
-
 def google_error(http: int, status: str, message: str, *errors: dict[str, Any]) -> dict:
     details = [{"@type": FAILURE_TYPE, "errors": list(errors), "requestId": "req-1"}]
     return {"error": {"code": http, "message": message, "status": status, "details": details}}
@@ -78,57 +62,22 @@ class Job:
     polls: int = 0
 
 
-class FakeGoogleAds:
+class FakeGoogleAds(JsonFake):
     """Offline user data jobs and a Customer Match list, as the REST API answers them."""
 
+    content_type = "application/json; charset=UTF-8"
+
     def __init__(self) -> None:
+        super().__init__()
         self.members: dict[int, list[dict[str, Any]]] = {}  # person -> identifiers
         self.index: dict[str, int] = {}  # identifier JSON -> person
         self.numbers = itertools.count(1)
         self.jobs: dict[str, Job] = {}
-        self.received: list[Received] = []
-        self.script: list[tuple[int, dict[str, str], Any, float]] = []
         self.invalid: dict[str, str] = {}  # hash -> OfflineUserDataJobError
         self.polls_until_done = 0
         self.fail_jobs = False
         self.fail_after: int | None = None  # successful requests before a hard outage
         self.successes = 0
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                request = Received(
-                    self.command, self.path, dict(self.headers), self.rfile.read(length)
-                )
-                with fake.lock:
-                    fake.received.append(request)
-                    status, headers, body, delay = fake.answer(request)
-                    request.status = status
-                time.sleep(delay)
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Type", "application/json; charset=UTF-8")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            do_GET = do_DELETE = do_POST
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def respond(self, status: int, body: Any, headers=None, delay: float = 0.0) -> None:
-        self.script.append((status, headers or {}, body, delay))
 
     def answer(self, request: Received) -> tuple[int, dict[str, str], Any, float]:
         if self.script:
@@ -309,14 +258,8 @@ class FakeGoogleAds:
 def ads(monkeypatch) -> Iterator[FakeGoogleAds]:
     monkeypatch.setenv("GOOGLE_ADS_ACCESS_TOKEN", ACCESS_TOKEN)
     monkeypatch.setenv("GOOGLE_ADS_DEVELOPER_TOKEN", DEVELOPER_TOKEN)
-    fake = FakeGoogleAds()
-    thread = threading.Thread(
-        target=fake.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    yield fake
-    fake.httpd.shutdown()
-    fake.httpd.server_close()
+    with serving(FakeGoogleAds()) as fake:
+        yield fake
 
 
 def _client(sleeps: list[float], **options: Any) -> HttpClient:

@@ -6,15 +6,11 @@ import itertools
 import json
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import unquote_plus
 
 import pytest
 
@@ -31,7 +27,7 @@ from reverse_etl.destinations.meta import (
 from reverse_etl.engine import run_sync
 from reverse_etl.http import HttpClient, RetriesExhausted
 from reverse_etl.warehouse import DuckDBWarehouse
-from tests.reverse_etl.support import vip_warehouse
+from tests.reverse_etl.support import JsonFake, Received, serving, vip_warehouse
 
 TOKEN = "EAAB-meta-test-token-0123456789"
 AUDIENCE = "23850000000000001"
@@ -52,67 +48,17 @@ PRIMARY = ("EMAIL", "PHONE", "EXTERN_ID")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    status: int = 0
-
-    @property
-    def form(self) -> dict[str, str]:
-        return {k: v[0] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
-
-
-class FakeGraphAPI:
+class FakeGraphAPI(JsonFake):
     """`/{version}/{audience_id}/users` as Meta answers it, holding the audience's rows."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.members: dict[int, dict[str, str]] = {}
         self.index: dict[tuple[str, str], int] = {}  # (key, hash) -> member
         self.numbers = itertools.count()
-        self.received: list[Received] = []
-        self.script: list[tuple[int, dict[str, str], Any, float]] = []
         self.invalid: dict[str, str] = {}  # hash -> reason Meta gives for it
         self.fail_after: int | None = None  # successful requests before a hard outage
         self.successes = 0
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                request = Received(
-                    self.command, self.path, dict(self.headers), self.rfile.read(length)
-                )
-                with fake.lock:
-                    fake.received.append(request)
-                    status, headers, body, delay = fake.answer(request)
-                    request.status = status
-                time.sleep(delay)
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            do_POST = do_DELETE = do_GET = _serve
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def respond(self, status: int, body: Any, headers=None, delay: float = 0.0) -> None:
-        self.script.append((status, headers or {}, body, delay))
 
     @staticmethod
     def error(message: str, code: int, kind: str = "OAuthException", **extra: Any) -> dict:
@@ -196,14 +142,8 @@ class FakeGraphAPI:
 @pytest.fixture
 def graph(monkeypatch) -> Iterator[FakeGraphAPI]:
     monkeypatch.setenv("META_TOKEN", TOKEN)
-    fake = FakeGraphAPI()
-    thread = threading.Thread(
-        target=fake.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    yield fake
-    fake.httpd.shutdown()
-    fake.httpd.server_close()
+    with serving(FakeGraphAPI()) as fake:
+        yield fake
 
 
 def _client(sleeps: list[float], **options: Any) -> HttpClient:
