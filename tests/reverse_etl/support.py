@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,10 @@ from urllib.parse import parse_qs
 import duckdb
 from pytest_httpserver import HTTPServer
 
+from reverse_etl.http import HttpClient
 from reverse_etl.warehouse import DuckDBWarehouse
+
+NOW = datetime(2025, 7, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def vip_warehouse(tmp_path: Path | None, count: int) -> DuckDBWarehouse:
@@ -156,3 +160,16 @@ def serving(fake: JsonFake) -> Iterator[JsonFake]:
     finally:
         fake.httpd.shutdown()
         fake.httpd.server_close()
+
+
+def quiet_client(sleeps: list[float], **options: Any) -> HttpClient:
+    """A client whose waits are recorded in `sleeps` instead of slept, with a fixed jitter
+    and clock, so retries and backoff can be asserted exactly."""
+    settings = {
+        "sleep": sleeps.append,
+        "now": lambda: NOW,
+        "jitter": lambda: 1.0,
+        "timeout": 2.0,
+        "backoff_base": 0.5,
+    }
+    return HttpClient(**(settings | options))

@@ -14,7 +14,8 @@ back who the destination holds. The same tests then run against all of them:
   resumes exactly;
 - retries (HTTP destinations): a 429 waits its `Retry-After`, a burst of 5xx backs off, a
   timeout is retried; each answered before the request reaches the fake;
-- secrets: no credential reaches the state, the run log or a log line.
+- secrets: a missing one fails naming its variable before anything is sent; none reaches
+  the state, the run log or a log line.
 
 Payload and endpoint cases of each vendor stay in its own test file.
 """
@@ -40,7 +41,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
 
 from reverse_etl.config import SyncConfig
-from reverse_etl.destinations import Destination, build_destination
+from reverse_etl.destinations import Destination, DestinationError, build_destination
 from reverse_etl.destinations.hashing import sha256_hex
 from reverse_etl.engine import run_sync
 from reverse_etl.http import RetriesExhausted
@@ -565,6 +566,19 @@ def test_throttling_server_errors_and_timeouts_are_retried(target, warehouse, an
 
 
 # -- secrets ----------------------------------------------------------------------------------
+
+
+def test_a_missing_credential_fails_when_built_naming_its_variable(target, monkeypatch):
+    if not target.secret_env:
+        pytest.skip("the file destination needs no credential")
+    sync = target.sync()
+    for name in target.secret_env:
+        with monkeypatch.context() as patch:
+            patch.delenv(name)
+            with pytest.raises(DestinationError, match=name) as raised:
+                build_destination(sync, target.warehouse_path)
+        for secret in target.secrets:
+            assert secret not in str(raised.value)
 
 
 def test_no_credential_reaches_the_state_the_run_log_or_a_log_line(target, warehouse, caplog):

@@ -25,9 +25,8 @@ from reverse_etl.destinations.google_ads import (
 )
 from reverse_etl.destinations.hashing import sha256_hex
 from reverse_etl.engine import run_sync
-from reverse_etl.http import HttpClient
 from reverse_etl.warehouse import DuckDBWarehouse
-from tests.reverse_etl.support import JsonFake, Received, serving, vip_warehouse
+from tests.reverse_etl.support import JsonFake, Received, quiet_client, serving, vip_warehouse
 
 ACCESS_TOKEN = "ya29.google-access-token-0123456789"
 DEVELOPER_TOKEN = "dev-token-ABCDEFGHIJ"
@@ -262,15 +261,7 @@ def ads(monkeypatch) -> Iterator[FakeGoogleAds]:
         yield fake
 
 
-def _client(sleeps: list[float], **options: Any) -> HttpClient:
-    settings = {
-        "sleep": sleeps.append,
-        "now": lambda: NOW,
-        "jitter": lambda: 1.0,
-        "timeout": 2.0,
-        "backoff_base": 0.5,
-    }
-    return HttpClient(**(settings | options))
+_client = quiet_client
 
 
 def _options(ads: FakeGoogleAds, **overrides: Any) -> dict[str, Any]:
@@ -363,13 +354,6 @@ def test_defaults_and_customer_ids_with_dashes(ads):
         destination={"type": "google_ads_customer_match", "options": _options(ads)},
     )
     assert build_destination(sync).max_batch_size == 10_000
-
-
-def test_both_tokens_must_be_in_the_environment(ads, monkeypatch):
-    monkeypatch.delenv("GOOGLE_ADS_DEVELOPER_TOKEN")
-    config = GoogleAdsCustomerMatchConfig(**_options(ads))
-    with pytest.raises(DestinationError, match="GOOGLE_ADS_DEVELOPER_TOKEN"):
-        GoogleAdsCustomerMatchDestination(config)
 
 
 def test_identifiers_are_chunked_to_the_per_request_limit():

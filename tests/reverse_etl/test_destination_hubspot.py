@@ -405,13 +405,6 @@ def test_defaults_follow_hubspot_documented_limits():
     assert config.access_token_env == "HUBSPOT_ACCESS_TOKEN"
 
 
-def test_the_token_must_be_in_the_environment(monkeypatch):
-    monkeypatch.delenv(TOKEN_ENV, raising=False)
-    config = HubSpotDestinationConfig(list_id=LIST_ID, access_token_env=TOKEN_ENV)
-    with pytest.raises(DestinationError, match=TOKEN_ENV):
-        HubSpotDestination(config)
-
-
 # -- operations ----------------------------------------------------------------------
 
 

@@ -686,12 +686,6 @@ def test_a_refused_key_fails_the_batch_without_leaking_it(klaviyo, monkeypatch):
     assert "pk_wrong_key_value" not in str(raised.value)
 
 
-def test_the_api_key_must_be_in_the_environment(monkeypatch):
-    monkeypatch.delenv("KLAVIYO_API_KEY", raising=False)
-    with pytest.raises(DestinationError, match="KLAVIYO_API_KEY"):
-        KlaviyoDestination(KlaviyoDestinationConfig(list_id=LIST_ID))
-
-
 def test_defaults_are_klaviyos_documented_limits():
     config = KlaviyoDestinationConfig(list_id=LIST_ID)
     assert config.max_batch_size == 10_000

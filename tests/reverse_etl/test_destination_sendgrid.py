@@ -633,12 +633,6 @@ def test_a_refused_key_fails_the_batch_without_leaking_it(sendgrid, monkeypatch)
     assert "SG.revoked-key-value" not in str(raised.value)
 
 
-def test_the_api_key_must_be_in_the_environment(monkeypatch):
-    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
-    with pytest.raises(DestinationError, match="SENDGRID_API_KEY"):
-        SendGridDestination(SendGridDestinationConfig(list_id=LIST_ID))
-
-
 def test_defaults_are_sendgrids_documented_limits():
     config = SendGridDestinationConfig(list_id=LIST_ID)
     assert config.max_batch_size == 30_000
