@@ -10,7 +10,6 @@ as an exposure downstream of the model it sends.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -18,16 +17,31 @@ import yaml
 from cdp import DBT_PROJECT_DIR
 from cdp.pipeline import Settings
 from reverse_etl.config import SyncConfig, SyncConfigError, load_syncs, register_sync_secrets
-from reverse_etl.destinations import Destination, build_destinations, usable
 from reverse_etl.destinations.file import activation_root
-from reverse_etl.engine import SyncRunResult, recorded_error, run_sync
-from reverse_etl.guard import BLOCKED
-from reverse_etl.lock import sync_lock
-from reverse_etl.state import DeadLetter, clear_dead_letters, dead_letters, mark_abandoned_runs
-from reverse_etl.warehouse import Warehouse, open_warehouse
+from reverse_etl.interfaces import Warehouse
+from reverse_etl.results import DeadLetter, SyncRunResult
+from reverse_etl.runner import ABANDONED_MESSAGE, run_locked
+from reverse_etl.state import dead_letters
+from reverse_etl.warehouse import DuckDBWarehouse
 
 SYNCS_PATH = DBT_PROJECT_DIR / "syncs.yml"
 EXPOSURES_PATH = DBT_PROJECT_DIR / "models" / "activation" / "_activation__exposures.yml"
+
+
+def open_warehouse(settings: Settings) -> Warehouse:
+    """The warehouse the pipeline builds: DuckDB's file, or Spark's tables (CDP_TARGET=spark).
+
+    On Spark the session is the one dbt-spark runs in this process, or a new one configured
+    from the same dbt profile (`cdp.spark.spark_session`), so syncs read the tables of the
+    same warehouse directory and metastore.
+    """
+    if settings.target == "spark":
+        from cdp.spark import spark_session
+        from reverse_etl.spark_warehouse import SparkWarehouse
+
+        settings.spark_dir.mkdir(parents=True, exist_ok=True)
+        return SparkWarehouse(spark_session(settings.as_env()))
+    return DuckDBWarehouse.connect(settings.duckdb_path)
 
 
 def activation_dir(settings: Settings) -> Path:
@@ -106,87 +120,55 @@ def run_project_syncs(
     raises SyncConfigError before any sync runs.
     """
     selected = _select(project_syncs(), names)
-    # Built first, so a destination refused by its configuration stops the run before any sync.
-    destinations = build_destinations(selected, settings.warehouse_path)
-    with sync_lock(settings.warehouse_path, wait_seconds=wait_seconds):
-        warehouse = open_warehouse(settings)
-        try:
-            if not dry_run:
-                abandoned = mark_abandoned_runs(warehouse, datetime.now(UTC).replace(tzinfo=None))
-                if abandoned:
-                    on_line(
-                        f"  marked {abandoned} run(s) left running by a stopped process as"
-                        " abandoned (reverse_etl.sync_runs)"
-                    )
-            return _run_selected(
-                selected,
-                destinations,
-                warehouse,
-                dry_run=dry_run,
-                full_resync=full_resync,
-                replay_dead_letters=replay_dead_letters,
-                allow_mass_change=allow_mass_change,
-                on_line=on_line,
-            )
-        finally:
-            warehouse.close()
+    return run_locked(
+        selected,
+        settings.warehouse_path,
+        lambda: open_warehouse(settings),
+        _Lines(on_line),
+        wait_seconds=wait_seconds,
+        dry_run=dry_run,
+        full_resync=full_resync,
+        replay_dead_letters=replay_dead_letters,
+        allow_mass_change=allow_mass_change,
+    )
 
 
-def _run_selected(
-    selected: list[SyncConfig],
-    destinations: dict[str, Destination | Exception],
-    warehouse: Warehouse,
-    *,
-    dry_run: bool,
-    full_resync: bool,
-    replay_dead_letters: bool,
-    allow_mass_change: bool,
-    on_line: Callable[[str], None],
-) -> list[SyncRunResult]:
-    results = []
-    for sync in selected:
-        if replay_dead_letters and not dry_run:
-            released = clear_dead_letters(warehouse, sync.name)
-            on_line(f"  {sync.name:<40} replaying {released} dead letters")
-        try:
-            result = run_sync(
-                sync,
-                warehouse,
-                usable(destinations[sync.name]),
-                dry_run=dry_run,
-                full_resync=full_resync,
-                allow_mass_change=allow_mass_change,
-            )
-        except Exception as error:  # recorded, redacted, in the run log by the engine
-            message = recorded_error(error)
-            on_line(f"  {sync.name:<40} failed: {message}")
-            results.append(
-                SyncRunResult("", sync.name, "failed", started_at=datetime.now(UTC), error=message)
-            )
-            continue
-        results.append(result)
-        if dry_run:
-            planned = ", ".join(
-                f"{count} {operation}" for operation, count in result.planned.items()
-            )
-            on_line(f"  {sync.name:<40} would send: {planned}")
-            if result.mass_change:
-                on_line(f"  {sync.name:<40} would be blocked: {result.mass_change}")
-            for sample in result.sample_payloads[:3]:
-                on_line(f"      {sample}")
-        elif result.status == BLOCKED:
-            on_line(
-                f"  {sync.name:<40} blocked: {result.mass_change}; nothing sent but"
-                f" {result.removed} erasures/consent withdrawals (--allow-mass-change to send it)"
-            )
-        else:
-            on_line(
-                f"  {sync.name:<40} added {result.added}, changed {result.changed}, "
-                f"removed {result.removed}, failed {result.failed}, "
-                f"skipped: {result.skipped_consent} without consent, "
-                f"{result.skipped_holdout} holdout ({result.requests} requests)"
-            )
-    return results
+class _Lines:
+    """How `cdp sync` and `cdp run` report each sync (`reverse_etl.runner.SyncReporter`)."""
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        self.on_line = on_line
+
+    def abandoned(self, count: int) -> None:
+        self.on_line(f"  {ABANDONED_MESSAGE.format(count=count)} (reverse_etl.sync_runs)")
+
+    def replaying(self, sync_name: str, released: int) -> None:
+        self.on_line(f"  {sync_name:<40} replaying {released} dead letters")
+
+    def failed(self, sync_name: str, message: str) -> None:
+        self.on_line(f"  {sync_name:<40} failed: {message}")
+
+    def planned(self, result: SyncRunResult) -> None:
+        planned = ", ".join(f"{count} {operation}" for operation, count in result.planned.items())
+        self.on_line(f"  {result.sync_name:<40} would send: {planned}")
+        if result.mass_change:
+            self.on_line(f"  {result.sync_name:<40} would be blocked: {result.mass_change}")
+        for sample in result.sample_payloads[:3]:
+            self.on_line(f"      {sample}")
+
+    def blocked(self, result: SyncRunResult) -> None:
+        self.on_line(
+            f"  {result.sync_name:<40} blocked: {result.mass_change}; nothing sent but"
+            f" {result.removed} erasures/consent withdrawals (--allow-mass-change to send it)"
+        )
+
+    def finished(self, result: SyncRunResult) -> None:
+        self.on_line(
+            f"  {result.sync_name:<40} added {result.added}, changed {result.changed}, "
+            f"removed {result.removed}, failed {result.failed}, "
+            f"skipped: {result.skipped_consent} without consent, "
+            f"{result.skipped_holdout} holdout ({result.requests} requests)"
+        )
 
 
 # The option naming what a destination's records land in, per destination type.

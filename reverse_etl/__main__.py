@@ -1,37 +1,103 @@
-"""`python -m reverse_etl SYNCS.yml`: run (or dry-run) the declared syncs against the warehouse.
+"""`python -m reverse_etl SYNCS.yml`: run (or dry-run) the declared syncs against a warehouse.
 
-The warehouse is the one the pipeline builds: the DuckDB file (`CDP_DUCKDB_PATH`, or
-`--duckdb-path`), or Spark's tables when CDP_TARGET=spark (or `--target spark`; the session is
-configured like dbt's spark target, under CDP_SPARK_DIR). Exits non-zero when any sync
-fails or is blocked by the mass-change guard (`--allow-mass-change` overrides it); the other
-syncs still run. One sync process at a time per warehouse (reverse_etl/lock.py): another one
-exits non-zero with one line saying which warehouse is busy and by which process.
+The warehouse is named by explicit options, each with an environment fallback: the DuckDB
+file (`--duckdb-path`, else CDP_DUCKDB_PATH, else `warehouse/cdp.duckdb`), or Spark's tables
+with `--target spark` (or CDP_TARGET=spark): a local session over `--spark-dir` (else
+CDP_SPARK_DIR, else `warehouse/spark`), the layout of the project's dbt spark target. Exits
+non-zero when any sync fails or is blocked by the mass-change guard (`--allow-mass-change`
+overrides it); the other syncs still run. One sync process at a time per warehouse
+(reverse_etl/lock.py): another one exits non-zero with one line saying which warehouse is busy
+and by which process.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-from dataclasses import replace
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from reverse_etl.config import SyncConfig, load_syncs, register_sync_secrets
-from reverse_etl.destinations import Destination, build_destinations, usable
-from reverse_etl.engine import recorded_error, run_sync
-from reverse_etl.guard import BLOCKED
+from reverse_etl.destinations import build_destinations
+from reverse_etl.interfaces import Warehouse
 from reverse_etl.lock import WarehouseBusy, sync_lock
 from reverse_etl.redaction import install_log_redaction
-from reverse_etl.state import clear_dead_letters, mark_abandoned_runs
+from reverse_etl.results import SyncRunResult
+from reverse_etl.runner import ABANDONED_MESSAGE, is_failure, run_locked
 from reverse_etl.state import dead_letters as list_dead_letters
-from reverse_etl.warehouse import DuckDBWarehouse, open_warehouse
+from reverse_etl.warehouse import DuckDBWarehouse
 
-if TYPE_CHECKING:
-    from cdp.pipeline import Settings
+DEFAULT_DUCKDB_PATH = Path("warehouse") / "cdp.duckdb"
+DEFAULT_SPARK_DIR = Path("warehouse") / "spark"
+
+
+def _target(
+    target: str | None, duckdb_path: Path | None, spark_dir: Path | None
+) -> tuple[Path, Callable[[], Warehouse]]:
+    """The warehouse's path (for its lock) and how to open it, from the options and env."""
+    if duckdb_path and target != "spark":
+        target = "duckdb"
+    target = target or os.environ.get("CDP_TARGET", "").strip() or "duckdb"
+    if target == "spark":
+        directory = Path(spark_dir or os.environ.get("CDP_SPARK_DIR") or DEFAULT_SPARK_DIR)
+        directory = directory.resolve()
+
+        def open_spark() -> Warehouse:
+            from reverse_etl.spark_warehouse import (
+                SparkWarehouse,
+                local_session,
+                local_session_conf,
+            )
+
+            directory.mkdir(parents=True, exist_ok=True)
+            conf = local_session_conf(
+                directory,
+                master=os.environ.get("CDP_SPARK_MASTER", "local[2]"),
+                driver_memory=os.environ.get("CDP_SPARK_DRIVER_MEMORY", "2g"),
+            )
+            return SparkWarehouse(local_session(conf))
+
+        return directory, open_spark
+    if target != "duckdb":
+        raise click.ClickException(f"unknown target {target!r} (duckdb or spark)")
+    path = Path(duckdb_path or os.environ.get("CDP_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH).resolve()
+    return path, lambda: DuckDBWarehouse.connect(path)
+
+
+class _Echo:
+    """What this command prints about each sync (`runner.SyncReporter`)."""
+
+    def abandoned(self, count: int) -> None:
+        click.echo(ABANDONED_MESSAGE.format(count=count))
+
+    def replaying(self, sync_name: str, released: int) -> None:
+        click.echo(f"{sync_name}: replaying {released}")
+
+    def failed(self, sync_name: str, message: str) -> None:
+        click.echo(f"{sync_name}: failed: {message}", err=True)
+
+    def planned(self, result: SyncRunResult) -> None:
+        click.echo(f"{result.sync_name}: would send {json.dumps(result.planned)}")
+        if result.mass_change:
+            click.echo(f"{result.sync_name}: would be blocked: {result.mass_change}")
+        for sample in result.sample_payloads:
+            click.echo(f"  {json.dumps(sample, sort_keys=True)}")
+
+    def blocked(self, result: SyncRunResult) -> None:
+        click.echo(
+            f"{result.sync_name}: blocked: {result.mass_change} (--allow-mass-change to send it)",
+            err=True,
+        )
+
+    def finished(self, result: SyncRunResult) -> None:
+        click.echo(
+            f"{result.sync_name}: {result.added} added, {result.changed} changed,"
+            f" {result.removed} removed, {result.failed} failed"
+        )
 
 
 @click.command()
@@ -53,6 +119,12 @@ if TYPE_CHECKING:
     default=None,
     help="The warehouse (default: CDP_TARGET, else duckdb).",
 )
+@click.option(
+    "--spark-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Spark's warehouse directory (default: CDP_SPARK_DIR, else warehouse/spark).",
+)
 def main(
     config: Path,
     names: tuple[str, ...],
@@ -63,110 +135,54 @@ def main(
     allow_mass_change: bool,
     duckdb_path: Path | None,
     target: str | None,
+    spark_dir: Path | None,
 ) -> None:
-    from cdp.pipeline import Settings
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     install_log_redaction()
     try:
-        settings = Settings.from_env()
         syncs = load_syncs(config)
         register_sync_secrets(syncs)
         unknown = set(names) - {sync.name for sync in syncs}
         if unknown:
             raise click.ClickException(f"no such sync: {', '.join(sorted(unknown))}")
         selected = [sync for sync in syncs if not names or sync.name in names]
-        settings = replace(settings, target=target or settings.target)
-        if duckdb_path and target != "spark":
-            settings = replace(settings, target="duckdb", duckdb_path=duckdb_path.resolve())
-        # Built first: a destination refused by its configuration stops the run before any sync.
-        destinations = build_destinations(selected, settings.warehouse_path)
-        with sync_lock(settings.warehouse_path):
-            failures = _run(
-                settings,
-                selected,
-                destinations,
-                dry_run=dry_run,
-                full_resync=full_resync,
-                dead_letters=dead_letters,
-                replay_dead_letters=replay_dead_letters,
-                allow_mass_change=allow_mass_change,
-            )
-    except (ValueError, WarehouseBusy) as error:  # SyncConfigError, SettingsError: one line
+        warehouse_path, open_warehouse = _target(target, duckdb_path, spark_dir)
+        if dead_letters:
+            _list_dead_letters(selected, warehouse_path, open_warehouse)
+            return
+        results = run_locked(
+            selected,
+            warehouse_path,
+            open_warehouse,
+            _Echo(),
+            dry_run=dry_run,
+            full_resync=full_resync,
+            replay_dead_letters=replay_dead_letters,
+            allow_mass_change=allow_mass_change,
+        )
+    except (ValueError, WarehouseBusy) as error:  # SyncConfigError: one line
         raise click.ClickException(str(error)) from None
-    if failures:
+    if any(is_failure(result) for result in results):
         sys.exit(1)
 
 
-def _run(
-    settings: Settings,
-    selected: list[SyncConfig],
-    destinations: dict[str, Destination | Exception],
-    *,
-    dry_run: bool,
-    full_resync: bool,
-    dead_letters: bool,
-    replay_dead_letters: bool,
-    allow_mass_change: bool,
-) -> int:
-    if settings.target == "duckdb":
-        warehouse = DuckDBWarehouse.connect(settings.duckdb_path)
-    else:
-        warehouse = open_warehouse(settings)
-    failures = 0
-    try:
-        if dead_letters:
+def _list_dead_letters(
+    selected: list[SyncConfig], warehouse_path: Path, open_warehouse: Callable[[], Warehouse]
+) -> None:
+    # Built as for a run: a destination its configuration refuses stops the command here too.
+    build_destinations(selected, warehouse_path)
+    with sync_lock(warehouse_path):
+        warehouse = open_warehouse()
+        try:
             letters = list_dead_letters(warehouse, [sync.name for sync in selected])
-            for letter in letters:
-                click.echo(
-                    f"{letter.sync_name}\t{letter.record_key}\t{letter.operation}\t"
-                    f"{letter.attempts}\t{letter.last_seen_at:%Y-%m-%d %H:%M}\t{letter.reason}"
-                )
-            click.echo(f"{len(letters)} dead letters")
-            return 0
-        if not dry_run:
-            abandoned = mark_abandoned_runs(warehouse, datetime.now(UTC).replace(tzinfo=None))
-            if abandoned:
-                click.echo(
-                    f"marked {abandoned} run(s) left running by a stopped process as abandoned"
-                )
-        for sync in selected:
-            if replay_dead_letters and not dry_run:
-                click.echo(f"{sync.name}: replaying {clear_dead_letters(warehouse, sync.name)}")
-            try:
-                result = run_sync(
-                    sync,
-                    warehouse,
-                    usable(destinations[sync.name]),
-                    dry_run=dry_run,
-                    full_resync=full_resync,
-                    allow_mass_change=allow_mass_change,
-                )
-            except Exception as error:  # recorded (redacted) by the engine; keep going
-                failures += 1
-                click.echo(f"{sync.name}: failed: {recorded_error(error)}", err=True)
-                continue
-            if result.status == BLOCKED:
-                failures += 1
-                click.echo(
-                    f"{sync.name}: blocked: {result.mass_change} (--allow-mass-change to send it)",
-                    err=True,
-                )
-                continue
-            if dry_run:
-                click.echo(f"{sync.name}: would send {json.dumps(result.planned)}")
-                if result.mass_change:
-                    click.echo(f"{sync.name}: would be blocked: {result.mass_change}")
-                for sample in result.sample_payloads:
-                    click.echo(f"  {json.dumps(sample, sort_keys=True)}")
-            else:
-                click.echo(
-                    f"{sync.name}: {result.added} added, {result.changed} changed,"
-                    f" {result.removed} removed, {result.failed} failed"
-                )
-    finally:
-        warehouse.close()
-    return failures
+        finally:
+            warehouse.close()
+    for letter in letters:
+        click.echo(
+            f"{letter.sync_name}\t{letter.record_key}\t{letter.operation}\t"
+            f"{letter.attempts}\t{letter.last_seen_at:%Y-%m-%d %H:%M}\t{letter.reason}"
+        )
+    click.echo(f"{len(letters)} dead letters")
 
 
 if __name__ == "__main__":

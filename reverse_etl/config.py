@@ -21,12 +21,11 @@ from pydantic import (
 )
 
 from reverse_etl.redaction import register_env_secret
+from reverse_etl.results import SyncConfigError
+
+__all__ = ["DestinationConfig", "MassChangeConfig", "SyncConfig", "SyncConfigError", "load_syncs"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class SyncConfigError(ValueError):
-    """A sync file that cannot be used; the message names the sync and the field."""
 
 
 def _check_identifier(value: str, what: str) -> str:

@@ -11,13 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reverse_etl.config import SyncConfig
+from reverse_etl.dialect import DUCKDB, Dialect
+from reverse_etl.results import ADD, CHANGE, ERASE, OPERATIONS, REMOVE
 from reverse_etl.state import SYNC_RECIPIENTS, SYNC_REJECTIONS, SYNC_STATE
-from reverse_etl.warehouse import DUCKDB, Dialect
 
-ADD, CHANGE, REMOVE, ERASE = "add", "change", "remove", "erase"
-# Erase is a removal because the person asked to be forgotten: destinations with a deletion
-# API call it as well. Operations sort in this order, so a run sends additions first.
-OPERATIONS = (ADD, CHANGE, ERASE, REMOVE)
+__all__ = [
+    "ADD",
+    "CHANGE",
+    "ERASE",
+    "OPERATIONS",
+    "REMOVE",
+    "DeltaOptions",
+    "delta_query",
+    "mass_change_counts_query",
+    "skipped_counts_query",
+]
 
 
 def _record_key(sync: SyncConfig, dialect: Dialect) -> str:
@@ -114,16 +122,30 @@ def _keyed_source(
     )"""
 
 
+@dataclass(frozen=True)
+class DeltaOptions:
+    """What the delta may rely on; the engine reads it from the warehouse once per run.
+
+    `full_resync` ignores the state for additions and changes: everything desired is sent
+    again as an addition. `apply_erasure`/`apply_consent`: the erasure and consent relations
+    exist. Without `state_exists` (a dry run before the first real one) the state is taken as
+    empty; `recipients_exist` likewise for `sync_recipients`. `withdrawal_recorded`: the
+    consent relation says when a withdrawal was recorded (`consent_<purpose>_recorded_at`).
+    """
+
+    full_resync: bool = False
+    apply_erasure: bool = False
+    apply_consent: bool = False
+    state_exists: bool = True
+    recipients_exist: bool = True
+    withdrawal_recorded: bool = False
+
+
 def delta_query(
     sync: SyncConfig,
     dialect: Dialect = DUCKDB,
+    options: DeltaOptions = DeltaOptions(),
     *,
-    full_resync: bool = False,
-    apply_erasure: bool = False,
-    apply_consent: bool = False,
-    state_exists: bool = True,
-    recipients_exist: bool = True,
-    withdrawal_recorded: bool = False,
     only_guard_exempt: bool = False,
 ) -> DeltaQuery:
     """The SQL yielding (operation, record_key, payload, payload_hash, destination_id).
@@ -136,9 +158,7 @@ def delta_query(
     out until their dead letters are cleared. An erased person the destination no longer
     holds but once acknowledged (`sync_recipients`: removed earlier, after a consent
     withdrawal or a segment exit) is erased too, once: the erasure's acknowledgement marks
-    the recipient erased. `full_resync` ignores the state for additions
-    and changes: everything desired is sent again as an addition. Without `state_exists` (a
-    dry run before the first real one) the state is taken as empty. `dialect` is the
+    the recipient erased. See `DeltaOptions` for what the options change. `dialect` is the
     warehouse's: the algorithm is the same everywhere, only a few fragments are spelled
     differently.
 
@@ -146,16 +166,7 @@ def delta_query(
     the run (`guard_exempt`: an erasure, or the removal of someone whose withdrawal of
     consent is recorded); `only_guard_exempt` keeps only those rows.
     """
-    ctes, params = _delta_ctes(
-        sync,
-        dialect,
-        full_resync=full_resync,
-        apply_erasure=apply_erasure,
-        apply_consent=apply_consent,
-        state_exists=state_exists,
-        recipients_exist=recipients_exist,
-        withdrawal_recorded=withdrawal_recorded,
-    )
+    ctes, params = _delta_ctes(sync, dialect, options)
     where = "where guard_exempt" if only_guard_exempt else ""
     sql = f"""
     {ctes}
@@ -168,31 +179,14 @@ def delta_query(
 
 
 def mass_change_counts_query(
-    sync: SyncConfig,
-    dialect: Dialect = DUCKDB,
-    *,
-    full_resync: bool = False,
-    apply_erasure: bool = False,
-    apply_consent: bool = False,
-    state_exists: bool = True,
-    recipients_exist: bool = True,
-    withdrawal_recorded: bool = False,
+    sync: SyncConfig, dialect: Dialect = DUCKDB, options: DeltaOptions = DeltaOptions()
 ) -> DeltaQuery:
     """One row: what the destination holds (the acknowledged state), what is desired, and the
     delta's size by operation, removals split into held-back-able and exempt ones.
 
     Columns: held, desired, added, changed, removed, withdrawn, erased.
     """
-    ctes, params = _delta_ctes(
-        sync,
-        dialect,
-        full_resync=full_resync,
-        apply_erasure=apply_erasure,
-        apply_consent=apply_consent,
-        state_exists=state_exists,
-        recipients_exist=recipients_exist,
-        withdrawal_recorded=withdrawal_recorded,
-    )
+    ctes, params = _delta_ctes(sync, dialect, options)
 
     def count(condition: str) -> str:
         return f"coalesce(sum(case when {condition} then 1 else 0 end), 0)"
@@ -214,17 +208,19 @@ def mass_change_counts_query(
 
 
 def _delta_ctes(
-    sync: SyncConfig,
-    dialect: Dialect,
-    *,
-    full_resync: bool,
-    apply_erasure: bool,
-    apply_consent: bool,
-    state_exists: bool,
-    recipients_exist: bool,
-    withdrawal_recorded: bool,
+    sync: SyncConfig, dialect: Dialect, options: DeltaOptions
 ) -> tuple[str, list[object]]:
     """The delta's CTEs, ending with `final`; see `delta_query`."""
+    full_resync, apply_erasure, apply_consent = (
+        options.full_resync,
+        options.apply_erasure,
+        options.apply_consent,
+    )
+    state_exists, recipients_exist, withdrawal_recorded = (
+        options.state_exists,
+        options.recipients_exist,
+        options.withdrawal_recorded,
+    )
     sync_name = dialect.parameter(1)
     anti_join, semi_join = dialect.anti_join, dialect.semi_join
     if sync.mode == "mirror":

@@ -16,72 +16,48 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reverse_etl.config import SyncConfig, SyncConfigError
-from reverse_etl.destinations.base import Batch, BatchResult, Destination, Record
+from reverse_etl.config import SyncConfig
+from reverse_etl.destinations.base import Destination
 from reverse_etl.diff import (
-    ADD,
-    CHANGE,
-    ERASE,
-    OPERATIONS,
-    REMOVE,
+    DeltaOptions,
     delta_query,
     mass_change_counts_query,
     skipped_counts_query,
 )
-from reverse_etl.guard import BLOCKED, DeltaCounts, mass_change_reason
+from reverse_etl.guard import mass_change_reason
+from reverse_etl.interfaces import SyncState, Warehouse
 from reverse_etl.redaction import (
     MAX_DETAIL_LENGTH,
     describe_error,
     redact,
     register_env_secret,
 )
-from reverse_etl.state import (
-    SYNC_RECIPIENTS,
-    SYNC_REJECTIONS,
-    SYNC_STATE,
+from reverse_etl.results import (
+    BLOCKED,
+    DRY_RUN,
+    FAILED,
+    RUNNING,
+    SUCCESS,
+    Batch,
     BatchCommit,
-    SyncState,
+    BatchResult,
+    DeltaCounts,
+    Record,
+    SyncConfigError,
+    SyncRunResult,
 )
-from reverse_etl.warehouse import Warehouse
+from reverse_etl.state import SYNC_RECIPIENTS, SYNC_REJECTIONS, SYNC_STATE
+
+__all__ = ["SyncRunResult", "assess_mass_change", "recorded_error", "run_sync"]
 
 log = logging.getLogger(__name__)
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-@dataclass
-class SyncRunResult:
-    run_id: str
-    sync_name: str
-    status: str  # success | failed | blocked (by the mass-change guard) | dry_run
-    started_at: datetime
-    finished_at: datetime | None = None
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-    failed: int = 0
-    skipped_consent: int = 0
-    skipped_holdout: int = 0
-    requests: int = 0
-    error: str | None = None
-    # What the mass-change guard found: why it refused the run (status blocked; in a dry
-    # run, why it would), or that an override let a mass change through.
-    mass_change: str | None = None
-    counts: DeltaCounts | None = None
-    planned: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OPERATIONS, 0))
-    sample_payloads: list[dict[str, Any]] = field(default_factory=list)
-
-    def count_acknowledged(self, operation: str, count: int) -> None:
-        attribute = {ADD: "added", CHANGE: "changed", REMOVE: "removed", ERASE: "removed"}[
-            operation
-        ]
-        setattr(self, attribute, getattr(self, attribute) + count)
 
 
 def _records(warehouse: Warehouse, sql: str, params: list[object], size: int) -> Iterator[Record]:
@@ -111,8 +87,7 @@ def _batches(sync_name: str, records: Iterator[Record], size: int) -> Iterator[B
 
 def _secrets_of(sync: SyncConfig, destination: Destination) -> list[str]:
     secrets = [os.environ.get(name, "") for name in sync.secret_env]
-    client = getattr(destination, "client", None)
-    secrets.extend(getattr(client, "secrets", []))
+    secrets.extend(destination.secrets)
     return [secret for secret in secrets if secret]
 
 
@@ -204,9 +179,41 @@ def _has_column(warehouse: Warehouse, relation: str, column: str) -> bool:
     return True
 
 
-def _delta_counts(sync: SyncConfig, warehouse: Warehouse, options: dict[str, bool]) -> DeltaCounts:
-    query = mass_change_counts_query(sync, warehouse.dialect, **options)
+def _delta_counts(sync: SyncConfig, warehouse: Warehouse, options: DeltaOptions) -> DeltaCounts:
+    query = mass_change_counts_query(sync, warehouse.dialect, options)
     return DeltaCounts.from_row(warehouse.fetchall(query.sql, query.params)[0])
+
+
+def _delta_options(
+    sync: SyncConfig,
+    warehouse: Warehouse,
+    *,
+    full_resync: bool,
+    state_exists: bool,
+    recipients_exist: bool,
+    check_consent_column: bool = False,
+) -> DeltaOptions:
+    """What the delta may rely on, read from the warehouse: which of the sync's erasure and
+    consent relations exist, and whether withdrawals of consent carry their time."""
+    apply_erasure = bool(sync.erasure_relation) and warehouse.relation_exists(
+        str(sync.erasure_relation)
+    )
+    apply_consent = bool(sync.consent_relation) and warehouse.relation_exists(
+        str(sync.consent_relation)
+    )
+    if apply_consent and check_consent_column:
+        _check_consent_column(warehouse, sync)
+    return DeltaOptions(
+        full_resync=full_resync,
+        apply_erasure=apply_erasure,
+        apply_consent=apply_consent,
+        state_exists=state_exists,
+        recipients_exist=recipients_exist,
+        withdrawal_recorded=apply_consent
+        and _has_column(
+            warehouse, str(sync.consent_relation), f"consent_{sync.consent_purpose}_recorded_at"
+        ),
+    )
 
 
 def assess_mass_change(
@@ -219,23 +226,13 @@ def assess_mass_change(
     """
     if not (warehouse.relation_exists(SYNC_STATE) and warehouse.relation_exists(SYNC_REJECTIONS)):
         return None, None
-    apply_erasure = bool(sync.erasure_relation) and warehouse.relation_exists(
-        str(sync.erasure_relation)
+    options = _delta_options(
+        sync,
+        warehouse,
+        full_resync=False,
+        state_exists=True,
+        recipients_exist=warehouse.relation_exists(SYNC_RECIPIENTS),
     )
-    apply_consent = bool(sync.consent_relation) and warehouse.relation_exists(
-        str(sync.consent_relation)
-    )
-    options = {
-        "full_resync": False,
-        "apply_erasure": apply_erasure,
-        "apply_consent": apply_consent,
-        "state_exists": True,
-        "recipients_exist": warehouse.relation_exists(SYNC_RECIPIENTS),
-        "withdrawal_recorded": apply_consent
-        and _has_column(
-            warehouse, str(sync.consent_relation), f"consent_{sync.consent_purpose}_recorded_at"
-        ),
-    }
     counts = _delta_counts(sync, warehouse, options)
     return counts, mass_change_reason(counts, sync.mass_change)
 
@@ -274,7 +271,7 @@ def run_sync(
     with the reason) unless `allow_mass_change` overrides it, which is recorded as well.
     """
     run = SyncRunResult(
-        run_id=uuid.uuid4().hex, sync_name=sync.name, status="running", started_at=now()
+        run_id=uuid.uuid4().hex, sync_name=sync.name, status=RUNNING, started_at=now()
     )
     state_exists = warehouse.relation_exists(SYNC_STATE) and warehouse.relation_exists(
         SYNC_REJECTIONS
@@ -284,25 +281,14 @@ def run_sync(
     if not dry_run:
         state.ensure()
         state_exists = recipients_exist = True
-    apply_erasure = bool(sync.erasure_relation) and warehouse.relation_exists(
-        str(sync.erasure_relation)
+    options = _delta_options(
+        sync,
+        warehouse,
+        full_resync=full_resync,
+        state_exists=state_exists,
+        recipients_exist=recipients_exist,
+        check_consent_column=True,
     )
-    apply_consent = bool(sync.consent_relation) and warehouse.relation_exists(
-        str(sync.consent_relation)
-    )
-    if apply_consent:
-        _check_consent_column(warehouse, sync)
-    options = {
-        "full_resync": full_resync,
-        "apply_erasure": apply_erasure,
-        "apply_consent": apply_consent,
-        "state_exists": state_exists,
-        "recipients_exist": recipients_exist,
-        "withdrawal_recorded": apply_consent
-        and _has_column(
-            warehouse, str(sync.consent_relation), f"consent_{sync.consent_purpose}_recorded_at"
-        ),
-    }
     blocked_reason = None
     if sync.mass_change.enabled:
         run.counts = _delta_counts(sync, warehouse, options)
@@ -315,12 +301,15 @@ def run_sync(
     query = delta_query(
         sync,
         warehouse.dialect,
+        options,
         only_guard_exempt=blocked_reason is not None and not dry_run,
-        **options,
     )
     skipped_holdout, skipped_consent = warehouse.fetchall(
         skipped_counts_query(
-            sync, warehouse.dialect, apply_erasure=apply_erasure, apply_consent=apply_consent
+            sync,
+            warehouse.dialect,
+            apply_erasure=options.apply_erasure,
+            apply_consent=options.apply_consent,
         )
     )[0]
     run.skipped_holdout, run.skipped_consent = int(skipped_holdout), int(skipped_consent)
@@ -335,7 +324,7 @@ def run_sync(
                     {"operation": record.operation, "record_key": record.record_key}
                     | ({"payload": record.payload} if record.payload is not None else {})
                 )
-        run.status, run.finished_at = "dry_run", now()
+        run.status, run.finished_at = DRY_RUN, now()
         return run
 
     for name in sync.secret_env:
@@ -348,7 +337,7 @@ def run_sync(
             result = destination.send(batch)
             _commit_batch(state, sync, destination, batch, result, run, now())
     except BaseException as error:
-        run.status, run.finished_at = "failed", now()
+        run.status, run.finished_at = FAILED, now()
         run.error = redact(
             f"{type(error).__name__}: {error}",
             _secrets_of(sync, destination),
@@ -369,7 +358,7 @@ def run_sync(
         state.record_run(run)
         log.error("sync %s run %s blocked: %s", sync.name, run.run_id, run.error)
         return run
-    run.status, run.finished_at = "success", now()
+    run.status, run.finished_at = SUCCESS, now()
     state.record_run(run)
     state.finish()
     log.info(

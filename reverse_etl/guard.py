@@ -29,28 +29,10 @@ An override (`allow_mass_change`) lets the run through and records that in the r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from reverse_etl.config import MassChangeConfig
+from reverse_etl.results import BLOCKED, DeltaCounts
 
-BLOCKED = "blocked"
-
-
-@dataclass(frozen=True)
-class DeltaCounts:
-    """What the destination holds and what one run would do to it."""
-
-    held: int  # records in the acknowledged state
-    desired: int  # records the source wants there (consented, not holdout, not erased)
-    added: int
-    changed: int
-    removed: int  # removals the guard may hold back
-    withdrawn: int  # removals of recorded consent withdrawals (never held back)
-    erased: int  # erasures (never held back)
-
-    @classmethod
-    def from_row(cls, row: tuple) -> DeltaCounts:
-        return cls(*(int(value or 0) for value in row))
+__all__ = ["BLOCKED", "DeltaCounts", "mass_change_reason"]
 
 
 def _share(part: int, whole: int) -> str:

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from reverse_etl.interfaces import AppendOnlyWarehouse
+from reverse_etl.results import BatchCommit, SyncRunResult
 from reverse_etl.state import (
     ABANDONED_ERROR,
     RUN_COLUMNS,
@@ -37,13 +38,8 @@ from reverse_etl.state import (
     SYNC_REJECTIONS,
     SYNC_RUNS,
     SYNC_STATE,
-    BatchCommit,
     run_values,
 )
-
-if TYPE_CHECKING:
-    from reverse_etl.engine import SyncRunResult
-    from reverse_etl.spark_warehouse import SparkWarehouse
 
 SYNC_LOG = f"{SCHEMA}.sync_log"
 LOG_TABLE_PREFIX = "sync_log_"
@@ -186,7 +182,7 @@ def _run_entry(sequence: int, run: SyncRunResult) -> tuple:
 class LogState:
     """`SyncState` as an append-only log (see the module docstring)."""
 
-    def __init__(self, warehouse: SparkWarehouse) -> None:
+    def __init__(self, warehouse: AppendOnlyWarehouse) -> None:
         self._warehouse = warehouse
         self._spark = warehouse.spark
         self._table: str | None = None

@@ -1,9 +1,10 @@
 """Apache Spark behind the `Warehouse` interface: the tables dbt's `spark` target builds.
 
-The session is the one dbt-spark (`method: session`) runs in this process, or a new one
-configured from the same profile (`cdp.spark.spark_session`), so syncs read the tables of the
-same warehouse directory and metastore. pyspark comes with the optional `spark` extra and is
-imported only when a Spark warehouse is opened.
+The caller hands in the session: the application passes the one dbt-spark (`method: session`)
+runs in this process, or a new one configured from the same profile, so syncs read the tables
+of the same warehouse directory and metastore; `local_session` starts one over a warehouse
+directory for callers without a profile (`python -m reverse_etl --target spark`). pyspark
+comes with the optional `spark` extra and is imported only when a Spark warehouse is opened.
 
 Spark has no transactions and Parquet tables cannot be updated, so the sync state is an
 append-only log (`log_state.LogState`) whose atomic step is `append`: one new file per call.
@@ -12,42 +13,44 @@ append-only log (`log_state.LogState`) whose atomic step is `append`: one new fi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
-from reverse_etl.warehouse import Dialect
+from reverse_etl.dialect import SPARK, SparkDialect, string_literal
+from reverse_etl.log_state import LogState
 
-if TYPE_CHECKING:
-    from cdp.pipeline import Settings
-    from reverse_etl.log_state import LogState
-
-
-def string_literal(value: str) -> str:
-    """A Spark SQL string literal (backslash is an escape character in Spark literals)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+__all__ = ["SPARK", "SparkDialect", "SparkWarehouse", "local_session", "string_literal"]
 
 
-class SparkDialect(Dialect):
-    name = "spark"
-    anti_join = "left anti join"
-    semi_join = "left semi join"
+def local_session_conf(
+    spark_dir: Path, *, master: str = "local[2]", driver_memory: str = "2g"
+) -> dict[str, str]:
+    """A local session's settings over `spark_dir`: its tables under `warehouse/`, an embedded
+    Derby metastore beside them, UTC (the same keys as the project's dbt spark profile)."""
+    spark_dir = Path(spark_dir)
+    return {
+        "spark.master": master,
+        "spark.driver.memory": driver_memory,
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={spark_dir}",
+        "spark.sql.warehouse.dir": f"{spark_dir}/warehouse",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={spark_dir}/metastore_db;create=true"
+        ),
+        "spark.sql.session.timeZone": "UTC",
+    }
 
-    def quote(self, identifier: str) -> str:
-        return "`" + identifier.replace("`", "``") + "`"
 
-    def parameter(self, position: int) -> str:
-        # Named markers, so one parameter can appear several times (`?` cannot).
-        return f":p{position}"
+def local_session(conf: Mapping[str, str]) -> Any:
+    """The running Spark session, or a new one with Hive support and `conf`."""
+    from pyspark.sql import SparkSession
 
-    def json_object(self, members: Sequence[tuple[str, str]]) -> str:
-        # Spark leaves null fields out of JSON unless told otherwise; DuckDB keeps them.
-        pairs = ", ".join(f"{string_literal(key)}, {value}" for key, value in members)
-        return f"to_json(named_struct({pairs}), map('ignoreNullFields', 'false'))"
-
-
-SPARK = SparkDialect()
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 def _arguments(params: Sequence[Any] | None) -> dict[str, Any] | None:
@@ -70,20 +73,6 @@ class SparkWarehouse:
         self.compact_after_commits = compact_after_commits
         self._state: LogState | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Settings, **options: Any) -> SparkWarehouse:
-        """The session of the pipeline's spark target (CDP_SPARK_DIR and the dbt profile)."""
-        from cdp.spark import spark_session
-
-        settings.spark_dir.mkdir(parents=True, exist_ok=True)
-        return cls(spark_session(settings.as_env()), **options)
-
-    @classmethod
-    def from_env(cls, **options: Any) -> SparkWarehouse:
-        from cdp.pipeline import Settings
-
-        return cls.from_settings(Settings.from_env(), **options)
-
     @property
     def spark(self) -> Any:
         return self._spark
@@ -92,8 +81,6 @@ class SparkWarehouse:
         """Nothing to do: the session is shared with dbt and the rest of the process."""
 
     def sync_state(self) -> LogState:
-        from reverse_etl.log_state import LogState
-
         if self._state is None:
             self._state = LogState(self)
         return self._state

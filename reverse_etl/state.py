@@ -13,13 +13,12 @@ engine only calls `SyncState`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
 
-if TYPE_CHECKING:
-    from reverse_etl.engine import SyncRunResult
-    from reverse_etl.warehouse import DuckDBWarehouse, Transaction, Warehouse
+from reverse_etl.interfaces import SyncState, Transaction, TransactionalWarehouse, Warehouse
+from reverse_etl.results import BatchCommit, DeadLetter, SyncRunResult
+
+__all__ = ["BatchCommit", "DeadLetter", "SyncState", "TableState"]
 
 SCHEMA = "reverse_etl"
 SYNC_STATE = f"{SCHEMA}.sync_state"
@@ -111,56 +110,10 @@ def run_values(run: SyncRunResult) -> list[object]:
     return [getattr(run, column) for column in RUN_COLUMNS]
 
 
-@dataclass(frozen=True)
-class BatchCommit:
-    """What one acknowledged batch changes: committed all together, or not at all."""
-
-    sync_name: str
-    operation: str
-    # (record key, payload hash, destination id) of every acknowledged record.
-    acknowledged: list[tuple[str, str | None, str | None]]
-    rejected: dict[str, str]  # record key -> the destination's reason
-    max_rejection_attempts: int
-    committed_at: datetime
-
-    @property
-    def removes(self) -> bool:
-        return self.operation in ("remove", "erase")
-
-    @property
-    def erases(self) -> bool:
-        return self.operation == "erase"
-
-
-class SyncState(Protocol):
-    """How the engine writes the state; each method is atomic on its own."""
-
-    def ensure(self) -> None:
-        """Create what is missing (idempotent); repair what a killed process left behind."""
-
-    def start_run(self, run: SyncRunResult) -> None:
-        """Add the run to the run log."""
-
-    def commit_batch(self, commit: BatchCommit, run: SyncRunResult) -> None:
-        """Record an acknowledged batch, its rejections and the run's counters, atomically."""
-
-    def record_run(self, run: SyncRunResult) -> None:
-        """Update the run's row of the run log (counters, status, error)."""
-
-    def finish(self) -> None:
-        """Housekeeping after a successful run; never needed for correctness."""
-
-    def clear_dead_letters(self, sync_name: str) -> int:
-        """Forget the sync's dead letters; returns how many were released."""
-
-    def mark_abandoned_runs(self, found_at: datetime) -> int:
-        """Mark every run still `running` as `abandoned` (see `mark_abandoned_runs`)."""
-
-
 class TableState:
     """The state as tables updated in place, one transaction per batch (DuckDB)."""
 
-    def __init__(self, warehouse: DuckDBWarehouse) -> None:
+    def __init__(self, warehouse: TransactionalWarehouse) -> None:
         self._warehouse = warehouse
 
     def ensure(self) -> None:
@@ -343,19 +296,6 @@ def mark_abandoned_runs(warehouse: Warehouse, found_at: datetime) -> int:
 def ensure_state_tables(warehouse: Warehouse) -> None:
     """Create the schema and tables (or whatever the warehouse keeps them in) if missing."""
     warehouse.sync_state().ensure()
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A record the destination kept rejecting; it is left out of every run until replayed."""
-
-    sync_name: str
-    record_key: str
-    operation: str
-    reason: str | None
-    attempts: int
-    first_seen_at: datetime
-    last_seen_at: datetime
 
 
 def dead_letters(

@@ -1,8 +1,9 @@
-"""The few warehouse operations the sync engine needs, and their DuckDB implementation.
+"""DuckDB behind the `Warehouse` interface (`interfaces.py`), the engine's default warehouse.
 
-The engine only talks to this interface, so a delta is computed and streamed by the warehouse
+The engine only talks to that interface, so a delta is computed and streamed by the warehouse
 and never loaded into Python as a whole. Spark's implementation is in `spark_warehouse.py`
-(the optional `spark` extra); `open_warehouse` picks the one the pipeline's target names.
+(the optional `spark` extra). Which one a deployment uses is the caller's choice: the
+application opens the warehouse its settings name and hands it to the engine.
 """
 
 from __future__ import annotations
@@ -12,86 +13,17 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from reverse_etl.dialect import DUCKDB, Dialect
+from reverse_etl.interfaces import SyncState, Transaction, Warehouse
 from reverse_etl.lock import WarehouseBusy
+from reverse_etl.state import TableState
 
-if TYPE_CHECKING:
-    from cdp.pipeline import Settings
-    from reverse_etl.state import SyncState
-
-
-class Dialect:
-    """The SQL the diff and the state spell differently per warehouse (DuckDB's here).
-
-    Only spelling lives here: the delta is one algorithm, written once in `diff.py`.
-    """
-
-    name = "duckdb"
-    anti_join = "anti join"
-    semi_join = "semi join"
-
-    def quote(self, identifier: str) -> str:
-        return '"' + identifier.replace('"', '""') + '"'
-
-    def quote_relation(self, relation: str) -> str:
-        return ".".join(self.quote(part) for part in relation.split("."))
-
-    def parameter(self, position: int) -> str:
-        """The placeholder of the `position`-th (1-based) parameter; it may be repeated."""
-        return f"${position}"
-
-    def json_object(self, members: Sequence[tuple[str, str]]) -> str:
-        """Compact JSON text of an object: (key, SQL expression) in this order, nulls kept."""
-        pairs = ", ".join(f"{self.quote(key)} := {value}" for key, value in members)
-        return f"cast(to_json(struct_pack({pairs})) as string)"
-
-
-DUCKDB = Dialect()
-
-
-class Transaction(Protocol):
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
-
-
-class Warehouse(Protocol):
-    """What the engine requires of a warehouse."""
-
-    dialect: Dialect
-
-    def sync_state(self) -> SyncState:
-        """Where this warehouse keeps the sync state, rejections and run log (`state.py`)."""
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        """Run one statement (in its own transaction, where the warehouse has them)."""
-
-    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        """Run a query whose result is known to be small (counts, one run's row)."""
-
-    def stream(
-        self, sql: str, batch_size: int, params: Sequence[Any] | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        """Yield the query's rows as Arrow record batches of at most `batch_size` rows.
-
-        The query reads one consistent snapshot, so statements committed while the stream
-        is being consumed do not change what it yields.
-        """
-
-    def relation_exists(self, relation: str) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-def open_warehouse(settings: Settings) -> Warehouse:
-    """The warehouse the pipeline builds: DuckDB's file, or Spark's tables (CDP_TARGET=spark)."""
-    if settings.target == "spark":
-        from reverse_etl.spark_warehouse import SparkWarehouse
-
-        return SparkWarehouse.from_settings(settings)
-    return DuckDBWarehouse.connect(settings.duckdb_path)
+__all__ = ["DUCKDB", "Dialect", "DuckDBWarehouse", "Transaction", "Warehouse"]
 
 
 class DuckDBWarehouse:
@@ -132,19 +64,10 @@ class DuckDBWarehouse:
                 " client); wait for it to finish or stop it, then run again"
             ) from None
 
-    @classmethod
-    def from_env(cls) -> DuckDBWarehouse:
-        """Open the warehouse the pipeline builds (`CDP_DUCKDB_PATH`, as in `cdp.pipeline`)."""
-        from cdp.pipeline import Settings
-
-        return cls.connect(Settings.from_env(os.environ).duckdb_path)
-
     def close(self) -> None:
         self._connection.close()
 
     def sync_state(self) -> SyncState:
-        from reverse_etl.state import TableState
-
         return TableState(self)
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:

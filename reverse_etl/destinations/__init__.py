@@ -13,6 +13,7 @@ from reverse_etl.destinations.base import (
     Record,
 )
 from reverse_etl.destinations.registry import DESTINATION_TYPES
+from reverse_etl.results import SyncConfigError
 
 if TYPE_CHECKING:
     from reverse_etl.config import SyncConfig
@@ -22,7 +23,8 @@ def build_destination(sync: SyncConfig, warehouse: Path | None = None) -> Destin
     """The destination a sync declares, configured from its options.
 
     `warehouse` (the DuckDB file, or Spark's directory) is where the sync reads from; the file
-    destination writes next to it unless CDP_ACTIVATION_DIR says otherwise.
+    destination writes next to it unless CDP_ACTIVATION_DIR says otherwise. The credentials
+    the destination's config names are resolved here, once (`base.resolve_credentials`).
     """
     return DESTINATION_TYPES[sync.destination.type].build(sync.destination.options, warehouse)
 
@@ -37,8 +39,6 @@ def build_destinations(
     error (a missing secret) belongs to its sync alone: it is kept, and `usable` raises it when
     that sync runs, so the other syncs still run.
     """
-    from reverse_etl.config import SyncConfigError
-
     built: dict[str, Destination | Exception] = {}
     for sync in syncs:
         try:

@@ -27,8 +27,7 @@ from pathlib import Path, PurePath
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from reverse_etl.config import SyncConfigError
-from reverse_etl.destinations.base import Batch, BatchResult
+from reverse_etl.results import Batch, BatchResult, SyncConfigError
 
 ACTIVATION_DIR_ENV = "CDP_ACTIVATION_DIR"
 OWNER_FILE = ".cdp-warehouse"
@@ -79,6 +78,10 @@ def activation_root(warehouse: Path | None, environ: Mapping[str, str] | None = 
 
 class FileDestination:
     rate_limit_per_second: float | None = None
+    # An erase rewrites the sync's earlier files without the erased records' lines.
+    supports_erase = True
+    # It holds no credentials.
+    secrets: list[str] = []  # noqa: RUF012
 
     def __init__(self, config: FileDestinationConfig, warehouse: Path | None = None) -> None:
         self.config = config

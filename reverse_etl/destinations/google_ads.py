@@ -48,19 +48,24 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from reverse_etl.destinations.base import (
+    ENV_NAME,
     Batch,
     BatchResult,
+    Credential,
+    Credentials,
     DestinationError,
+    HttpDestination,
+    HttpDestinationOptions,
     body_summary,
     compact_json,
-    env_secret,
     json_object,
+    mark_as_429,
 )
 from reverse_etl.destinations.hashing import (
     google_country_code,
@@ -82,16 +87,18 @@ RETRYABLE_ERROR_CODES = {
     ("quotaError", "RESOURCE_TEMPORARILY_EXHAUSTED"),
     ("databaseError", "CONCURRENT_MODIFICATION"),
 }
-_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-class GoogleAdsCustomerMatchConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class GoogleAdsCustomerMatchConfig(HttpDestinationOptions):
+    credentials: ClassVar = (
+        Credential("access_token", "access_token_env"),
+        Credential("developer_token", "developer_token_env"),
+    )
 
     customer_id: str = Field(pattern=r"^[0-9]+$")
     user_list_id: str = Field(pattern=r"^[0-9]+$")
-    access_token_env: str = Field(pattern=_ENV_NAME)
-    developer_token_env: str = Field(pattern=_ENV_NAME)
+    access_token_env: str = Field(pattern=ENV_NAME)
+    developer_token_env: str = Field(pattern=ENV_NAME)
     login_customer_id: str | None = Field(default=None, pattern=r"^[0-9]+$")
     api_version: str = Field(default="v26", pattern=r"^v[0-9]+$")
     base_url: str = "https://googleads.googleapis.com"
@@ -99,10 +106,9 @@ class GoogleAdsCustomerMatchConfig(BaseModel):
     max_identifiers_per_request: int = Field(
         default=MAX_IDENTIFIERS_PER_REQUEST, ge=3, le=MAX_IDENTIFIERS_PER_REQUEST
     )
-    # Google's quotas are per developer token and per day, not a fixed rate.
-    rate_limit_per_second: float | None = Field(default=None, gt=0)
+    # Google's quotas are per developer token and per day, not a fixed rate: the base's
+    # default (no rate limit) applies.
     timeout_seconds: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
     ad_user_data_consent: Consent = "GRANTED"
     ad_personalization_consent: Consent = "GRANTED"
     poll_interval_seconds: float = Field(default=10.0, ge=0)
@@ -244,11 +250,7 @@ def mark_retryable_as_429(response: requests.Response, *args: Any, **kwargs: Any
     codes = {_error_code(error) for error in _failures(status)}
     if not codes & RETRYABLE_ERROR_CODES and status.get("status") != "RESOURCE_EXHAUSTED":
         return
-    response.headers["X-Google-Ads-Original-Status"] = str(response.status_code)
-    response.status_code = 429
-    delay = _retry_delay_seconds(status)
-    if delay and "Retry-After" not in response.headers:
-        response.headers["Retry-After"] = str(delay)
+    mark_as_429(response, "X-Google-Ads-Original-Status", _retry_delay_seconds(status))
 
 
 def describe_error(response: requests.Response) -> str:
@@ -262,31 +264,24 @@ def describe_error(response: requests.Response) -> str:
     )
 
 
-class GoogleAdsCustomerMatchDestination:
+class GoogleAdsCustomerMatchDestination(HttpDestination):
+    # Customer Match has no separate deletion API: an erase is the removal.
+    supports_erase = False
+    response_hooks = (mark_retryable_as_429,)
+    config: GoogleAdsCustomerMatchConfig
+
     def __init__(
         self,
         config: GoogleAdsCustomerMatchConfig,
         client: HttpClient | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        credentials: Credentials | None = None,
     ) -> None:
-        access_token = env_secret(config.access_token_env)
-        developer_token = env_secret(config.developer_token_env)
-        self.config = config
-        self.max_batch_size = config.max_batch_size
-        self.rate_limit_per_second = config.rate_limit_per_second
-        self.client = client or HttpClient(
-            timeout=config.timeout_seconds,
-            max_attempts=config.max_attempts,
-            rate_limit_per_second=config.rate_limit_per_second,
-        )
-        self.client.add_secret(access_token)
-        self.client.add_secret(developer_token)
-        self.client.session.hooks["response"].append(mark_retryable_as_429)
-        self._sleep = sleep
+        super().__init__(config, client, sleep, credentials=credentials)
         self._headers = {
-            "Authorization": f"Bearer {access_token.reveal()}",
-            "developer-token": developer_token.reveal(),
+            "Authorization": f"Bearer {self.credentials['access_token'].reveal()}",
+            "developer-token": self.credentials["developer_token"].reveal(),
             "Content-Type": "application/json",
         }
         if config.login_customer_id:
@@ -294,16 +289,7 @@ class GoogleAdsCustomerMatchDestination:
         self._api = f"{config.base_url.rstrip('/')}/{config.api_version}"
         self.user_list = f"customers/{config.customer_id}/userLists/{config.user_list_id}"
 
-    def send(self, batch: Batch) -> BatchResult:
-        before = self.client.requests_sent
-        if batch.operation in ("add", "change"):
-            result = self._upsert(batch)
-        else:
-            result = self._remove(batch)
-        result.requests = self.client.requests_sent - before
-        return result
-
-    def _upsert(self, batch: Batch) -> BatchResult:
+    def upsert(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         items: list[tuple[str, dict[str, Any]]] = []
         stale: list[tuple[str, dict[str, Any]]] = []
@@ -331,7 +317,7 @@ class GoogleAdsCustomerMatchDestination:
         }
         return result
 
-    def _remove(self, batch: Batch) -> BatchResult:
+    def remove(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         items: list[tuple[str, dict[str, Any]]] = []
         for record in batch.records:
@@ -434,6 +420,6 @@ class GoogleAdsCustomerMatchDestination:
                     f"Google Ads offline user data job {job_name} still {status} after"
                     f" {waited:.0f}s; the batch will be sent again"
                 )
-            self._sleep(interval)
+            self.sleep(interval)
             waited += interval
             interval = min(max(interval * 2, 1.0), self.config.poll_max_interval_seconds)

@@ -50,20 +50,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from reverse_etl.destinations.base import (
+    ENV_NAME,
     Batch,
     BatchResult,
+    Credential,
     DestinationError,
+    HttpDestination,
+    HttpDestinationOptions,
     Record,
     body_summary,
-    env_secret,
 )
-from reverse_etl.http import HttpClient, redact
+from reverse_etl.http import redact
 from reverse_etl.redaction import reveal
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -74,20 +77,18 @@ DEFAULT_PROPERTY_MAP = {"first_name": "firstname", "last_name": "lastname"}
 _REASON_LIMIT = 500
 
 
-class HubSpotDestinationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HubSpotDestinationConfig(HttpDestinationOptions):
+    credentials: ClassVar = (
+        Credential("access_token", "access_token_env", "HubSpot private app token"),
+    )
 
     list_id: str = Field(pattern=r"^[0-9]+$", description="ILS id of a MANUAL or SNAPSHOT list")
-    access_token_env: str = Field(
-        default="HUBSPOT_ACCESS_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
-    )
+    access_token_env: str = Field(default="HUBSPOT_ACCESS_TOKEN", pattern=ENV_NAME)
     base_url: str = DEFAULT_BASE_URL
     property_map: dict[str, str] = Field(default_factory=dict)
     gdpr_delete_on_erase: bool = True
     max_batch_size: int = Field(default=MAX_BATCH_UPSERT_INPUTS, ge=1, le=MAX_BATCH_UPSERT_INPUTS)
     rate_limit_per_second: float | None = Field(default=DEFAULT_REQUESTS_PER_SECOND, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
 
 
 def normalize_email(value: Any) -> str | None:
@@ -190,22 +191,19 @@ def _json(response: requests.Response) -> Any:
         return {}
 
 
-class HubSpotDestination:
+class HubSpotDestination(HttpDestination):
     """Upserts contacts by email and mirrors their membership of one static list."""
 
-    def __init__(self, config: HubSpotDestinationConfig, client: HttpClient | None = None) -> None:
-        token = env_secret(config.access_token_env, "HubSpot private app token")
-        self.config = config
-        self.max_batch_size = config.max_batch_size
-        self.rate_limit_per_second = config.rate_limit_per_second
-        self._token = token
-        self._base_url = config.base_url.rstrip("/")
-        self.client = client or HttpClient(
-            timeout=config.timeout_seconds,
-            max_attempts=config.max_attempts,
-            rate_limit_per_second=config.rate_limit_per_second,
-        )
-        self.client.add_secret(token)
+    config: HubSpotDestinationConfig
+
+    @property
+    def _base_url(self) -> str:
+        return self.config.base_url.rstrip("/")
+
+    @property
+    def supports_erase(self) -> bool:  # type: ignore[override]
+        """GDPR delete, unless the sync turned it off (`gdpr_delete_on_erase: false`)."""
+        return self.config.gdpr_delete_on_erase
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -215,7 +213,7 @@ class HubSpotDestination:
             f"{self._base_url}{path}",
             data=json.dumps(body, separators=(",", ":")).encode(),
             headers={
-                "Authorization": f"Bearer {reveal(self._token)}",
+                "Authorization": f"Bearer {reveal(self.credentials['access_token'])}",
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
@@ -235,18 +233,7 @@ class HubSpotDestination:
 
     # -- operations -----------------------------------------------------------------------
 
-    def send(self, batch: Batch) -> BatchResult:
-        before = self.client.requests_sent
-        if batch.operation in ("add", "change"):
-            result = self._upsert_and_add(batch)
-        elif batch.operation in ("remove", "erase"):
-            result = self._remove(batch, erase=batch.operation == "erase")
-        else:
-            raise DestinationError(f"unknown operation {batch.operation!r}")
-        result.requests = self.client.requests_sent - before
-        return result
-
-    def _upsert_and_add(self, batch: Batch) -> BatchResult:
+    def upsert(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         inputs: dict[str, dict[str, Any]] = {}
         owner_of_email: dict[str, str] = {}
@@ -387,7 +374,7 @@ class HubSpotDestination:
         missing = membership_ids(answer, "recordIdsMissing") if isinstance(answer, dict) else set()
         return set(ids) - missing
 
-    def _remove(self, batch: Batch, *, erase: bool) -> BatchResult:
+    def take_out(self, batch: Batch, *, erase: bool) -> BatchResult:
         result = BatchResult()
         ids = sorted({r.destination_id for r in batch.records if r.destination_id})
         if ids:
@@ -398,7 +385,7 @@ class HubSpotDestination:
                 raise self._refusal("list membership removal", response)
         # Ids HubSpot reports missing are not in the list either: the removal holds.
         for record in batch.records:
-            if erase and self.config.gdpr_delete_on_erase and record.destination_id:
+            if erase and record.destination_id:
                 reason = self._gdpr_delete(record)
                 if reason is not None:
                     result.rejected[record.record_key] = reason

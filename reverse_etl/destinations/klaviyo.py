@@ -36,21 +36,27 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from reverse_etl.destinations.base import (
+    ENV_NAME,
+    AsyncJobOptions,
     Batch,
     BatchResult,
+    Credential,
+    Credentials,
     DestinationError,
+    HttpDestination,
     Record,
     body_summary,
     chunks,
-    chunks_within,
-    env_secret,
+    lowercase_email,
+    moved_ids,
+    upsert_in_chunks,
 )
 from reverse_etl.http import HttpClient, TokenBucket, redact
 from reverse_etl.redaction import reveal
@@ -69,28 +75,20 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _POINTER_INDEX = re.compile(r"/profiles/data/(\d+)")
 
 
-class KlaviyoDestinationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class KlaviyoDestinationConfig(AsyncJobOptions):
+    credentials: ClassVar = (Credential("api_key", "api_key_env"),)
 
     list_id: str = Field(min_length=1)
-    api_key_env: str = Field(default="KLAVIYO_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key_env: str = Field(default="KLAVIYO_API_KEY", pattern=ENV_NAME)
     base_url: str = "https://a.klaviyo.com"
     revision: str = KLAVIYO_REVISION
     max_batch_size: int = Field(default=MAX_PROFILES_PER_IMPORT, ge=1, le=MAX_PROFILES_PER_IMPORT)
     rate_limit_per_second: float = Field(default=150 / 60, gt=0)
     deletion_rate_limit_per_second: float = Field(default=60 / 60, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
-    poll_interval_seconds: float = Field(default=5.0, gt=0)
-    max_poll_seconds: float = Field(default=3600.0, gt=0)
 
 
-def normalize_email(value: Any) -> str | None:
-    """Trimmed and lower-cased; None when empty."""
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    return text or None
+# Trimmed and lower-cased; None when empty.
+normalize_email = lowercase_email
 
 
 def normalize_phone(value: Any) -> str | None:
@@ -180,27 +178,21 @@ def match_import_error(
     return None
 
 
-class KlaviyoDestination:
+class KlaviyoDestination(HttpDestination):
+    supports_erase = True  # Data Privacy deletion jobs
+    config: KlaviyoDestinationConfig
+
     def __init__(
         self,
         config: KlaviyoDestinationConfig,
         client: HttpClient | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        credentials: Credentials | None = None,
     ) -> None:
-        api_key = env_secret(config.api_key_env)
-        self.config = config
-        self.max_batch_size = config.max_batch_size
-        self.rate_limit_per_second = config.rate_limit_per_second
-        self.sleep = sleep
-        self._api_key = api_key
+        super().__init__(config, client, sleep, credentials=credentials)
         self._base = config.base_url.rstrip("/")
-        self.client = client or HttpClient(
-            timeout=config.timeout_seconds,
-            max_attempts=config.max_attempts,
-            rate_limit_per_second=config.rate_limit_per_second,
-        )
-        self.client.add_secret(api_key)
         # Deletion jobs have their own, lower limit (burst 3/s, steady 60/min).
         self._deletions = TokenBucket(
             config.deletion_rate_limit_per_second,
@@ -213,7 +205,7 @@ class KlaviyoDestination:
 
     def _headers(self, with_body: bool) -> dict[str, str]:
         headers = {
-            "Authorization": f"Klaviyo-API-Key {reveal(self._api_key)}",
+            "Authorization": f"Klaviyo-API-Key {reveal(self.credentials['api_key'])}",
             "revision": self.config.revision,
             "Accept": JSON_API,
         }
@@ -260,41 +252,21 @@ class KlaviyoDestination:
 
     # -- operations ------------------------------------------------------------------------
 
-    def send(self, batch: Batch) -> BatchResult:
-        before = self.client.requests_sent
-        if batch.operation in ("add", "change"):
-            result = self._import(batch.records)
-        elif batch.operation in ("remove", "erase"):
-            result = self._remove(batch.records, erase=batch.operation == "erase")
-        else:
-            raise DestinationError(f"unknown operation {batch.operation!r}")
-        result.requests = self.client.requests_sent - before
-        return result
+    def upsert(self, batch: Batch) -> BatchResult:
+        return self._import(batch.records)
 
     def _import(self, records: list[Record]) -> BatchResult:
-        result = BatchResult()
-        profiles: list[dict[str, Any]] = []
-        keys: list[str] = []
-        for record in records:
-            try:
-                attributes = profile_attributes(record.record_key, record.payload or {})
-            except ValueError as problem:
-                result.rejected[record.record_key] = str(problem)
-                continue
-            profiles.append({"type": "profile", "attributes": attributes})
-            keys.append(record.record_key)
-        position = 0
-        for chunk in chunks_within(profiles, self.max_batch_size, MAX_IMPORT_BYTES - 4096):
-            chunk_keys = keys[position : position + len(chunk)]
-            position += len(chunk)
-            self._run_import_job(chunk, chunk_keys, result)
-        stale = [
-            record.destination_id
-            for record in records
-            if record.destination_id
-            and record.record_key in result.acknowledged
-            and result.acknowledged[record.record_key] != record.destination_id
-        ]
+        result = upsert_in_chunks(
+            records,
+            lambda record: {
+                "type": "profile",
+                "attributes": profile_attributes(record.record_key, record.payload or {}),
+            },
+            self._run_import_job,
+            max_items=self.max_batch_size,
+            max_bytes=MAX_IMPORT_BYTES - 4096,
+        )
+        stale = moved_ids(records, result)
         if stale:
             # The record now resolves to another profile: the old one leaves the list.
             self._remove_from_list(stale)
@@ -352,23 +324,22 @@ class KlaviyoDestination:
                 )
 
     def _wait_for(self, job_id: str) -> dict[str, Any]:
-        waited = 0.0
-        while True:
+        def check() -> tuple[bool, Any, str]:
             response = self._call("GET", f"/api/profile-bulk-import-jobs/{job_id}")
             if response.status_code != 200:
                 raise self._fail("bulk import job status", response)
             attributes = response.json()["data"]["attributes"]
             status = attributes.get("status")
-            if status == "complete":
-                return attributes
             if status == "cancelled":
                 raise DestinationError(f"Klaviyo bulk import job {job_id} was cancelled")
-            if waited >= self.config.max_poll_seconds:
-                raise DestinationError(
-                    f"Klaviyo bulk import job {job_id} still {status} after {waited:.0f}s"
-                )
-            self.sleep(self.config.poll_interval_seconds)
-            waited += self.config.poll_interval_seconds
+            return status == "complete", attributes, str(status)
+
+        return self.poll(
+            f"Klaviyo bulk import job {job_id}",
+            check,
+            interval=self.config.poll_interval_seconds,
+            max_seconds=self.config.max_poll_seconds,
+        )
 
     def _remove_from_list(self, profile_ids: Iterable[str]) -> None:
         path = f"/api/lists/{self.config.list_id}/relationships/profiles"
@@ -378,7 +349,8 @@ class KlaviyoDestination:
             if response.status_code not in (200, 202, 204):
                 raise self._fail("list removal", response)
 
-    def _remove(self, records: list[Record], *, erase: bool) -> BatchResult:
+    def take_out(self, batch: Batch, *, erase: bool) -> BatchResult:
+        records = batch.records
         result = BatchResult()
         ids = [record.destination_id for record in records if record.destination_id]
         self._remove_from_list(ids)

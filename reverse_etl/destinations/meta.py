@@ -40,19 +40,23 @@ from __future__ import annotations
 import json
 import logging
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from reverse_etl.destinations.base import (
+    ENV_NAME,
     Batch,
     BatchResult,
+    Credential,
     DestinationError,
+    HttpDestination,
+    HttpDestinationOptions,
     body_summary,
     compact_json,
-    env_secret,
     json_object,
+    mark_as_429,
 )
 from reverse_etl.destinations.hashing import (
     birth_date,
@@ -67,7 +71,7 @@ from reverse_etl.destinations.hashing import (
     normalize_email,
     sha256_hex,
 )
-from reverse_etl.http import HttpClient, redact
+from reverse_etl.http import redact
 from reverse_etl.redaction import reveal
 
 log = logging.getLogger(__name__)
@@ -91,22 +95,19 @@ SCHEMA_KEYS = (
 )
 PRIMARY_KEYS = ("EMAIL", "PHONE", "EXTERN_ID")
 THROTTLING_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
-_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-class MetaCustomAudienceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MetaCustomAudienceConfig(HttpDestinationOptions):
+    credentials: ClassVar = (Credential("access_token", "access_token_env"),)
 
     audience_id: str = Field(pattern=r"^[0-9]+$")
-    access_token_env: str = Field(pattern=_ENV_NAME)
+    access_token_env: str = Field(pattern=ENV_NAME)
     api_version: str = Field(default="v25.0", pattern=r"^v[0-9]+\.[0-9]+$")
     base_url: str = "https://graph.facebook.com"
     max_batch_size: int = Field(default=MAX_ROWS_PER_REQUEST, ge=1, le=MAX_ROWS_PER_REQUEST)
     # Meta's limits are per-business quotas, not a fixed rate: none by default, and
     # throttling answers are retried with backoff (see the module docstring).
-    rate_limit_per_second: float | None = Field(default=None, gt=0)
     timeout_seconds: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
 
 
 def meta_keys(payload: dict[str, Any]) -> dict[str, str]:
@@ -187,11 +188,8 @@ def mark_throttling_as_429(response: requests.Response, *args: Any, **kwargs: An
     error = graph_error(response)
     if error.get("code") not in THROTTLING_CODES and error.get("is_transient") is not True:
         return
-    response.headers["X-Graph-Original-Status"] = str(response.status_code)
-    response.status_code = 429
     wait = regain_access_seconds(response.headers.get("X-Business-Use-Case-Usage"))
-    if wait and "Retry-After" not in response.headers:
-        response.headers["Retry-After"] = str(wait)
+    mark_as_429(response, "X-Graph-Original-Status", wait)
 
 
 def describe_error(response: requests.Response) -> str:
@@ -207,33 +205,18 @@ def describe_error(response: requests.Response) -> str:
     )
 
 
-class MetaCustomAudienceDestination:
-    def __init__(self, config: MetaCustomAudienceConfig, client: HttpClient | None = None) -> None:
-        token = env_secret(config.access_token_env)
-        self.config = config
-        self.max_batch_size = config.max_batch_size
-        self.rate_limit_per_second = config.rate_limit_per_second
-        self._token = token
-        self.client = client or HttpClient(
-            timeout=config.timeout_seconds,
-            max_attempts=config.max_attempts,
-            rate_limit_per_second=config.rate_limit_per_second,
-        )
-        self.client.add_secret(token)
-        self.client.session.hooks["response"].append(mark_throttling_as_429)
-        base = config.base_url.rstrip("/")
-        self.url = f"{base}/{config.api_version}/{config.audience_id}/users"
+class MetaCustomAudienceDestination(HttpDestination):
+    # No user deletion API for audiences: an erase is the removal (the base sends it so).
+    supports_erase = False
+    response_hooks = (mark_throttling_as_429,)
+    config: MetaCustomAudienceConfig
 
-    def send(self, batch: Batch) -> BatchResult:
-        before = self.client.requests_sent
-        if batch.operation in ("add", "change"):
-            result = self._upsert(batch)
-        else:
-            result = self._remove(batch)
-        result.requests = self.client.requests_sent - before
-        return result
+    @property
+    def url(self) -> str:
+        base = self.config.base_url.rstrip("/")
+        return f"{base}/{self.config.api_version}/{self.config.audience_id}/users"
 
-    def _upsert(self, batch: Batch) -> BatchResult:
+    def upsert(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         rows: dict[str, dict[str, str]] = {}
         stale: dict[str, dict[str, str]] = {}
@@ -259,7 +242,7 @@ class MetaCustomAudienceDestination:
         }
         return result
 
-    def _remove(self, batch: Batch) -> BatchResult:
+    def remove(self, batch: Batch) -> BatchResult:
         result = BatchResult()
         rows: dict[str, dict[str, str]] = {}
         for record in batch.records:
@@ -287,7 +270,7 @@ class MetaCustomAudienceDestination:
         form = {
             "payload": json.dumps(payload, separators=(",", ":")),
             "session": json.dumps(session, separators=(",", ":")),
-            "access_token": reveal(self._token),
+            "access_token": reveal(self.credentials["access_token"]),
         }
         response = self.client.request(method, self.url, data=form)
         if not 200 <= response.status_code < 300:

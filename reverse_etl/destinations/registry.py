@@ -1,8 +1,10 @@
 """Which destination types exist, and where each one's config and implementation live.
 
-Each destination module defines a pydantic config model (extra fields forbidden) and a
-destination class whose constructor takes that config. Modules are imported only when a sync
-uses them, so a sync file is validated without importing every vendor's code.
+Each destination module defines a pydantic config model (extra fields forbidden; the HTTP
+ones on `base.HttpDestinationOptions`) and a destination class whose constructor takes that
+config. Modules are imported only when a sync uses them, so a sync file is validated without
+importing every vendor's code. `build` resolves the credentials an HTTP config declares once,
+here, and hands them to the destination: no vendor module reads the environment.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
+from reverse_etl.destinations.base import HttpDestinationOptions, resolve_credentials
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class DestinationType:
         destination = getattr(importlib.import_module(self.module), self.destination_class)
         if self.takes_warehouse:
             return destination(config, warehouse=warehouse)
+        if isinstance(config, HttpDestinationOptions):
+            return destination(config, credentials=resolve_credentials(config))
         return destination(config)
 
 

@@ -32,24 +32,28 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from reverse_etl.destinations.base import (
+    ENV_NAME,
+    AsyncJobOptions,
     Batch,
     BatchResult,
+    Credential,
     DestinationError,
+    HttpDestination,
     Record,
     body_summary,
     chunks,
-    chunks_within,
-    env_secret,
+    lowercase_email,
+    moved_ids,
+    upsert_in_chunks,
 )
-from reverse_etl.http import HttpClient, redact
+from reverse_etl.http import redact
 from reverse_etl.redaction import reveal
 
 MAX_CONTACTS_PER_UPSERT = 30_000
@@ -79,30 +83,22 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CONTACT_INDEX = re.compile(r"^contacts\[(\d+)\]")
 
 
-class SendGridDestinationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SendGridDestinationConfig(AsyncJobOptions):
+    credentials: ClassVar = (Credential("api_key", "api_key_env"),)
 
     list_id: str = Field(
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     )
-    api_key_env: str = Field(default="SENDGRID_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key_env: str = Field(default="SENDGRID_API_KEY", pattern=ENV_NAME)
     base_url: str = "https://api.sendgrid.com"
     send_external_id: bool = False
     max_batch_size: int = Field(default=MAX_CONTACTS_PER_UPSERT, ge=1, le=MAX_CONTACTS_PER_UPSERT)
     max_ids_per_request: int = Field(default=100, ge=1, le=1000)
     rate_limit_per_second: float = Field(default=600 / 60, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
-    poll_interval_seconds: float = Field(default=5.0, gt=0)
-    max_poll_seconds: float = Field(default=3600.0, gt=0)
 
 
-def normalize_email(value: Any) -> str | None:
-    """Trimmed and lower-cased, as SendGrid stores it; None when empty."""
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    return text or None
+# Trimmed and lower-cased; None when empty.
+normalize_email = lowercase_email
 
 
 def contact_for(record_key: str, payload: dict[str, Any], *, external_id: bool) -> dict[str, Any]:
@@ -161,26 +157,13 @@ def contact_errors(errors: list[dict[str, Any]]) -> dict[int, str] | None:
     return found or None
 
 
-class SendGridDestination:
-    def __init__(
-        self,
-        config: SendGridDestinationConfig,
-        client: HttpClient | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        api_key = env_secret(config.api_key_env)
-        self.config = config
-        self.max_batch_size = config.max_batch_size
-        self.rate_limit_per_second = config.rate_limit_per_second
-        self.sleep = sleep
-        self._api_key = api_key
-        self._base = config.base_url.rstrip("/")
-        self.client = client or HttpClient(
-            timeout=config.timeout_seconds,
-            max_attempts=config.max_attempts,
-            rate_limit_per_second=config.rate_limit_per_second,
-        )
-        self.client.add_secret(api_key)
+class SendGridDestination(HttpDestination):
+    supports_erase = True  # Delete Contacts
+    config: SendGridDestinationConfig
+
+    @property
+    def _base(self) -> str:
+        return self.config.base_url.rstrip("/")
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -193,7 +176,7 @@ class SendGridDestination:
         params: dict[str, str] | None = None,
     ) -> requests.Response:
         headers = {
-            "Authorization": f"Bearer {reveal(self._api_key)}",
+            "Authorization": f"Bearer {reveal(self.credentials['api_key'])}",
             "Accept": "application/json",
         }
         body = None
@@ -214,45 +197,22 @@ class SendGridDestination:
 
     # -- operations ------------------------------------------------------------------------
 
-    def send(self, batch: Batch) -> BatchResult:
-        before = self.client.requests_sent
-        if batch.operation in ("add", "change"):
-            result = self._upsert(batch.records)
-        elif batch.operation in ("remove", "erase"):
-            result = self._remove(batch.records, erase=batch.operation == "erase")
-        else:
-            raise DestinationError(f"unknown operation {batch.operation!r}")
-        result.requests = self.client.requests_sent - before
-        return result
+    def upsert(self, batch: Batch) -> BatchResult:
+        return self._upsert(batch.records)
 
     def _upsert(self, records: list[Record]) -> BatchResult:
-        result = BatchResult()
-        contacts: list[dict[str, Any]] = []
-        keys: list[str] = []
-        for record in records:
-            try:
-                contact = contact_for(
-                    record.record_key,
-                    record.payload or {},
-                    external_id=self.config.send_external_id,
-                )
-            except ValueError as problem:
-                result.rejected[record.record_key] = str(problem)
-                continue
-            contacts.append(contact)
-            keys.append(record.record_key)
-        position = 0
-        for chunk in chunks_within(contacts, self.max_batch_size, MAX_UPSERT_BYTES - 4096):
-            chunk_keys = keys[position : position + len(chunk)]
-            position += len(chunk)
-            self._import(chunk, chunk_keys, result)
-        stale = [
-            record.destination_id
-            for record in records
-            if record.destination_id
-            and record.record_key in result.acknowledged
-            and result.acknowledged[record.record_key] != record.destination_id
-        ]
+        result = upsert_in_chunks(
+            records,
+            lambda record: contact_for(
+                record.record_key,
+                record.payload or {},
+                external_id=self.config.send_external_id,
+            ),
+            self._import,
+            max_items=self.max_batch_size,
+            max_bytes=MAX_UPSERT_BYTES - 4096,
+        )
+        stale = moved_ids(records, result)
         if stale:
             # A changed email made a new contact: the old one leaves the list.
             self._remove_from_list(stale)
@@ -293,20 +253,19 @@ class SendGridDestination:
                 result.acknowledged[key] = match[0]
 
     def _wait_for(self, job_id: str) -> dict[str, Any]:
-        waited = 0.0
-        while True:
+        def check() -> tuple[bool, Any, str]:
             response = self._call("GET", f"/v3/marketing/contacts/imports/{job_id}")
             if response.status_code != 200:
                 raise self._fail("import status", response)
             job = response.json()
-            if job.get("status") in FINISHED:
-                return job
-            if waited >= self.config.max_poll_seconds:
-                raise DestinationError(
-                    f"SendGrid import job {job_id} still {job.get('status')} after {waited:.0f}s"
-                )
-            self.sleep(self.config.poll_interval_seconds)
-            waited += self.config.poll_interval_seconds
+            return job.get("status") in FINISHED, job, str(job.get("status"))
+
+        return self.poll(
+            f"SendGrid import job {job_id}",
+            check,
+            interval=self.config.poll_interval_seconds,
+            max_seconds=self.config.max_poll_seconds,
+        )
 
     def _contact_ids(self, emails: list[str]) -> dict[str, tuple[str, list[str]]]:
         """email -> (contact id, list ids) for the emails that have a contact."""
@@ -340,7 +299,8 @@ class SendGridDestination:
             if response.status_code not in (200, 202, 204):
                 raise self._fail("contact deletion", response)
 
-    def _remove(self, records: list[Record], *, erase: bool) -> BatchResult:
+    def take_out(self, batch: Batch, *, erase: bool) -> BatchResult:
+        records = batch.records
         ids = [record.destination_id for record in records if record.destination_id]
         self._remove_from_list(ids)
         if erase and ids:

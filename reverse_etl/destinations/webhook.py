@@ -12,67 +12,64 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from reverse_etl.destinations.base import (
+    ENV_NAME,
     Batch,
     BatchResult,
+    Credential,
     DestinationError,
-    env_secret,
+    HttpDestination,
+    HttpDestinationOptions,
     generic_error_detail,
 )
-from reverse_etl.http import HttpClient, redact
+from reverse_etl.http import redact
 from reverse_etl.redaction import reveal
 
 
-class WebhookDestinationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WebhookDestinationConfig(HttpDestinationOptions):
+    credentials: ClassVar = (Credential("signing_secret", "secret_env"),)
 
     url: str
-    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    secret_env: str = Field(pattern=ENV_NAME)
     max_batch_size: int = Field(default=100, ge=1)
-    rate_limit_per_second: float | None = Field(default=None, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
 
 
 def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookDestination:
-    def __init__(self, config: WebhookDestinationConfig, client: HttpClient | None = None) -> None:
-        secret = env_secret(config.secret_env)
-        self.config = config
-        self.max_batch_size = config.max_batch_size
-        self.rate_limit_per_second = config.rate_limit_per_second
-        self._secret = secret
-        self.client = client or HttpClient(
-            timeout=config.timeout_seconds,
-            max_attempts=config.max_attempts,
-            rate_limit_per_second=config.rate_limit_per_second,
-        )
-        self.client.add_secret(secret)
+class WebhookDestination(HttpDestination):
+    """One signed POST per batch, whatever its operation (no deletion API: erase is a
+    removal, sent with `"operation": "erase"`)."""
 
-    def send(self, batch: Batch) -> BatchResult:
+    config: WebhookDestinationConfig
+
+    def upsert(self, batch: Batch) -> BatchResult:
+        return self._post(batch)
+
+    def remove(self, batch: Batch) -> BatchResult:
+        return self._post(batch)
+
+    def _post(self, batch: Batch) -> BatchResult:
         document = {
             "sync": batch.sync_name,
             "operation": batch.operation,
             "records": [{"key": r.record_key, "payload": r.payload} for r in batch.records],
         }
         body = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-        before = self.client.requests_sent
         response = self.client.request(
             "POST",
             self.config.url,
             data=body,
             headers={
                 "Content-Type": "application/json",
-                "X-Signature": sign(body, reveal(self._secret)),
+                "X-Signature": sign(body, reveal(self.credentials["signing_secret"])),
             },
         )
-        requests_made = self.client.requests_sent - before
         if not 200 <= response.status_code < 300:
             detail = redact(generic_error_detail(response), self.client.secrets)
             raise DestinationError(f"webhook answered HTTP {response.status_code}: {detail}")
@@ -92,4 +89,4 @@ class WebhookDestination:
             for r in batch.records
             if r.record_key not in rejected
         }
-        return BatchResult(acknowledged=acknowledged, rejected=rejected, requests=requests_made)
+        return BatchResult(acknowledged=acknowledged, rejected=rejected)

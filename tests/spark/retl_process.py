@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import sys
 
+from cdp.pipeline import Settings
+from cdp.spark import spark_session
 from reverse_etl.spark_warehouse import SparkWarehouse
-from tests.test_reverse_etl_kill import vip_rows
+from tests.reverse_etl.test_kill import vip_rows
 
 
 def main(command: str) -> None:
-    warehouse = SparkWarehouse.from_env()
+    settings = Settings.from_env()
+    settings.spark_dir.mkdir(parents=True, exist_ok=True)
+    warehouse = SparkWarehouse(spark_session(settings.as_env()))
     spark = warehouse.spark
     if command == "prepare":
         spark.sql("create schema if not exists segments")

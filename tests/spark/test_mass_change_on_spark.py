@@ -10,9 +10,9 @@ import pytest
 
 from reverse_etl.config import SyncConfig
 from reverse_etl.engine import run_sync
+from tests.reverse_etl.test_engine import ListDestination
 from tests.spark.conftest import missing_requirement
 from tests.spark.test_reverse_etl_on_spark import spark_replacer
-from tests.test_reverse_etl_engine import ListDestination
 
 pytestmark = [
     pytest.mark.spark,

@@ -1,4 +1,4 @@
-"""The kill test of tests/test_reverse_etl_kill.py with the sync reading and writing Spark:
+"""The kill test of tests/reverse_etl/test_kill.py with the sync reading and writing Spark:
 `python -m reverse_etl --target spark` is killed with SIGKILL (its JVM with it) while a batch
 is in flight, then run again; nothing acknowledged is sent twice and nothing is lost.
 
@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 
 from cdp import PROJECT_ROOT
-from tests.spark.conftest import missing_requirement
-from tests.test_reverse_etl_kill import (
+from tests.reverse_etl.test_kill import (
     check_kill_and_resume,
     desired_members,
     start_sync,
     sync_file,
     webhook,  # noqa: F401  (the fixture)
 )
+from tests.spark.conftest import missing_requirement
 
 pytestmark = [
     pytest.mark.spark,

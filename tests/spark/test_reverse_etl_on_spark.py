@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 
 from reverse_etl.config import SyncConfig
 from reverse_etl.engine import run_sync
-from tests.spark.conftest import SparkBuild, missing_requirement
-from tests.test_reverse_etl_convergence import (
+from tests.reverse_etl.test_convergence import (
     PEOPLE,
     FlakyAudience,
     ReplaceRelation,
@@ -27,6 +26,7 @@ from tests.test_reverse_etl_convergence import (
     check_convergence,
     steps,
 )
+from tests.spark.conftest import SparkBuild, missing_requirement
 
 pytestmark = [
     pytest.mark.spark,

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
 import re
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import unquote_plus
 
-import duckdb
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from reverse_etl.config import SyncConfig, SyncConfigError, parse_syncs
 from reverse_etl.destinations import build_destination
@@ -33,8 +25,9 @@ from reverse_etl.destinations.meta import (
     regain_access_seconds,
 )
 from reverse_etl.engine import run_sync
-from reverse_etl.http import HttpClient, RetriesExhausted
+from reverse_etl.http import RetriesExhausted
 from reverse_etl.warehouse import DuckDBWarehouse
+from tests.reverse_etl.support import JsonFake, Received, quiet_client, serving, vip_warehouse
 
 TOKEN = "EAAB-meta-test-token-0123456789"
 AUDIENCE = "23850000000000001"
@@ -55,67 +48,17 @@ PRIMARY = ("EMAIL", "PHONE", "EXTERN_ID")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    status: int = 0
-
-    @property
-    def form(self) -> dict[str, str]:
-        return {k: v[0] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
-
-
-class FakeGraphAPI:
+class FakeGraphAPI(JsonFake):
     """`/{version}/{audience_id}/users` as Meta answers it, holding the audience's rows."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.members: dict[int, dict[str, str]] = {}
         self.index: dict[tuple[str, str], int] = {}  # (key, hash) -> member
         self.numbers = itertools.count()
-        self.received: list[Received] = []
-        self.script: list[tuple[int, dict[str, str], Any, float]] = []
         self.invalid: dict[str, str] = {}  # hash -> reason Meta gives for it
         self.fail_after: int | None = None  # successful requests before a hard outage
         self.successes = 0
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                request = Received(
-                    self.command, self.path, dict(self.headers), self.rfile.read(length)
-                )
-                with fake.lock:
-                    fake.received.append(request)
-                    status, headers, body, delay = fake.answer(request)
-                    request.status = status
-                time.sleep(delay)
-                data = json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            do_POST = do_DELETE = do_GET = _serve
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def respond(self, status: int, body: Any, headers=None, delay: float = 0.0) -> None:
-        self.script.append((status, headers or {}, body, delay))
 
     @staticmethod
     def error(message: str, code: int, kind: str = "OAuthException", **extra: Any) -> dict:
@@ -199,25 +142,11 @@ class FakeGraphAPI:
 @pytest.fixture
 def graph(monkeypatch) -> Iterator[FakeGraphAPI]:
     monkeypatch.setenv("META_TOKEN", TOKEN)
-    fake = FakeGraphAPI()
-    thread = threading.Thread(
-        target=fake.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    yield fake
-    fake.httpd.shutdown()
-    fake.httpd.server_close()
+    with serving(FakeGraphAPI()) as fake:
+        yield fake
 
 
-def _client(sleeps: list[float], **options: Any) -> HttpClient:
-    settings = {
-        "sleep": sleeps.append,
-        "now": lambda: NOW,
-        "jitter": lambda: 1.0,
-        "timeout": 2.0,
-        "backoff_base": 0.5,
-    }
-    return HttpClient(**(settings | options))
+_client = quiet_client
 
 
 def _options(graph: FakeGraphAPI, **overrides: Any) -> dict[str, Any]:
@@ -303,13 +232,6 @@ def test_defaults_follow_the_documented_limits(graph):
     assert MetaCustomAudienceConfig(audience_id="1", access_token_env="X").base_url == (
         "https://graph.facebook.com"
     )
-
-
-def test_the_token_must_be_in_the_environment(monkeypatch):
-    monkeypatch.delenv("MISSING_META_TOKEN", raising=False)
-    config = MetaCustomAudienceConfig(audience_id=AUDIENCE, access_token_env="MISSING_META_TOKEN")
-    with pytest.raises(DestinationError, match="MISSING_META_TOKEN"):
-        MetaCustomAudienceDestination(config)
 
 
 # Request shapes -------------------------------------------------------------------------
@@ -524,41 +446,9 @@ def test_persistent_throttling_gives_up_after_max_attempts(graph):
 # Through the engine -----------------------------------------------------------------------
 
 
-def _warehouse(tmp_path: Path | None, count: int) -> DuckDBWarehouse:
-    """`segments.seg_vip` of `count` people: every 7th a holdout, every 5th without consent.
-
-    In a DuckDB file under `tmp_path`, or in memory without one.
-    """
-    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb") if tmp_path else ":memory:")
-    connection.execute("create schema segments")
-    connection.execute("create schema core")
-    connection.execute(
-        f"""
-        create table segments.seg_vip as
-        select
-            printf('c%03d', n) as customer_id,
-            n % 7 = 3 as is_holdout,
-            n % 5 <> 4 as has_consent,
-            'Person' || n || '@Example.com' as email,
-            '+31 6 ' || (10000000 + n) as phone,
-            'First' || n as first_name,
-            'Last' || n as last_name,
-            'Amsterdam' as city,
-            '1017 CE' as zip,
-            'NL' as country,
-        from range({int(count)}) as numbers(n)
-        """
-    )
-    connection.execute(
-        "create table core.customers as"
-        " select customer_id, false as is_erased from segments.seg_vip"
-    )
-    return DuckDBWarehouse(connection)
-
-
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
-    opened = _warehouse(tmp_path, 47)
+    opened = vip_warehouse(tmp_path, 47)
     yield opened
     opened.close()
 
@@ -608,7 +498,7 @@ def _assert_only_hashes_left(graph: FakeGraphAPI, raw_values: set[str]) -> None:
 
 @pytest.mark.parametrize(("batch_size", "members"), [(1, 47), (10, 47), (23, 47), (10_000, 14_700)])
 def test_batches_need_exactly_the_minimum_number_of_requests(graph, tmp_path, batch_size, members):
-    warehouse = _warehouse(tmp_path, members)
+    warehouse = vip_warehouse(tmp_path, members)
     sync = _sync(graph, batch_size=batch_size)
     desired = len(_desired_email_hashes(warehouse))
 
@@ -659,52 +549,6 @@ def test_changes_removals_consent_withdrawal_and_erasure_converge(graph, warehou
     _assert_only_hashes_left(graph, raw)
 
 
-@pytest.mark.parametrize("fail_after", [1, 3])
-def test_an_outage_mid_stream_resumes_without_loss_or_resending(graph, warehouse, fail_after):
-    sync = _sync(graph, batch_size=10)
-    graph.fail_after = fail_after
-
-    with pytest.raises(RetriesExhausted):
-        run_sync(sync, warehouse, _destination(graph, client_options={"max_attempts": 2}))
-
-    committed = warehouse.fetchall("select count(*) from reverse_etl.sync_state")[0][0]
-    assert committed == 10 * fail_after
-    graph.fail_after = None
-    result = run_sync(sync, warehouse, _destination(graph))
-
-    assert result.status == "success"
-    assert graph.email_hashes() == _desired_email_hashes(warehouse)
-    sent = [row["EMAIL"] for row in graph.applied("POST")]
-    assert len(sent) == len(set(sent)), "an acknowledged record was sent twice"
-    follow_up = run_sync(sync, warehouse, _destination(graph))
-    assert (follow_up.added, follow_up.changed, follow_up.removed) == (0, 0, 0)
-
-
-def test_a_process_killed_after_an_acknowledged_batch_resumes_exactly(graph, warehouse):
-    class Killed(BaseException):
-        pass
-
-    class DyingDestination(MetaCustomAudienceDestination):
-        calls = 0
-
-        def send(self, batch):
-            if DyingDestination.calls == 2:
-                raise Killed
-            DyingDestination.calls += 1
-            return super().send(batch)
-
-    config = MetaCustomAudienceConfig(**_options(graph))
-    sync = _sync(graph, batch_size=10)
-    with pytest.raises(Killed):
-        run_sync(sync, warehouse, DyingDestination(config, client=_client([])))
-
-    run_sync(sync, warehouse, _destination(graph))
-
-    sent = [row["EMAIL"] for row in graph.applied("POST")]
-    assert len(sent) == len(set(sent))
-    assert graph.email_hashes() == _desired_email_hashes(warehouse)
-
-
 def test_rejected_entries_are_retried_next_run_then_dead_lettered(graph, warehouse):
     bad = sha256_hex("person0@example.com")
     graph.invalid[bad] = "Invalid hash format"
@@ -745,77 +589,3 @@ def test_secrets_stay_out_of_logs_state_run_log_and_errors(graph, warehouse, cap
     assert "***" in error
     for request in graph.received:
         assert TOKEN not in request.path
-
-
-STEPS = st.lists(
-    st.tuples(
-        st.sampled_from(["leave", "join", "consent", "withdraw", "erase", "move", "hold"]),
-        st.integers(0, 24),
-    ),
-    min_size=1,
-    max_size=8,
-)
-
-
-def _apply_step(warehouse: DuckDBWarehouse, step: str, number: int) -> None:
-    key = f"c{number:03d}"
-    if step == "leave":
-        warehouse.execute("delete from segments.seg_vip where customer_id = ?", [key])
-    elif step == "join":
-        key = f"c{number + 100:03d}"
-        warehouse.execute(
-            "insert into segments.seg_vip select ?, false, true, ?, null, ?, 'Person',"
-            " 'Paris', '75001', 'FR' where ? not in (select customer_id from segments.seg_vip)",
-            [key, f"new{number}@example.com", f"Newcomer {number}", key],
-        )
-        warehouse.execute(
-            "insert into core.customers select ?, false"
-            " where ? not in (select customer_id from core.customers)",
-            [key, key],
-        )
-    elif step in ("consent", "withdraw"):
-        warehouse.execute(
-            "update segments.seg_vip set has_consent = ? where customer_id = ?",
-            [step == "consent", key],
-        )
-    elif step == "erase":
-        warehouse.execute("update core.customers set is_erased = true where customer_id = ?", [key])
-    elif step == "move":
-        warehouse.execute(
-            "update segments.seg_vip set email = 'moved.' || email where customer_id = ?", [key]
-        )
-    else:
-        warehouse.execute(
-            "update segments.seg_vip set is_holdout = not is_holdout where customer_id = ?", [key]
-        )
-
-
-@settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(steps=STEPS, outage=st.integers(0, 3), batch_size=st.sampled_from([1, 4, 10]))
-def test_random_changes_and_outages_always_converge(monkeypatch, steps, outage, batch_size):
-    monkeypatch.setenv("META_TOKEN", TOKEN)
-    fake = FakeGraphAPI()
-    thread = threading.Thread(target=fake.httpd.serve_forever, kwargs={"poll_interval": 0.02})
-    thread.start()
-    warehouse = _warehouse(None, 25)
-    try:
-        sync = _sync(fake, batch_size=batch_size)
-        run_sync(sync, warehouse, _destination(fake))
-        for step, number in steps:
-            _apply_step(warehouse, step, number)
-        fake.fail_after = fake.successes + outage
-        with contextlib.suppress(RetriesExhausted):
-            run_sync(sync, warehouse, _destination(fake, client_options={"max_attempts": 1}))
-        fake.fail_after = None
-
-        run_sync(sync, warehouse, _destination(fake))
-
-        assert fake.email_hashes() == _desired_email_hashes(warehouse)
-        again = run_sync(sync, warehouse, _destination(fake))
-        assert (again.added, again.changed, again.removed, again.failed) == (0, 0, 0, 0)
-    finally:
-        warehouse.close()
-        fake.httpd.shutdown()
-        fake.httpd.server_close()

@@ -19,8 +19,8 @@ from reverse_etl.config import MassChangeConfig, SyncConfigError, parse_syncs
 from reverse_etl.engine import run_sync
 from reverse_etl.guard import DeltaCounts, mass_change_reason
 from reverse_etl.warehouse import DuckDBWarehouse
-from tests.test_reverse_etl_engine import ListDestination, _desired, _state, _sync
-from tests.test_reverse_etl_engine import warehouse as warehouse
+from tests.reverse_etl.test_engine import ListDestination, _desired, _state, _sync
+from tests.reverse_etl.test_engine import warehouse as warehouse
 
 
 def _runs(warehouse: DuckDBWarehouse) -> list[tuple]:

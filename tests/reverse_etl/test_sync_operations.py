@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from cdp.cli import main as cdp_main
-from tests.test_reverse_etl_kill import (
+from tests.reverse_etl.test_kill import (
     BATCH_SIZE,
     HOLD_REQUEST,
     HoldingWebhook,
@@ -149,19 +149,21 @@ def test_a_bad_setting_is_named_in_one_line(
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-def test_python_m_reverse_etl_names_a_bad_as_of(tmp_path: Path) -> None:
+def test_python_m_reverse_etl_names_a_bad_target_in_one_line(tmp_path: Path) -> None:
+    # The library's command reads only its own settings (the warehouse it is pointed at);
+    # the application's (CDP_AS_OF, ...) are checked by `cdp` (test above) and Dagster.
     database = tmp_path / "warehouse.duckdb"
     _warehouse(database)
     config = sync_file(tmp_path, "http://127.0.0.1:9/unused")
     result = subprocess.run(
-        [sys.executable, "-m", "reverse_etl", str(config), "--duckdb-path", str(database)],
-        env=os.environ | {"CDP_AS_OF": "tomorrow"},
+        [sys.executable, "-m", "reverse_etl", str(config), "--dry-run"],
+        env=os.environ | {"CDP_TARGET": "postgres", "CDP_DUCKDB_PATH": str(database)},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode != 0
-    assert "CDP_AS_OF='tomorrow' is not a time" in _one_line(result.stderr)
+    assert "unknown target 'postgres' (duckdb or spark)" in _one_line(result.stderr)
 
 
 def test_dagster_fails_the_step_with_a_line_naming_a_bad_setting(

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug.test import EnvironBuilder
@@ -27,11 +26,16 @@ from werkzeug.wrappers import Request, Response
 
 from reverse_etl.config import SyncConfig, SyncConfigError, parse_syncs
 from reverse_etl.destinations import build_destination
-from reverse_etl.destinations.base import Batch, DestinationError, Record
+from reverse_etl.destinations.base import (
+    Batch,
+    Credentials,
+    DestinationError,
+    Record,
+    chunks_within,
+)
 from reverse_etl.destinations.sendgrid import (
     SendGridDestination,
     SendGridDestinationConfig,
-    chunks_within,
     contact_errors,
     contact_for,
     normalize_email,
@@ -39,7 +43,12 @@ from reverse_etl.destinations.sendgrid import (
 from reverse_etl.engine import run_sync
 from reverse_etl.http import HttpClient, RetriesExhausted
 from reverse_etl.warehouse import DuckDBWarehouse
-from tests.openapi_contracts import ContractViolation, validate_request, validate_response
+from tests.reverse_etl.openapi_contracts import (
+    ContractViolation,
+    validate_request,
+    validate_response,
+)
+from tests.reverse_etl.support import desired_rows, serve, vip_warehouse
 
 API_KEY = "SG.abcdefghijklmnop.0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
 LIST_ID = "ca7a3796-e8a8-4029-9ccb-df8937940562"
@@ -285,26 +294,10 @@ class FakeSendGrid:
         return self._json({"result": result})
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    running = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    running.start()
-    # Answers go out at once instead of waiting on delayed ACKs (Nagle), as real APIs do.
-    handler = running.server.RequestHandlerClass
-    running.server.RequestHandlerClass = type(
-        "NoDelayHandler", (handler,), {"disable_nagle_algorithm": True}
-    )
-    yield running
-    running.clear()
-    running.stop()
-
-
 @pytest.fixture
 def sendgrid(server: HTTPServer) -> Iterator[tuple[FakeSendGrid, str]]:
     fake = FakeSendGrid()
-    server.clear()
-    server.expect_request(re.compile(r"^/.*")).respond_with_handler(fake.handle)
-    yield fake, f"http://127.0.0.1:{server.port}"
+    yield fake, serve(server, fake.handle)
     server.clear()
     assert fake.violations == [], "requests or answers outside SendGrid's OpenAPI files"
 
@@ -617,41 +610,6 @@ def test_a_changed_email_moves_the_list_membership_to_the_new_contact(sendgrid, 
     assert fake.requests_to("DELETE", f"/v3/marketing/lists/{LIST_ID}/contacts") == 1
 
 
-def test_a_429_is_retried_after_the_retry_after_seconds(sendgrid, monkeypatch):
-    fake, base_url = sendgrid
-    fake.script = [(429, {"Retry-After": "9"}, 0.0)]
-    sleeps: list[float] = []
-
-    result = _destination(base_url, monkeypatch, sleeps).send(Batch("vip", "add", _records(2)))
-
-    assert sleeps == [9.0]
-    assert len(result.acknowledged) == 2
-
-
-def test_a_burst_of_5xx_backs_off_then_succeeds(sendgrid, monkeypatch):
-    fake, base_url = sendgrid
-    fake.script = [(500, {}, 0.0), (503, {}, 0.0), (500, {}, 0.0)]
-    sleeps: list[float] = []
-
-    result = _destination(base_url, monkeypatch, sleeps).send(Batch("vip", "add", _records(2)))
-
-    assert sleeps == [0.5, 1.0, 2.0]
-    assert len(result.acknowledged) == 2
-    assert len(fake.jobs) == 1
-
-
-def test_a_timeout_is_retried(sendgrid, monkeypatch):
-    fake, base_url = sendgrid
-    fake.script = [(200, {}, 0.6)]
-    sleeps: list[float] = []
-    destination = _destination(base_url, monkeypatch, sleeps, client_options={"timeout": 0.3})
-
-    result = destination.send(Batch("vip", "add", _records(1)))
-
-    assert len(sleeps) == 1
-    assert len(result.acknowledged) == 1
-
-
 def test_a_job_that_never_finishes_is_never_acknowledged(sendgrid, monkeypatch):
     fake, base_url = sendgrid
     fake.polls_before_finished = 10
@@ -666,19 +624,13 @@ def test_a_job_that_never_finishes_is_never_acknowledged(sendgrid, monkeypatch):
 def test_a_refused_key_fails_the_batch_without_leaking_it(sendgrid, monkeypatch):
     _, base_url = sendgrid
     destination = _destination(base_url, monkeypatch)
-    destination._api_key = "SG.revoked-key-value"
+    destination.credentials = Credentials({"api_key": "SG.revoked-key-value"})
     destination.client.add_secret("SG.revoked-key-value")
 
     with pytest.raises(DestinationError, match="HTTP 401") as raised:
         destination.send(Batch("vip", "add", _records(1)))
 
     assert "SG.revoked-key-value" not in str(raised.value)
-
-
-def test_the_api_key_must_be_in_the_environment(monkeypatch):
-    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
-    with pytest.raises(DestinationError, match="SENDGRID_API_KEY"):
-        SendGridDestination(SendGridDestinationConfig(list_id=LIST_ID))
 
 
 def test_defaults_are_sendgrids_documented_limits():
@@ -711,40 +663,13 @@ def test_an_invalid_option_fails_at_load_naming_the_sync_and_the_field():
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
-    path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as connection:
-        connection.execute("create schema segments")
-        connection.execute("create schema core")
-        connection.execute(
-            """
-            create table segments.seg_vip as
-            select 'c' || lpad(range::varchar, 3, '0') as customer_id,
-                   range % 7 = 3 as is_holdout,
-                   range % 5 != 4 as has_consent,
-                   'person' || range || '@example.com' as email,
-                   'First' || range as first_name,
-                   case when range % 2 = 0 then 'DE' else 'NL' end as country
-            from range(40)
-            """
-        )
-        connection.execute(
-            "create table core.customers as"
-            " select customer_id, false as is_erased from segments.seg_vip"
-        )
-    opened = DuckDBWarehouse.connect(path)
+    opened = vip_warehouse(tmp_path, 40)
     yield opened
     opened.close()
 
 
 def _desired_emails(warehouse: DuckDBWarehouse) -> set[str]:
-    rows = warehouse.fetchall(
-        """
-        select s.email from segments.seg_vip as s
-        join core.customers as c using (customer_id)
-        where s.has_consent and not s.is_holdout and not c.is_erased
-        """
-    )
-    return {row[0] for row in rows}
+    return {email.lower() for email in desired_rows(warehouse).values()}
 
 
 def _sync(base_url: str, **overrides: Any) -> SyncConfig:
@@ -850,7 +775,7 @@ def test_a_failed_run_records_a_redacted_error(sendgrid, warehouse, monkeypatch,
     _, base_url = sendgrid
     sync = _sync(base_url)
     destination = _built(sync, monkeypatch)
-    destination._api_key = API_KEY + "-revoked"
+    destination.credentials = Credentials({"api_key": API_KEY + "-revoked"})
 
     with caplog.at_level(logging.DEBUG), pytest.raises(DestinationError):
         run_sync(sync, warehouse, destination)

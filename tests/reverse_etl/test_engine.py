@@ -23,6 +23,8 @@ class ListDestination:
     """A destination holding a list of members, like an audience or a mailing list."""
 
     rate_limit_per_second = None
+    supports_erase = True  # an erase is a removal here, nothing more to delete
+    secrets: list[str] = []  # noqa: RUF012  # it holds no credentials
 
     def __init__(self, max_batch_size: int = FAKE_MAX_BATCH) -> None:
         self.max_batch_size = max_batch_size

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug.test import EnvironBuilder
@@ -26,12 +25,17 @@ from werkzeug.wrappers import Request, Response
 
 from reverse_etl.config import SyncConfig, SyncConfigError, parse_syncs
 from reverse_etl.destinations import build_destination
-from reverse_etl.destinations.base import Batch, DestinationError, Record
+from reverse_etl.destinations.base import (
+    Batch,
+    Credentials,
+    DestinationError,
+    Record,
+    chunks_within,
+)
 from reverse_etl.destinations.klaviyo import (
     KLAVIYO_REVISION,
     KlaviyoDestination,
     KlaviyoDestinationConfig,
-    chunks_within,
     match_import_error,
     normalize_email,
     normalize_phone,
@@ -40,7 +44,12 @@ from reverse_etl.destinations.klaviyo import (
 from reverse_etl.engine import run_sync
 from reverse_etl.http import HttpClient, RetriesExhausted
 from reverse_etl.warehouse import DuckDBWarehouse
-from tests.openapi_contracts import ContractViolation, validate_request, validate_response
+from tests.reverse_etl.openapi_contracts import (
+    ContractViolation,
+    validate_request,
+    validate_response,
+)
+from tests.reverse_etl.support import desired_rows, serve, vip_warehouse
 
 API_KEY = "pk_live_0123456789abcdef0123456789"
 LIST_ID = "Y6nRLr"
@@ -312,26 +321,10 @@ class FakeKlaviyo:
         return self._json({"data": items, "links": links})
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HTTPServer]:
-    running = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    running.start()
-    # Answers go out at once instead of waiting on delayed ACKs (Nagle), as real APIs do.
-    handler = running.server.RequestHandlerClass
-    running.server.RequestHandlerClass = type(
-        "NoDelayHandler", (handler,), {"disable_nagle_algorithm": True}
-    )
-    yield running
-    running.clear()
-    running.stop()
-
-
 @pytest.fixture
 def klaviyo(server: HTTPServer) -> Iterator[tuple[FakeKlaviyo, str]]:
     fake = FakeKlaviyo()
-    server.clear()
-    server.expect_request(re.compile(r"^/.*")).respond_with_handler(fake.handle)
-    yield fake, f"http://127.0.0.1:{server.port}"
+    yield fake, serve(server, fake.handle)
     server.clear()
     assert fake.violations == [], "requests or answers outside Klaviyo's OpenAPI files"
 
@@ -670,42 +663,6 @@ def test_import_errors_become_rejections_with_klaviyos_detail(klaviyo, monkeypat
     assert fake.imported_keys()["c00009"] == 0
 
 
-def test_a_429_is_retried_after_the_retry_after_seconds(klaviyo, monkeypatch):
-    fake, base_url = klaviyo
-    fake.script = [(429, {"Retry-After": "7"}, 0.0)]
-    sleeps: list[float] = []
-
-    result = _destination(base_url, monkeypatch, sleeps).send(Batch("vip", "add", _records(2)))
-
-    assert sleeps == [7.0]
-    assert len(result.acknowledged) == 2
-    assert fake.requests_to("POST", "/api/profile-bulk-import-jobs") == 2
-
-
-def test_a_burst_of_5xx_backs_off_then_succeeds(klaviyo, monkeypatch):
-    fake, base_url = klaviyo
-    fake.script = [(503, {}, 0.0), (502, {}, 0.0), (500, {}, 0.0)]
-    sleeps: list[float] = []
-
-    result = _destination(base_url, monkeypatch, sleeps).send(Batch("vip", "add", _records(2)))
-
-    assert sleeps == [0.5, 1.0, 2.0]
-    assert len(result.acknowledged) == 2
-    assert len(fake.jobs) == 1
-
-
-def test_a_timeout_is_retried(klaviyo, monkeypatch):
-    fake, base_url = klaviyo
-    fake.script = [(200, {}, 0.6)]
-    sleeps: list[float] = []
-    destination = _destination(base_url, monkeypatch, sleeps, client_options={"timeout": 0.3})
-
-    result = destination.send(Batch("vip", "add", _records(1)))
-
-    assert len(sleeps) == 1
-    assert len(result.acknowledged) == 1
-
-
 def test_an_unknown_job_outcome_is_never_acknowledged(klaviyo, monkeypatch):
     fake, base_url = klaviyo
     fake.polls_before_complete = 10
@@ -720,19 +677,13 @@ def test_an_unknown_job_outcome_is_never_acknowledged(klaviyo, monkeypatch):
 def test_a_refused_key_fails_the_batch_without_leaking_it(klaviyo, monkeypatch):
     _, base_url = klaviyo
     destination = _destination(base_url, monkeypatch)
-    destination._api_key = "pk_wrong_key_value"
+    destination.credentials = Credentials({"api_key": "pk_wrong_key_value"})
     destination.client.add_secret("pk_wrong_key_value")
 
     with pytest.raises(DestinationError, match="HTTP 401") as raised:
         destination.send(Batch("vip", "add", _records(1)))
 
     assert "pk_wrong_key_value" not in str(raised.value)
-
-
-def test_the_api_key_must_be_in_the_environment(monkeypatch):
-    monkeypatch.delenv("KLAVIYO_API_KEY", raising=False)
-    with pytest.raises(DestinationError, match="KLAVIYO_API_KEY"):
-        KlaviyoDestination(KlaviyoDestinationConfig(list_id=LIST_ID))
 
 
 def test_defaults_are_klaviyos_documented_limits():
@@ -772,40 +723,13 @@ CUSTOMERS = 40
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
-    path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as connection:
-        connection.execute("create schema segments")
-        connection.execute("create schema core")
-        connection.execute(
-            """
-            create table segments.seg_vip as
-            select 'c' || lpad(range::varchar, 3, '0') as customer_id,
-                   range % 7 = 3 as is_holdout,
-                   range % 5 != 4 as has_consent,
-                   'person' || range || '@example.com' as email,
-                   'First' || range as first_name,
-                   case when range % 2 = 0 then 'DE' else 'NL' end as country
-            from range(40)
-            """
-        )
-        connection.execute(
-            "create table core.customers as"
-            " select customer_id, false as is_erased from segments.seg_vip"
-        )
-    opened = DuckDBWarehouse.connect(path)
+    opened = vip_warehouse(tmp_path, 40)
     yield opened
     opened.close()
 
 
 def _desired(warehouse: DuckDBWarehouse) -> set[str]:
-    rows = warehouse.fetchall(
-        """
-        select s.customer_id from segments.seg_vip as s
-        join core.customers as c using (customer_id)
-        where s.has_consent and not s.is_holdout and not c.is_erased
-        """
-    )
-    return {row[0] for row in rows}
+    return set(desired_rows(warehouse))
 
 
 def _sync(base_url: str, **overrides: Any) -> SyncConfig:
@@ -916,7 +840,7 @@ def test_a_failed_run_records_a_redacted_error(klaviyo, warehouse, monkeypatch, 
     _, base_url = klaviyo
     sync = _sync(base_url)
     destination = _built(sync, monkeypatch)
-    destination._api_key = API_KEY + "-revoked"
+    destination.credentials = Credentials({"api_key": API_KEY + "-revoked"})
 
     with caplog.at_level(logging.DEBUG), pytest.raises(DestinationError):
         run_sync(sync, warehouse, destination)

@@ -31,6 +31,8 @@ class FlakyAudience:
     """A destination that holds members, and fails the way real APIs do when told to."""
 
     rate_limit_per_second = None
+    supports_erase = True  # an erase is a removal here, nothing more to delete
+    secrets: list[str] = []  # noqa: RUF012  # it holds no credentials
 
     def __init__(self, max_batch_size: int) -> None:
         self.max_batch_size = max_batch_size
