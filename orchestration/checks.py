@@ -31,6 +31,12 @@ ran outside Dagster).
 
 The previous segment size comes from the previous check evaluation's metadata in the Dagster
 instance, so the check never writes to the warehouse (DuckDB has one writer, and that is dbt).
+
+Every check reads through the `warehouse` resource (WarehouseResource: the DuckDB file
+read-only, or Spark's tables, with the same queries) and judges by the `check_thresholds`
+resource (CheckThresholds): a threshold set in Dagster's config wins over its CDP_* variable,
+which wins over the default above. Checks are built from the manifest when the definitions
+are loaded (segment_checks(), model_checks(), sync_checks()), never at import.
 """
 
 # No `from __future__ import annotations`: Dagster reads the `context` and resource
