@@ -113,12 +113,12 @@ def test_an_hourly_run_that_erases_a_person_leaves_no_bytes_of_them_in_the_file(
         event.step_key for event in result.all_events if event.event_type_value == "STEP_SUCCESS"
     }
     assert "cdp_dbt_assets" in succeeded
+    assert _found(db) == []
     erasure_lines = [message for message in messages if message.startswith("erasure:")]
     assert any(line.startswith("erasure: warehouse file rewritten") for line in erasure_lines), (
         erasure_lines
     )
     assert query(db, "select count(*) from core.customers where is_erased") == [(1,)]
-    assert _found(db) == []
     assert query(db, f"select count(*) from core.customers where email = '{KEPT_EMAIL}'") == [(1,)]
     assert query(db, "select count(*) from audit.erasure_reclaims") == [(1,)]
 

@@ -46,9 +46,12 @@ def _read(resource, segments: list[str]) -> dict:  # type: ignore[no-untyped-def
 def test_the_checks_read_the_same_on_spark_as_on_duckdb(
     spark_sample: SparkBuild, duckdb_sample: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from cdp.pipeline import release_dbt_connection
     from orchestration.checks import WarehouseResource
 
     assert spark_sample.outcome.success, spark_sample.outcome.failures
+    # The DuckDB sample was built in this process: dbt-duckdb still holds the file.
+    release_dbt_connection()
     for key, value in spark_sample.settings.as_env().items():
         monkeypatch.setenv(key, value)
     segments = _segment_relations(duckdb_sample)
