@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from dagster import DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
+from dagster import DefaultSensorStatus, Definitions, RunFailureSensorContext, run_failure_sensor
 
 from reverse_etl.redaction import redact, register_env_secret, register_secret
 
@@ -83,3 +83,8 @@ def run_failure_alert(context: RunFailureSensorContext) -> None:
 
 
 sensors = [run_failure_alert]
+
+
+def defs() -> Definitions:
+    """The alerts area: the run-failure sensor (check failures alert from the checks)."""
+    return Definitions(sensors=sensors)

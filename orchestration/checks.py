@@ -31,16 +31,26 @@ ran outside Dagster).
 
 The previous segment size comes from the previous check evaluation's metadata in the Dagster
 instance, so the check never writes to the warehouse (DuckDB has one writer, and that is dbt).
+
+Every check reads through the `warehouse` resource (WarehouseResource: the DuckDB file
+read-only, or Spark's tables, with the same queries) and judges by the `check_thresholds`
+resource (CheckThresholds): a threshold set in Dagster's config wins over its CDP_* variable,
+which wins over the default above. Checks are built from the manifest when the definitions
+are loaded (segment_checks(), model_checks(), sync_checks()), never at import.
 """
 
-# No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
+# No `from __future__ import annotations`: Dagster reads the `context` and resource
+# annotations at runtime.
+import dataclasses
+import functools
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 from dagster import (
@@ -50,10 +60,13 @@ from dagster import (
     AssetChecksDefinition,
     AssetCheckSeverity,
     AssetKey,
+    ConfigurableResource,
+    Definitions,
     MetadataValue,
     asset_check,
 )
 from dagster_dbt import get_asset_key_for_model
+from pydantic import Field
 
 from cdp.activation import project_syncs
 from cdp.landing import LANDING_TABLES
@@ -96,6 +109,31 @@ def _env_float(name: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise SettingsError(f"{name}={value!r} is not a number (default {default})") from None
+
+
+class ReadableWarehouse(Protocol):
+    """What the checks read through: DuckDBWarehouse or SparkWarehouse (reverse_etl)."""
+
+    dialect: Any
+
+    def fetchall(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]: ...
+
+    def relation_exists(self, relation: str) -> bool: ...
+
+
+def read_rows(
+    warehouse: ReadableWarehouse,
+    relation: str,
+    columns: Sequence[str],
+    rest: str = "",
+    params: Sequence[Any] | None = None,
+) -> list[dict[str, Any]] | None:
+    """`select <columns> from <relation> <rest>` as dicts; None when the relation is missing
+    (the warehouse was not built yet, or no sync has run on it)."""
+    if not warehouse.relation_exists(relation):
+        return None
+    rows = warehouse.fetchall(f"select {', '.join(columns)} from {relation} {rest}", params)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 # --- segment size -------------------------------------------------------------------------
@@ -141,9 +179,9 @@ def segment_size_verdict(
     return Verdict(True, f"{size} members, within bounds and expected change", metadata)
 
 
-def segment_size(connection: duckdb.DuckDBPyConnection, relation: str) -> dict[str, int]:
+def segment_size(warehouse: ReadableWarehouse, relation: str) -> dict[str, int]:
     """Members, holdout members and contactable (consented, not holdout) members of a segment."""
-    total, holdout, contactable = connection.execute(
+    [(total, holdout, contactable)] = warehouse.fetchall(
         f"""
         select
             count(*),
@@ -151,7 +189,7 @@ def segment_size(connection: duckdb.DuckDBPyConnection, relation: str) -> dict[s
             count(*) filter (where has_consent and not is_holdout)
         from {relation}
         """
-    ).fetchone()
+    )
     return {"size": total, "holdout_size": holdout, "contactable_size": contactable}
 
 
@@ -166,10 +204,9 @@ class AcknowledgedComparison:
 
 
 def acknowledged_comparisons(
-    connection: duckdb.DuckDBPyConnection, syncs: Sequence[SyncConfig]
+    warehouse: ReadableWarehouse, syncs: Sequence[SyncConfig]
 ) -> list[AcknowledgedComparison]:
     """The segment's syncs that have acknowledged state, compared with it (reads only)."""
-    warehouse = DuckDBWarehouse(connection)
     comparisons = []
     for sync in syncs:
         counts, reason = assess_mass_change(sync, warehouse)
@@ -247,7 +284,7 @@ OVERMERGE_QUERY = """
             is_oversized_profile,
             row_number() over (
                 order by identifier_count desc, source_record_count desc, customer_id
-            ) as position
+            ) as profile_rank
         from core.customers
     )
 
@@ -255,17 +292,25 @@ OVERMERGE_QUERY = """
         count(*) as customers,
         coalesce(sum(source_record_count), 0) as source_records,
         count(*) filter (where is_oversized_profile) as oversized_profiles,
-        max(customer_id) filter (where position = 1) as largest_customer_id,
-        coalesce(max(identifier_count) filter (where position = 1), 0) as largest_identifiers,
-        coalesce(max(source_record_count) filter (where position = 1), 0) as largest_records
+        max(customer_id) filter (where profile_rank = 1) as largest_customer_id,
+        coalesce(max(identifier_count) filter (where profile_rank = 1), 0)
+            as largest_identifiers,
+        coalesce(max(source_record_count) filter (where profile_rank = 1), 0) as largest_records
     from ranked
 """
+OVERMERGE_COLUMNS = (
+    "customers",
+    "source_records",
+    "oversized_profiles",
+    "largest_customer_id",
+    "largest_identifiers",
+    "largest_records",
+)
 
 
-def identity_stats(connection: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    cursor = connection.execute(OVERMERGE_QUERY)
-    columns = [column[0] for column in cursor.description]
-    return dict(zip(columns, cursor.fetchone(), strict=True))
+def identity_stats(warehouse: ReadableWarehouse) -> dict[str, Any]:
+    [row] = warehouse.fetchall(OVERMERGE_QUERY)
+    return dict(zip(OVERMERGE_COLUMNS, row, strict=True))
 
 
 def overmerge_verdict(
@@ -346,34 +391,37 @@ def freshness_verdict(
 
 # --- sync failure rate --------------------------------------------------------------------
 
-LATEST_SYNC_RUN_QUERY = f"""
-    select run_id, status, started_at, finished_at, added, changed, removed, failed,
-        skipped_consent, skipped_holdout, requests, error
-    from {SYNC_RUNS}
-    where sync_name = ? and status <> 'running'
-    order by started_at desc, finished_at desc nulls last
-    limit 1
-"""
+SYNC_RUN_COLUMNS = (
+    "run_id",
+    "status",
+    "started_at",
+    "finished_at",
+    "added",
+    "changed",
+    "removed",
+    "failed",
+    "skipped_consent",
+    "skipped_holdout",
+    "requests",
+    "error",
+)
 
 
-def latest_sync_run(connection: duckdb.DuckDBPyConnection, sync_name: str) -> dict[str, Any] | None:
+def latest_sync_run(warehouse: ReadableWarehouse, sync_name: str) -> dict[str, Any] | None:
     """The sync's latest finished run from reverse_etl.sync_runs, None if it has none.
 
     Runs still marked `running` are left out: one in flight (or one whose process died) has no
     final counts yet.
     """
-    schema, _, table = SYNC_RUNS.partition(".")
-    exists = connection.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()[0]
-    if not exists:
-        return None
-    cursor = connection.execute(LATEST_SYNC_RUN_QUERY, [sync_name])
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return dict(zip([column[0] for column in cursor.description], row, strict=True))
+    rows = read_rows(
+        warehouse,
+        SYNC_RUNS,
+        SYNC_RUN_COLUMNS,
+        f"where sync_name = {warehouse.dialect.parameter(1)} and status <> 'running'"
+        " order by started_at desc, finished_at desc nulls last limit 1",
+        [sync_name],
+    )
+    return rows[0] if rows else None
 
 
 def sync_failure_verdict(
@@ -437,26 +485,24 @@ def sync_failure_verdict(
 UNAPPLIED_ROWS_RELATION = "privacy.privacy_unapplied_rows"
 MAX_NAMED_ROWS = 20
 
-UNAPPLIED_ROWS_QUERY = f"""
-    select landing_table, record_key, reason, row_fingerprint, is_acknowledged
-    from {UNAPPLIED_ROWS_RELATION}
-    order by landing_table, record_key, row_fingerprint
-"""
+UNAPPLIED_ROWS_COLUMNS = (
+    "landing_table",
+    "record_key",
+    "reason",
+    "row_fingerprint",
+    "is_acknowledged",
+)
 
 
-def unapplied_rows(connection: duckdb.DuckDBPyConnection) -> list[dict[str, Any]] | None:
+def unapplied_rows(warehouse: ReadableWarehouse) -> list[dict[str, Any]] | None:
     """The consent and deletion rows the build could not apply (keys, reasons, fingerprints:
     no personal data), None when the warehouse has no such table yet."""
-    schema, _, table = UNAPPLIED_ROWS_RELATION.partition(".")
-    exists = connection.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()[0]
-    if not exists:
-        return None
-    cursor = connection.execute(UNAPPLIED_ROWS_QUERY)
-    columns = [column[0] for column in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return read_rows(
+        warehouse,
+        UNAPPLIED_ROWS_RELATION,
+        UNAPPLIED_ROWS_COLUMNS,
+        "order by landing_table, record_key, row_fingerprint",
+    )
 
 
 def unapplied_rows_verdict(rows: Sequence[Mapping[str, Any]] | None) -> Verdict:
@@ -494,36 +540,164 @@ def unapplied_rows_verdict(rows: Sequence[Mapping[str, Any]] | None) -> Verdict:
     )
 
 
-# --- wiring -------------------------------------------------------------------------------
+# --- resources: the warehouse and the thresholds ------------------------------------------
 
 
-def _result(
-    verdict: Verdict, asset_key: AssetKey, check_name: str, severity: AssetCheckSeverity
-) -> AssetCheckResult:
-    if not verdict.passed:
-        alert_check_failure(
-            asset_key.to_user_string(), check_name, verdict.description, verdict.metadata
-        )
-    return AssetCheckResult(
-        passed=verdict.passed,
-        severity=severity,
-        description=verdict.description,
-        metadata=verdict.metadata,
-    )
-
-
-def _connect() -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse, or a plain one when this process has it open.
+def _read_only_duckdb(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the DuckDB file, or a plain one when this process has it open.
 
     When the check runs in the process that ran dbt (in-process execution), dbt-duckdb's
     adapter (opened for the row counts) still holds the file read-write, and DuckDB refuses a
-    second connection with another configuration in the same process.
+    second connection with another configuration in the same process. Read-only, checks in
+    parallel processes never wait for each other.
     """
-    path = str(Settings.from_env().duckdb_path)
     try:
-        return duckdb.connect(path, read_only=True)
+        return duckdb.connect(str(path), read_only=True)
     except duckdb.ConnectionException:
-        return duckdb.connect(path)
+        return duckdb.connect(str(path))
+
+
+class WarehouseResource(ConfigurableResource):
+    """The warehouse the pipeline builds, opened for the checks to read.
+
+    DuckDB (the file CDP_DUCKDB_PATH names, read-only) or Spark (CDP_TARGET=spark: the tables
+    under CDP_SPARK_DIR, through the session dbt-spark uses), behind reverse_etl's warehouse
+    classes, so every check reads the same SQL on both. Unset fields follow the pipeline's
+    settings (cdp.pipeline.Settings); a field set in the run's config wins.
+    """
+
+    target: str | None = Field(
+        default=None, description="duckdb or spark; default CDP_TARGET, else duckdb."
+    )
+    duckdb_path: str | None = Field(
+        default=None, description="The DuckDB file; default CDP_DUCKDB_PATH."
+    )
+
+    def settings(self) -> Settings:
+        settings = Settings.from_env()
+        if self.target:
+            settings = dataclasses.replace(settings, target=self.target)
+        if self.duckdb_path:
+            settings = dataclasses.replace(settings, duckdb_path=Path(self.duckdb_path).resolve())
+        return settings
+
+    @contextmanager
+    def open(self) -> Iterator[ReadableWarehouse]:
+        settings = self.settings()
+        if settings.target == "spark":
+            from reverse_etl.spark_warehouse import SparkWarehouse
+
+            warehouse: Any = SparkWarehouse.from_settings(settings)
+        else:
+            warehouse = DuckDBWarehouse(_read_only_duckdb(settings.duckdb_path))
+        try:
+            yield warehouse
+        finally:
+            warehouse.close()
+
+
+# Threshold -> (the environment variable it falls back to, today's default).
+THRESHOLD_DEFAULTS: dict[str, tuple[str, float]] = {
+    "segment_max_change": ("CDP_SEGMENT_MAX_CHANGE", DEFAULT_SEGMENT_MAX_CHANGE),
+    "identity_max_identifiers": ("CDP_IDENTITY_MAX_IDENTIFIERS", DEFAULT_MAX_IDENTIFIERS),
+    "identity_max_record_share": ("CDP_IDENTITY_MAX_RECORD_SHARE", DEFAULT_MAX_RECORD_SHARE),
+    "landing_max_age_hours": ("CDP_LANDING_MAX_AGE_HOURS", DEFAULT_LANDING_MAX_AGE_HOURS),
+    "sync_max_failure_rate": ("CDP_SYNC_MAX_FAILURE_RATE", DEFAULT_SYNC_MAX_FAILURE_RATE),
+    "sync_min_records": ("CDP_SYNC_MIN_RECORDS", DEFAULT_SYNC_MIN_RECORDS),
+}
+
+
+def _threshold_field(name: str, kind: str) -> Any:
+    env, default = THRESHOLD_DEFAULTS[name]
+    return Field(default=None, description=f"{kind}; default {env}, else {default:g}.")
+
+
+class CheckThresholds(ConfigurableResource):
+    """What the checks judge by. Each threshold is, in this order: the value in Dagster's
+    config (the resource's, or a run's `resources: {check_thresholds: {config: ...}}`), the
+    CDP_* variable named in its description, or today's default."""
+
+    segment_max_change: float | None = _threshold_field(
+        "segment_max_change", "Largest allowed relative change of a segment's size"
+    )
+    identity_max_identifiers: int | None = _threshold_field(
+        "identity_max_identifiers", "Most identifiers one profile may have"
+    )
+    identity_max_record_share: float | None = _threshold_field(
+        "identity_max_record_share", "Largest share of all source records one profile may hold"
+    )
+    landing_max_age_hours: float | None = _threshold_field(
+        "landing_max_age_hours", "Oldest a landing table's newest file may be, in hours"
+    )
+    landing_freshness_severity: str | None = Field(
+        default=None,
+        description="WARN or ERROR; default CDP_LANDING_FRESHNESS_SEVERITY, else WARN.",
+    )
+    sync_max_failure_rate: float | None = _threshold_field(
+        "sync_max_failure_rate", "Largest share of a sync run's records that may be rejected"
+    )
+    sync_min_records: int | None = _threshold_field(
+        "sync_min_records", "Records a sync run must have tried before its rate is judged"
+    )
+
+    def value(self, name: str) -> float:
+        configured = getattr(self, name)
+        if configured is not None:
+            return float(configured)
+        env, default = THRESHOLD_DEFAULTS[name]
+        return _env_float(env, default)
+
+    def freshness_severity(self) -> AssetCheckSeverity:
+        return freshness_severity(self.landing_freshness_severity)
+
+
+def freshness_severity(configured: str | None = None) -> AssetCheckSeverity:
+    """WARN unless configured (or CDP_LANDING_FRESHNESS_SEVERITY) says ERROR (the committed
+    sample is always old)."""
+    value = configured or os.environ.get("CDP_LANDING_FRESHNESS_SEVERITY", "WARN")
+    return AssetCheckSeverity.ERROR if value.strip().upper() == "ERROR" else AssetCheckSeverity.WARN
+
+
+def resources() -> dict[str, ConfigurableResource]:
+    """The resources every check takes, keyed as the checks' parameters name them."""
+    return {"warehouse": WarehouseResource(), "check_thresholds": CheckThresholds()}
+
+
+# --- wiring -------------------------------------------------------------------------------
+
+# What a check evaluates: (context, warehouse, thresholds) -> Verdict.
+Evaluate = Callable[[AssetCheckExecutionContext, WarehouseResource, CheckThresholds], Verdict]
+
+
+def _blocking_check(
+    asset_key: AssetKey,
+    name: str,
+    description: str,
+    evaluate: Evaluate,
+    severity: Callable[[CheckThresholds], AssetCheckSeverity] = lambda _: AssetCheckSeverity.ERROR,
+) -> AssetChecksDefinition:
+    """A blocking check: a failure alerts and is reported with `severity` (ERROR: the run
+    fails, and what is downstream of the asset does not run)."""
+
+    @asset_check(asset=asset_key, name=name, blocking=True, description=description)
+    def _check(
+        context: AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        check_thresholds: CheckThresholds,
+    ) -> AssetCheckResult:
+        verdict = evaluate(context, warehouse, check_thresholds)
+        if not verdict.passed:
+            alert_check_failure(
+                asset_key.to_user_string(), name, verdict.description, verdict.metadata
+            )
+        return AssetCheckResult(
+            passed=verdict.passed,
+            severity=severity(check_thresholds),
+            description=verdict.description,
+            metadata=verdict.metadata,
+        )
+
+    return _check
 
 
 def segment_models(manifest: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -539,28 +713,28 @@ def _node_meta(node: Mapping[str, Any]) -> Mapping[str, Any]:
     return node.get("meta") or (node.get("config") or {}).get("meta") or {}
 
 
+def _model_key(model: str) -> AssetKey:
+    return get_asset_key_for_model([cdp_dbt_assets()], model)
+
+
 def _segment_check(model: str, node: Mapping[str, Any]) -> AssetChecksDefinition:
-    asset_key = get_asset_key_for_model([cdp_dbt_assets], model)
-    # schema.table without the database: DuckDB's default database is the connected file.
+    asset_key = _model_key(model)
+    # schema.table without the database: the warehouse's default database is the built one.
     relation = f"{node['schema']}.{node.get('alias') or node['name']}"
     segment = _node_meta(node)["segment"]
     bounds = dict(segment.get("size_bounds") or {})
     syncs = [sync for sync in project_syncs() if sync.source == relation]
 
-    @asset_check(
-        asset=asset_key,
-        name="segment_size",
-        blocking=True,
-        description=f"{model}: size within {bounds or 'no bounds'}, run-over-run change"
-        " within CDP_SEGMENT_MAX_CHANGE, and reachable members against what each sync's"
-        " destination acknowledged.",
-    )
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        with _connect() as connection:
-            sizes = segment_size(connection, relation)
-            comparisons = acknowledged_comparisons(connection, syncs)
+    def evaluate(
+        context: AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        thresholds: CheckThresholds,
+    ) -> Verdict:
+        with warehouse.open() as opened:
+            sizes = segment_size(opened, relation)
+            comparisons = acknowledged_comparisons(opened, syncs)
         previous = previous_check_size(context, AssetCheckKey(asset_key, "segment_size"))
-        max_change = _env_float("CDP_SEGMENT_MAX_CHANGE", DEFAULT_SEGMENT_MAX_CHANGE)
+        max_change = thresholds.value("segment_max_change")
         verdict = segment_size_verdict(sizes["size"], bounds, previous, max_change)
         verdict = acknowledged_verdict(
             verdict, comparisons, max_change, overridden=allows_mass_change(context.run.tags)
@@ -570,107 +744,123 @@ def _segment_check(model: str, node: Mapping[str, Any]) -> AssetChecksDefinition
             contactable_size=sizes["contactable_size"],
             owner=str(segment.get("owner", "")),
         )
-        return _result(verdict, asset_key, "segment_size", AssetCheckSeverity.ERROR)
+        return verdict
 
-    return _check
-
-
-CUSTOMERS_KEY = get_asset_key_for_model([cdp_dbt_assets], "customers")
-LANDING_AUDIT_KEY = get_asset_key_for_model([cdp_dbt_assets], "landing_audit")
-
-
-@asset_check(
-    asset=CUSTOMERS_KEY,
-    name="identity_over_merge",
-    blocking=True,
-    description="The largest profile has at most CDP_IDENTITY_MAX_IDENTIFIERS identifiers and"
-    " at most CDP_IDENTITY_MAX_RECORD_SHARE of all source records.",
-)
-def identity_over_merge_check() -> AssetCheckResult:
-    with _connect() as connection:
-        stats = identity_stats(connection)
-    verdict = overmerge_verdict(
-        stats,
-        int(_env_float("CDP_IDENTITY_MAX_IDENTIFIERS", DEFAULT_MAX_IDENTIFIERS)),
-        _env_float("CDP_IDENTITY_MAX_RECORD_SHARE", DEFAULT_MAX_RECORD_SHARE),
+    return _blocking_check(
+        asset_key,
+        "segment_size",
+        f"{model}: size within {bounds or 'no bounds'}, run-over-run change within"
+        " CDP_SEGMENT_MAX_CHANGE, and reachable members against what each sync's destination"
+        " acknowledged.",
+        evaluate,
     )
-    return _result(verdict, CUSTOMERS_KEY, "identity_over_merge", AssetCheckSeverity.ERROR)
 
 
-@asset_check(
-    asset=CUSTOMERS_KEY,
-    name="consent_and_erasure_applied",
-    blocking=True,
-    description="Every consent withdrawal and deletion request landed was applied (or an"
-    " operator acknowledged it): an unapplied one stops the syncs and is named by its key.",
-)
-def consent_and_erasure_applied_check() -> AssetCheckResult:
-    with _connect() as connection:
-        rows = unapplied_rows(connection)
-    verdict = unapplied_rows_verdict(rows)
-    return _result(verdict, CUSTOMERS_KEY, "consent_and_erasure_applied", AssetCheckSeverity.ERROR)
+def _identity_over_merge(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, thresholds: CheckThresholds
+) -> Verdict:
+    with warehouse.open() as opened:
+        stats = identity_stats(opened)
+    return overmerge_verdict(
+        stats,
+        int(thresholds.value("identity_max_identifiers")),
+        thresholds.value("identity_max_record_share"),
+    )
 
 
-def freshness_severity() -> AssetCheckSeverity:
-    """WARN unless CDP_LANDING_FRESHNESS_SEVERITY=ERROR (the committed sample is always old)."""
-    value = os.environ.get("CDP_LANDING_FRESHNESS_SEVERITY", "WARN").strip().upper()
-    return AssetCheckSeverity.ERROR if value == "ERROR" else AssetCheckSeverity.WARN
+def _consent_and_erasure_applied(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, thresholds: CheckThresholds
+) -> Verdict:
+    with warehouse.open() as opened:
+        return unapplied_rows_verdict(unapplied_rows(opened))
 
 
-@asset_check(
-    asset=LANDING_AUDIT_KEY,
-    name="landing_freshness",
-    blocking=True,
-    description="Every landing table has a file newer than CDP_LANDING_MAX_AGE_HOURS (26 h);"
-    " WARN unless CDP_LANDING_FRESHNESS_SEVERITY=ERROR.",
-)
-def landing_freshness_check() -> AssetCheckResult:
-    verdict = freshness_verdict(
+def _landing_freshness(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, thresholds: CheckThresholds
+) -> Verdict:
+    return freshness_verdict(
         newest_landing_mtimes(Settings.from_env().raw_dir),
         now=time.time(),
-        max_age_hours=_env_float("CDP_LANDING_MAX_AGE_HOURS", DEFAULT_LANDING_MAX_AGE_HOURS),
+        max_age_hours=thresholds.value("landing_max_age_hours"),
     )
-    return _result(verdict, LANDING_AUDIT_KEY, "landing_freshness", freshness_severity())
 
 
 def _sync_check(asset_key: AssetKey) -> AssetChecksDefinition:
     sync_name = asset_key.path[-1]
 
-    @asset_check(
-        asset=asset_key,
-        name="sync_failure_rate",
-        blocking=True,
-        description=f"{sync_name}: the latest run did not fail, and at most"
-        " CDP_SYNC_MAX_FAILURE_RATE of its records were rejected (from CDP_SYNC_MIN_RECORDS"
-        " records on).",
-    )
-    def _check() -> AssetCheckResult:
-        with _connect() as connection:
-            run = latest_sync_run(connection, sync_name)
-        verdict = sync_failure_verdict(
+    def evaluate(
+        context: AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        thresholds: CheckThresholds,
+    ) -> Verdict:
+        with warehouse.open() as opened:
+            run = latest_sync_run(opened, sync_name)
+        return sync_failure_verdict(
             run,
-            _env_float("CDP_SYNC_MAX_FAILURE_RATE", DEFAULT_SYNC_MAX_FAILURE_RATE),
-            int(_env_float("CDP_SYNC_MIN_RECORDS", DEFAULT_SYNC_MIN_RECORDS)),
+            thresholds.value("sync_max_failure_rate"),
+            int(thresholds.value("sync_min_records")),
         )
-        return _result(verdict, asset_key, "sync_failure_rate", AssetCheckSeverity.ERROR)
 
-    return _check
+    return _blocking_check(
+        asset_key,
+        "sync_failure_rate",
+        f"{sync_name}: the latest run did not fail, and at most CDP_SYNC_MAX_FAILURE_RATE of"
+        " its records were rejected (from CDP_SYNC_MIN_RECORDS records on).",
+        evaluate,
+    )
 
 
 def _load_manifest() -> Mapping[str, Any]:
-    return json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    return json.loads(dbt_project().manifest_path.read_text(encoding="utf-8"))
 
 
-segment_checks: Sequence[AssetChecksDefinition] = [
-    _segment_check(model, node) for model, node in sorted(segment_models(_load_manifest()).items())
-]
+@functools.cache
+def segment_checks() -> tuple[AssetChecksDefinition, ...]:
+    return tuple(
+        _segment_check(model, node)
+        for model, node in sorted(segment_models(_load_manifest()).items())
+    )
 
-sync_checks: Sequence[AssetChecksDefinition] = [_sync_check(asset.key) for asset in sync_assets]
 
-checks = [
-    *segment_checks,
-    identity_over_merge_check,
-    consent_and_erasure_applied_check,
-    landing_freshness_check,
-    *sync_checks,
-]
+@functools.cache
+def model_checks() -> dict[str, AssetChecksDefinition]:
+    """The checks on single dbt models, by check name."""
+    customers, landing_audit = _model_key("customers"), _model_key("landing_audit")
+    return {
+        "identity_over_merge": _blocking_check(
+            customers,
+            "identity_over_merge",
+            "The largest profile has at most CDP_IDENTITY_MAX_IDENTIFIERS identifiers and at"
+            " most CDP_IDENTITY_MAX_RECORD_SHARE of all source records.",
+            _identity_over_merge,
+        ),
+        "consent_and_erasure_applied": _blocking_check(
+            customers,
+            "consent_and_erasure_applied",
+            "Every consent withdrawal and deletion request landed was applied (or an operator"
+            " acknowledged it): an unapplied one stops the syncs and is named by its key.",
+            _consent_and_erasure_applied,
+        ),
+        "landing_freshness": _blocking_check(
+            landing_audit,
+            "landing_freshness",
+            "Every landing table has a file newer than CDP_LANDING_MAX_AGE_HOURS (26 h); WARN"
+            " unless CDP_LANDING_FRESHNESS_SEVERITY=ERROR.",
+            _landing_freshness,
+            severity=CheckThresholds.freshness_severity,
+        ),
+    }
+
+
+@functools.cache
+def sync_checks() -> tuple[AssetChecksDefinition, ...]:
+    return tuple(_sync_check(asset.key) for asset in sync_assets())
+
+
+def all_checks() -> list[AssetChecksDefinition]:
+    return [*segment_checks(), *model_checks().values(), *sync_checks()]
+
+
+def defs() -> Definitions:
+    """The checks area: every custom check and the resources they read through."""
+    return Definitions(asset_checks=all_checks(), resources=resources())

@@ -1,14 +1,20 @@
-"""The dbt project as Dagster assets. The DbtProject is built once, here."""
+"""The dbt project as Dagster assets, built when first needed.
 
+Nothing here runs at import: `dbt_project()` finds (or parses) the manifest the first time the
+definitions are loaded, and `cdp_dbt_assets()` / `dbt_resource()` are built from it once per
+process (functools.cache). The environment is never changed for the process: dbt is given the
+pipeline's settings only for the commands it runs (cdp.pipeline.dbt_environment).
+"""
+
+import functools
 import json
-import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, Failure
+from dagster import AssetExecutionContext, AssetsDefinition, Definitions, Failure
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -16,6 +22,7 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 
 from cdp import DBT_PROJECT_DIR
 from cdp.pipeline import (
@@ -25,20 +32,22 @@ from cdp.pipeline import (
     release_dbt_connection,
     take_in_landing,
 )
+from orchestration.erasure import reclaim_after_build
 
-# dbt's profile and sources read these; default them to the embedded DuckDB and the sample.
-# (A CDP_* value the pipeline cannot use is reported by the run that needs it, not here, so
-# the code location still loads and the failure reaches the run's alerts. Not the landing
-# intake's folder: it follows CDP_DUCKDB_PATH, set per run in cdp_dbt_assets.)
-for _key, _value in Settings.from_env(check=False).as_env().items():
-    if _key != "CDP_LANDING_INTAKE_DIR":
-        os.environ.setdefault(_key, _value)
+# Dagster parses into its own target folder: dbt_project/target is shared with the CLI, and a
+# manifest parsed for another warehouse names relations in that warehouse (row counts and
+# anything else reading `relation_name` would query the wrong database).
+DAGSTER_TARGET_PATH = Path("target") / "dagster"
 
-# dagster-dbt runs `dbt` from PATH (e.g. to parse the project under `dagster dev`); make that
-# the dbt of this environment even when the virtual environment is not activated.
-_BIN_DIR = str(Path(sys.executable).parent)
-if _BIN_DIR not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = os.pathsep.join([_BIN_DIR, os.environ.get("PATH", "")])
+
+def dbt_executable() -> Path:
+    """dbt of this environment (whether or not its bin/ is on PATH) through `cdp-dbt`, which
+    scrubs row content from what dbt prints (what dagster-dbt puts in the event log and compute
+    logs), from dbt.log and from run_results.json (cdp/dbt_logs.py)."""
+    executable = Path(sys.executable).parent / "cdp-dbt"
+    if not executable.exists():
+        raise RuntimeError(f"{executable} is missing: reinstall the project (`make setup`)")
+    return executable
 
 
 def manifest_database(manifest_path: Path) -> str | None:
@@ -49,18 +58,41 @@ def manifest_database(manifest_path: Path) -> str | None:
     return next((node.get("database") for node in nodes.values() if node.get("database")), None)
 
 
-# Dagster parses into its own target folder: dbt_project/target is shared with the CLI, and a
-# manifest parsed for another warehouse names relations in that warehouse (row counts and
-# anything else reading `relation_name` would query the wrong database).
-dbt_project = DbtProject(
-    project_dir=DBT_PROJECT_DIR,
-    profiles_dir=DBT_PROJECT_DIR,
-    target_path=Path("target") / "dagster",
-)
-if manifest_database(dbt_project.manifest_path) != Settings.from_env(check=False).duckdb_path.stem:
-    dbt_project.preparer.prepare(dbt_project)
-else:
-    dbt_project.prepare_if_dev()
+class CdpDbtProjectPreparer(DagsterDbtProjectPreparer):
+    """Parses with the project's `cdp-dbt` and the pipeline's settings (dbt's profile and
+    sources read CDP_*), given to that one command only."""
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        settings = Settings.from_env(check=False)
+        resource = DbtCliResource(project_dir=project, dbt_executable=str(dbt_executable()))
+        with dbt_environment(settings):
+            resource.cli(self._prepare_project_cli_args, target_path=project.target_path).wait()
+        self._invalidate_seeds_in_partial_parse(project)
+
+
+_PREPARER = CdpDbtProjectPreparer()
+
+
+@functools.cache
+def dbt_project() -> DbtProject:
+    """The DbtProject with a manifest for the configured warehouse, prepared on first use.
+
+    Under `dagster dev` the project is parsed on every load (as `prepare_if_dev` does);
+    elsewhere the manifest in target/dagster is used as it is, unless it is missing or was
+    parsed for another DuckDB file: then it is parsed once. (A CDP_* value the pipeline cannot
+    use is reported by the run that needs it, not here, so the code location still loads and
+    the failure reaches the run's alerts.)
+    """
+    project = DbtProject(
+        project_dir=DBT_PROJECT_DIR,
+        profiles_dir=DBT_PROJECT_DIR,
+        target_path=DAGSTER_TARGET_PATH,
+    )
+    wanted = Settings.from_env(check=False).duckdb_path.stem
+    if manifest_database(project.manifest_path) != wanted or _PREPARER.using_dagster_dev():
+        _PREPARER.prepare(project)
+    return project
+
 
 # Groups for resources without a model folder of their own.
 _GROUP_BY_RESOURCE_TYPE = {"seed": "reference", "snapshot": "snapshots"}
@@ -137,27 +169,40 @@ dbt_translator = CdpDbtTranslator(
 )
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=dbt_translator)
-def cdp_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    """Every dbt model, seed and snapshot; dbt data tests run as asset checks.
+@functools.cache
+def cdp_dbt_assets() -> AssetsDefinition:
+    """Every dbt model, seed and snapshot as one multi-asset, from dbt_project()'s manifest."""
 
-    Row counts are read after each model is built, so the UI plots table sizes over time. A
-    run tagged `cdp/full_refresh` (the nightly job) rebuilds the incremental models from
-    scratch; the hourly job updates them with what landed since.
-    """
-    checked_settings()
-    args = ["build", *SCHEDULED_BUILD_ARGS]
-    if context.run.tags.get(FULL_REFRESH_TAG) == "true":
-        args.append("--full-refresh")
-    # The landing intake first (cdp/intake.py): dbt's sources read what it took in, from the
-    # folder dbt_environment() names.
-    settings = Settings.from_env()
-    take_in_landing(settings, args, context.log.info)
-    try:
-        with dbt_environment(settings):
-            yield from dbt.cli(args, context=context).stream().fetch_row_counts()
-    finally:
-        release_warehouse()
+    @dbt_assets(
+        name="cdp_dbt_assets",
+        manifest=dbt_project().manifest_path,
+        dagster_dbt_translator=dbt_translator,
+    )
+    def _cdp_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
+        """Every dbt model, seed and snapshot; dbt data tests run as asset checks.
+
+        Row counts are read after each model is built, so the UI plots table sizes over time.
+        A run tagged `cdp/full_refresh` (the nightly job) rebuilds the incremental models from
+        scratch; the hourly job updates them with what landed since. After the build, a
+        DuckDB file that took in new erasures is rewritten (orchestration/erasure.py) before
+        any check or sync opens it.
+        """
+        checked_settings()
+        args = ["build", *SCHEDULED_BUILD_ARGS]
+        if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+            args.append("--full-refresh")
+        # The landing intake first (cdp/intake.py): dbt's sources read what it took in, from
+        # the folder dbt_environment() names.
+        settings = Settings.from_env()
+        take_in_landing(settings, args, context.log.info)
+        try:
+            with dbt_environment(settings):
+                yield from dbt.cli(args, context=context).stream().fetch_row_counts()
+        finally:
+            release_warehouse()
+        reclaim_after_build(settings, context.log)
+
+    return _cdp_dbt_assets
 
 
 def checked_settings() -> Settings:
@@ -179,10 +224,11 @@ def release_warehouse() -> None:
     release_dbt_connection()
 
 
-# dbt of this environment (whether or not its bin/ is on PATH) through `cdp-dbt`, which scrubs
-# row content from what dbt prints (what dagster-dbt puts in the event log and compute logs),
-# from dbt.log and from run_results.json (cdp/dbt_logs.py).
-DBT_EXECUTABLE = Path(_BIN_DIR) / "cdp-dbt"
-if not DBT_EXECUTABLE.exists():
-    raise RuntimeError(f"{DBT_EXECUTABLE} is missing: reinstall the project (`make setup`)")
-dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE))
+@functools.cache
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project(), dbt_executable=str(dbt_executable()))
+
+
+def defs() -> Definitions:
+    """The dbt area: the dbt assets (with dbt's tests as checks) and the `dbt` resource."""
+    return Definitions(assets=[cdp_dbt_assets()], resources={"dbt": dbt_resource()})

@@ -1,17 +1,30 @@
-"""Assembles the Dagster definitions; each area owns its own module."""
+"""The Dagster definitions: each area's own Definitions, merged.
 
-from dagster import Definitions, define_asset_job
+`defs` is lazy (`dagster.definitions`): importing this module builds nothing. Dagster calls it
+when it loads the code location (`dagster dev -m orchestration.definitions`), and only then is
+the dbt project's manifest found or parsed (orchestration/dbt.py). Calling `defs()` again in
+the same process returns the same Definitions.
 
-from orchestration import alerts, checks, schedules, sensors, syncs
-from orchestration.dbt import cdp_dbt_assets, dbt_resource
+Areas (each module's `defs()`): dbt (the dbt assets and the `dbt` resource), syncs (one asset
+per sync), checks (custom checks and the `warehouse` and `check_thresholds` resources),
+schedules (the jobs and their schedules), sensors (the landing sensor) and alerts (the
+run-failure sensor).
+"""
 
-build_everything = define_asset_job("build_everything", selection="*")
+import functools
 
-defs = Definitions(
-    assets=[cdp_dbt_assets, *syncs.sync_assets],
-    asset_checks=checks.checks,
-    jobs=[build_everything, *schedules.jobs],
-    schedules=schedules.schedules,
-    sensors=[*sensors.sensors, *alerts.sensors],
-    resources={"dbt": dbt_resource},
-)
+from dagster import Definitions, definitions
+
+from orchestration import alerts, checks, dbt, schedules, sensors, syncs
+
+AREAS = (dbt, syncs, checks, schedules, sensors, alerts)
+
+
+@functools.cache
+def load_definitions() -> Definitions:
+    return Definitions.merge(*(area.defs() for area in AREAS))
+
+
+@definitions
+def defs() -> Definitions:
+    return load_definitions()

@@ -14,12 +14,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    Definitions,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from cdp.intake import is_landing_file
 from cdp.landing import LANDING_TABLES
 from cdp.pipeline import Settings
-from orchestration.schedules import hourly_job
+from orchestration.schedules import HOURLY_JOB_NAME
 
 # table -> file name -> "size:mtime_ns"
 Snapshot = dict[str, dict[str, str]]
@@ -87,7 +94,7 @@ def run_key_for(files: Iterable[LandingFile]) -> str:
 
 @sensor(
     name="landing_files_sensor",
-    job=hourly_job,
+    job_name=HOURLY_JOB_NAME,
     minimum_interval_seconds=60,
     description="Starts the hourly job when files land under CDP_RAW_DIR/<source>/<table>/.",
 )
@@ -115,3 +122,8 @@ def landing_files_sensor(context: SensorEvaluationContext):
 
 
 sensors = [landing_files_sensor]
+
+
+def defs() -> Definitions:
+    """The sensors area: the landing sensor (it starts the hourly job)."""
+    return Definitions(sensors=sensors)

@@ -14,11 +14,14 @@ step. To let an intended mass change through, launch the run with the tag
 `cdp/allow_mass_change: true` (ALLOW_MASS_CHANGE_TAG); the segment checks read it too.
 """
 
+import functools
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
     AssetSelection,
+    Definitions,
     Failure,
     MaterializeResult,
     asset,
@@ -102,12 +105,20 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
     return _sync
 
 
-sync_assets = [sync_asset(sync) for sync in project_syncs()]
+@functools.cache
+def sync_assets() -> tuple[AssetsDefinition, ...]:
+    """One asset per sync of dbt_project/syncs.yml, read when first needed."""
+    return tuple(sync_asset(sync) for sync in project_syncs())
 
 
 def sync_selection(schedule: str | None = None) -> AssetSelection:
     """The sync assets (with their checks), only those tagged `schedule: <schedule>` if given."""
-    selection = AssetSelection.assets(*sync_assets)
+    selection = AssetSelection.assets(*sync_assets())
     if schedule is not None:
         selection = selection & AssetSelection.tag(SCHEDULE_TAG, schedule)
     return selection
+
+
+def defs() -> Definitions:
+    """The syncs area: one asset per sync (their checks are in the checks area)."""
+    return Definitions(assets=list(sync_assets()))

@@ -109,6 +109,7 @@ def test_a_failing_dbt_build_prints_and_writes_no_row_content(runner, tmp_path, 
     else:  # with the JSON log format dagster-dbt asks for
         from orchestration.dbt import dbt_resource
 
+        dbt_resource = dbt_resource()
         executable = dbt_resource.dbt_executable
         take_in_landing(settings)  # as the Dagster asset does before dbt
         completed = subprocess.run(
@@ -141,6 +142,7 @@ def test_a_failing_dagster_dbt_run_keeps_row_content_out_of_its_event_log(tmp_pa
 
     from orchestration.dbt import cdp_dbt_assets, dbt_resource
 
+    cdp_dbt_assets, dbt_resource = cdp_dbt_assets(), dbt_resource()
     raw_dir, target_dir, dagster_dir = tmp_path / "raw", tmp_path / "target", tmp_path / "dagster"
     _landing(raw_dir)
     dagster_dir.mkdir()

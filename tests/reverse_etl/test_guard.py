@@ -320,10 +320,13 @@ def _segment_check_job():
     from orchestration.dbt import cdp_dbt_assets, dbt_resource
 
     key = AssetKey(["segments", "seg_champions"])
-    check = next(c for c in checks.segment_checks if key in {k.asset_key for k in c.check_keys})
+    check = next(c for c in checks.segment_checks() if key in {k.asset_key for k in c.check_keys})
     job = define_asset_job("segment_check_only", selection=AssetSelection.checks(check))
     defs = Definitions(
-        assets=[cdp_dbt_assets], asset_checks=[check], jobs=[job], resources={"dbt": dbt_resource}
+        assets=[cdp_dbt_assets()],
+        asset_checks=[check],
+        jobs=[job],
+        resources={"dbt": dbt_resource(), **checks.resources()},
     )
     return defs.resolve_job_def("segment_check_only")
 

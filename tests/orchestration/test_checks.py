@@ -92,13 +92,13 @@ def warehouse(tmp_path: Path) -> Path:
 
 def test_segment_size_counts_members_holdout_and_contactable(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
-        sizes = segment_size(connection, "segments.seg_vip")
+        sizes = segment_size(DuckDBWarehouse(connection), "segments.seg_vip")
     assert sizes == {"size": 3, "holdout_size": 1, "contactable_size": 1}
 
 
 def test_over_merged_profile_is_named_with_its_identifier_count(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
-        stats = identity_stats(connection)
+        stats = identity_stats(DuckDBWarehouse(connection))
     assert stats["largest_customer_id"] == "c2"
     assert stats["source_records"] == 47
     verdict = overmerge_verdict(stats, max_identifiers=40)
@@ -145,9 +145,9 @@ def test_every_segment_model_with_meta_gets_a_blocking_size_check() -> None:
     manifest = checks._load_manifest()
     models = segment_models(manifest)
     assert "seg_champions" in models and "segment_memberships" not in models
-    keys = {key for check in checks.segment_checks for key in check.check_keys}
+    keys = {key for check in checks.segment_checks() for key in check.check_keys}
     assert len(keys) == len(models)
-    assert all(spec.blocking for check in checks.checks for spec in check.check_specs)
+    assert all(spec.blocking for check in checks.all_checks() for spec in check.check_specs)
 
 
 def test_freshness_severity_is_warn_unless_configured(monkeypatch) -> None:
@@ -174,13 +174,13 @@ def test_segment_check_compares_with_the_size_it_recorded_last_time(
         connection.execute("create table segments.seg_champions as from segments.seg_vip")
     monkeypatch.setenv("CDP_DUCKDB_PATH", str(warehouse))
     monkeypatch.setenv("CDP_SEGMENT_MAX_CHANGE", "0.5")
-    check = next(c for c in checks.segment_checks if key in {k.asset_key for k in c.check_keys})
+    check = next(c for c in checks.segment_checks() if key in {k.asset_key for k in c.check_keys})
     job = define_asset_job("segment_check_only", selection=AssetSelection.checks(check))
     defs = Definitions(
-        assets=[cdp_dbt_assets],
+        assets=[cdp_dbt_assets()],
         asset_checks=[check],
         jobs=[job],
-        resources={"dbt": dbt_resource},
+        resources={"dbt": dbt_resource(), **checks.resources()},
     )
 
     with instance_for_test() as instance:
@@ -298,12 +298,12 @@ def sync_runs(tmp_path: Path) -> Path:
 
 def test_latest_sync_run_is_the_newest_finished_one(sync_runs: Path, tmp_path: Path) -> None:
     with duckdb.connect(str(sync_runs), read_only=True) as connection:
-        run = latest_sync_run(connection, "champions_to_file")
-        assert latest_sync_run(connection, "nobody_to_file") is None
+        run = latest_sync_run(DuckDBWarehouse(connection), "champions_to_file")
+        assert latest_sync_run(DuckDBWarehouse(connection), "nobody_to_file") is None
     assert run["run_id"] == "latest"
     assert (run["added"], run["changed"], run["removed"], run["failed"]) == (100, 50, 30, 20)
     with duckdb.connect(str(tmp_path / "empty.duckdb")) as connection:
-        assert latest_sync_run(connection, "champions_to_file") is None
+        assert latest_sync_run(DuckDBWarehouse(connection), "champions_to_file") is None
 
 
 def test_sync_check_fails_on_the_latest_run_and_alerts(sync_runs: Path, monkeypatch) -> None:
@@ -317,9 +317,11 @@ def test_sync_check_fails_on_the_latest_run_and_alerts(sync_runs: Path, monkeypa
     monkeypatch.setenv("CDP_SYNC_MAX_FAILURE_RATE", "0.05")
     monkeypatch.setenv("CDP_SYNC_MIN_RECORDS", "100")
     key = AssetKey(["activation", "champions_to_file"])
-    check = next(c for c in checks.sync_checks if key in {k.asset_key for k in c.check_keys})
+    check = next(c for c in checks.sync_checks() if key in {k.asset_key for k in c.check_keys})
     job = define_asset_job("sync_check_only", selection=AssetSelection.checks(check))
-    defs = Definitions(assets=sync_assets, asset_checks=[check], jobs=[job])
+    defs = Definitions(
+        assets=sync_assets(), asset_checks=[check], jobs=[job], resources=checks.resources()
+    )
 
     with instance_for_test() as instance:
         result = defs.resolve_job_def("sync_check_only").execute_in_process(
@@ -340,9 +342,9 @@ def test_sync_check_fails_on_the_latest_run_and_alerts(sync_runs: Path, monkeypa
 
 
 def test_every_sync_asset_has_a_blocking_failure_rate_check() -> None:
-    keys = {key.asset_key for check in checks.sync_checks for key in check.check_keys}
-    assert keys == {asset.key for asset in sync_assets}
-    assert all(spec.blocking for check in checks.sync_checks for spec in check.check_specs)
+    keys = {key.asset_key for check in checks.sync_checks() for key in check.check_keys}
+    assert keys == {asset.key for asset in sync_assets()}
+    assert all(spec.blocking for check in checks.sync_checks() for spec in check.check_specs)
 
 
 # --- consent and erasure applied ------------------------------------------------------------
@@ -387,14 +389,14 @@ def test_an_unapplied_deletion_request_fails_the_blocking_check_naming_its_key(
         ],
     )
     monkeypatch.setenv("CDP_DUCKDB_PATH", str(path))
-    check = checks.consent_and_erasure_applied_check
+    check = checks.model_checks()["consent_and_erasure_applied"]
     assert all(spec.blocking for spec in check.check_specs)
     job = define_asset_job("consent_check_only", selection=AssetSelection.checks(check))
     defs = Definitions(
-        assets=[cdp_dbt_assets],
+        assets=[cdp_dbt_assets()],
         asset_checks=[check],
         jobs=[job],
-        resources={"dbt": dbt_resource},
+        resources={"dbt": dbt_resource(), **checks.resources()},
     )
     with instance_for_test() as instance:
         result = defs.resolve_job_def("consent_check_only").execute_in_process(
@@ -416,7 +418,7 @@ def test_acknowledged_or_no_unapplied_rows_pass(tmp_path: Path) -> None:
         [("consent/events", "ce-1", "unknown status", "f1", True)],
     )
     with duckdb.connect(str(path), read_only=True) as connection:
-        verdict = checks.unapplied_rows_verdict(checks.unapplied_rows(connection))
+        verdict = checks.unapplied_rows_verdict(checks.unapplied_rows(DuckDBWarehouse(connection)))
     assert verdict.passed and verdict.metadata["acknowledged_rows"] == 1
     assert checks.unapplied_rows_verdict([]).passed
     assert not checks.unapplied_rows_verdict(None).passed

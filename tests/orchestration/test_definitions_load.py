@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dagster import Definitions
 
-def test_definitions_load_every_dbt_model_as_an_asset() -> None:
-    from orchestration.definitions import defs
 
+def test_definitions_load_every_dbt_model_as_an_asset(defs: Definitions) -> None:
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     for expected in (
         "core/customers",

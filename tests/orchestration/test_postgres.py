@@ -21,7 +21,7 @@ from dagster_postgres import (
 )
 
 from cdp import PROJECT_ROOT
-from tests.conftest import DAGSTER_POSTGRES_YAML, dagster_instance_on
+from tests.orchestration.conftest import DAGSTER_POSTGRES_YAML, dagster_instance_on
 
 
 @asset

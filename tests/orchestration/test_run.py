@@ -29,8 +29,7 @@ from dagster import (
 
 from cdp.activation import project_syncs
 from orchestration.dbt import cdp_dbt_assets, dbt_project
-from orchestration.definitions import defs
-from tests.conftest import DAGSTER_STORAGES, dagster_instance_on
+from tests.orchestration.conftest import DAGSTER_STORAGES, dagster_instance_on
 
 GATED_SEGMENT = AssetKey(["segments", "seg_big_spenders"])
 GATED_SYNC = AssetKey(["activation", "big_spenders_to_file"])
@@ -91,7 +90,7 @@ def _webhook() -> Iterator[tuple[str, list[dict]]]:
 
 @pytest.fixture(scope="module", params=DAGSTER_STORAGES)
 def nightly_run(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, defs
 ) -> NightlyRun:
     """The run on a persistent instance: once on SQLite, once on PostgreSQL."""
     storage = request.param
@@ -108,7 +107,7 @@ def nightly_run(
         # One dbt thread keeps this run's time and memory predictable on a 2-core machine.
         monkeypatch.setenv("CDP_THREADS", "1")
         # dagster-dbt gives each invocation its own target folder; remove the one made here.
-        targets = dbt_project.project_dir / "target"
+        targets = dbt_project().project_dir / "target"
         before = {path.name for path in targets.glob("cdp_dbt_assets-*")}
         try:
             with dagster_instance_on(storage, tmp_path / "dagster_home", request) as instance:
@@ -173,7 +172,7 @@ def test_the_dbt_build_completes_with_row_counts(nightly_run: NightlyRun) -> Non
         event.asset_key: event.metadata
         for event in nightly_run.result.asset_materializations_for_node("cdp_dbt_assets")
     }
-    assert set(cdp_dbt_assets.keys) <= set(materializations)
+    assert set(cdp_dbt_assets().keys) <= set(materializations)
     assert materializations[AssetKey(["core", "customers"])]["dagster/row_count"].value > 0
     assert "cdp_dbt_assets" in nightly_run.step_keys("STEP_SUCCESS")
 

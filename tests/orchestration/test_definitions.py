@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dagster import AssetKey
-
-from orchestration.definitions import defs
+from dagster import AssetKey, Definitions
 
 
-def test_definitions_hold_the_jobs_schedules_and_sensors() -> None:
+def test_definitions_hold_the_jobs_schedules_and_sensors(defs: Definitions) -> None:
     for job_name in ("build_everything", "hourly_refresh", "nightly_build"):
         assert defs.resolve_job_def(job_name) is not None
     assert defs.resolve_schedule_def("hourly_refresh_schedule").job_name == "hourly_refresh"
@@ -16,7 +14,7 @@ def test_definitions_hold_the_jobs_schedules_and_sensors() -> None:
     assert defs.resolve_sensor_def("run_failure_alert") is not None
 
 
-def test_custom_checks_are_attached_to_the_dbt_assets() -> None:
+def test_custom_checks_are_attached_to_the_dbt_assets(defs: Definitions) -> None:
     check_keys = {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
     assert "core/customers:identity_over_merge" in check_keys
     assert "audit/landing_audit:landing_freshness" in check_keys
@@ -24,7 +22,9 @@ def test_custom_checks_are_attached_to_the_dbt_assets() -> None:
     assert "activation/champions_to_file:sync_failure_rate" in check_keys
 
 
-def test_hourly_job_leaves_nightly_models_and_the_snapshot_to_the_nightly_job() -> None:
+def test_hourly_job_leaves_nightly_models_and_the_snapshot_to_the_nightly_job(
+    defs: Definitions,
+) -> None:
     hourly = defs.resolve_job_def("hourly_refresh").asset_layer.selected_asset_keys
     nightly = defs.resolve_job_def("nightly_build").asset_layer.selected_asset_keys
     assert AssetKey(["segments", "segment_memberships"]) in hourly
@@ -36,7 +36,7 @@ def test_hourly_job_leaves_nightly_models_and_the_snapshot_to_the_nightly_job() 
     assert hourly < nightly
 
 
-def test_dbt_assets_are_grouped_by_folder_and_owned_by_their_team() -> None:
+def test_dbt_assets_are_grouped_by_folder_and_owned_by_their_team(defs: Definitions) -> None:
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
     champions = specs[AssetKey(["segments", "seg_champions"])]
     assert champions.group_name == "segments"
@@ -45,16 +45,18 @@ def test_dbt_assets_are_grouped_by_folder_and_owned_by_their_team() -> None:
     assert specs[AssetKey(["core", "customer_traits"])].group_name == "traits"
 
 
-def test_hourly_job_runs_the_custom_checks_of_the_assets_it_builds() -> None:
+def test_hourly_job_runs_the_custom_checks_of_the_assets_it_builds(defs: Definitions) -> None:
     from orchestration.schedules import hourly_selection
 
-    check_names = {key.name for key in hourly_selection.resolve_checks(defs.resolve_asset_graph())}
+    check_names = {
+        key.name for key in hourly_selection().resolve_checks(defs.resolve_asset_graph())
+    }
     assert {"segment_size", "identity_over_merge", "landing_freshness"} <= check_names
     assert "sync_failure_rate" in check_names
     assert any(name.startswith("unique_") for name in check_names)  # dbt's tests stay too
 
 
-def test_every_sync_is_an_asset_downstream_of_the_segment_it_sends() -> None:
+def test_every_sync_is_an_asset_downstream_of_the_segment_it_sends(defs: Definitions) -> None:
     from cdp.activation import project_syncs
 
     graph = defs.resolve_asset_graph()
@@ -66,7 +68,9 @@ def test_every_sync_is_an_asset_downstream_of_the_segment_it_sends() -> None:
     assert AssetKey(["activation", "champions_to_file"]) in nightly
 
 
-def test_hourly_job_runs_exactly_the_syncs_tagged_hourly_and_nightly_runs_all() -> None:
+def test_hourly_job_runs_exactly_the_syncs_tagged_hourly_and_nightly_runs_all(
+    defs: Definitions,
+) -> None:
     from cdp.activation import project_syncs
 
     syncs = project_syncs()
@@ -89,12 +93,12 @@ def test_hourly_job_runs_exactly_the_syncs_tagged_hourly_and_nightly_runs_all() 
     )
 
 
-def test_hourly_job_leaves_the_nightly_dbt_tests_to_the_nightly_job() -> None:
+def test_hourly_job_leaves_the_nightly_dbt_tests_to_the_nightly_job(defs: Definitions) -> None:
     from orchestration.dbt import FULL_REFRESH_TAG
     from orchestration.schedules import hourly_selection, nightly_job
 
     graph = defs.resolve_asset_graph()
-    hourly = {key.name for key in hourly_selection.resolve_checks(graph)}
+    hourly = {key.name for key in hourly_selection().resolve_checks(graph)}
     nightly = {
         key.name
         for key in defs.resolve_job_def("nightly_build").asset_layer.asset_graph.asset_check_keys
@@ -108,4 +112,4 @@ def test_hourly_job_leaves_the_nightly_dbt_tests_to_the_nightly_job() -> None:
     staging_test = "unique_stg_shop__orders_order_id"
     assert staging_test not in hourly and staging_test in nightly
     assert "unique_customers_customer_id" in hourly  # the checks that gate syncs stay hourly
-    assert nightly_job.tags[FULL_REFRESH_TAG] == "true"
+    assert nightly_job().tags[FULL_REFRESH_TAG] == "true"
