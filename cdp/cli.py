@@ -228,8 +228,9 @@ def _reclaim(duckdb_path: Path, *, force: bool, verbose: bool = False) -> None:
 def reclaim_erased(duckdb_path: Path | None, force: bool) -> None:
     """Rewrite the DuckDB file so no freed block keeps an erased person's old rows.
 
-    `cdp run` does this by itself after a build that applied new erasures; run it after
-    building with `cdp dbt build` or Dagster, or with --force after any manual deletion.
+    `cdp run` and Dagster's dbt step do this by themselves after a build that applied new
+    erasures; run it after building with `cdp dbt build`, or with --force after any manual
+    deletion.
     """
     _reclaim(_settings(None, duckdb_path, None).duckdb_path, force=force, verbose=True)
 
