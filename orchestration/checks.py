@@ -68,7 +68,7 @@ from dagster import (
 from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
-from cdp.activation import project_syncs
+from cdp.activation import open_warehouse, project_syncs
 from cdp.landing import LANDING_TABLES
 from cdp.pipeline import Settings, SettingsError
 from orchestration.alerts import alert_check_failure
@@ -585,9 +585,7 @@ class WarehouseResource(ConfigurableResource):
     def open(self) -> Iterator[ReadableWarehouse]:
         settings = self.settings()
         if settings.target == "spark":
-            from reverse_etl.spark_warehouse import SparkWarehouse
-
-            warehouse: Any = SparkWarehouse.from_settings(settings)
+            warehouse: Any = open_warehouse(settings)
         else:
             warehouse = DuckDBWarehouse(_read_only_duckdb(settings.duckdb_path))
         try:
