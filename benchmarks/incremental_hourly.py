@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.identity_scale import WORK, landing_for  # noqa: E402
+from cdp.pipeline import Settings  # noqa: E402
 from orchestration.dbt import SCHEDULED_BUILD_ARGS  # noqa: E402
 from orchestration.schedules import HOURLY_DBT_EXCLUDE, landing_dbt_select  # noqa: E402
 
@@ -200,6 +201,9 @@ def benchmark(
         if hourly_as_of and name != "full_build":
             # the hourly run and its baseline compute at the later as_of
             step_env["CDP_AS_OF"] = hourly_as_of
+        # What `cdp` and the Dagster dbt step hand dbt: the warehouse's landing intake folder
+        # (CDP_LANDING_INTAKE_DIR, beside the DuckDB file) among the pipeline's settings.
+        step_env.update(Settings.from_env(step_env, check=False).as_env())
         result[name] = dbt(
             args,
             step_env,
