@@ -1,0 +1,213 @@
+"""The stream's durable event log: what the collector acknowledged, in the order it did.
+
+Every accepted message is appended here, and on disk (written and fsynced), before the
+collector answers 200. Everything downstream reads the log, never the HTTP requests: the
+landing writer (which turns the log into the landing folders the batch path reads), the
+real-time evaluator, and a distributed stream processor when one machine is not enough. Each
+consumer keeps its own committed offset (`Checkpoint`), so a consumer that crashes resumes at
+the first entry it had not committed, and the log is the one place an event can be replayed
+from.
+
+Layout, under the log directory:
+
+    <first offset, 20 digits>.jsonl    one segment file; a new one starts past `segment_bytes`
+
+Each line is one JSON object:
+
+    {"offset": 17, "received_at": "2026-12-02T14:00:00.123456+00:00",
+     "type": "track", "message": {...}}
+
+`type` is the Segment call (track, identify, page, screen, group, alias) and `message` the
+call's validated payload in Segment's own (camelCase) spelling, with `messageId` and
+`timestamp` always present. Offsets start at 0 and increase by one per message, with no gaps.
+A torn last line (the process died during a write that was never acknowledged) is ignored by
+readers and cut off by the next writer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SEGMENT_SUFFIX = ".jsonl"
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    offset: int
+    received_at: datetime
+    type: str
+    message: dict[str, Any]
+
+
+def _segment_name(first_offset: int) -> str:
+    return f"{first_offset:020d}{SEGMENT_SUFFIX}"
+
+
+def _segments(directory: Path) -> list[tuple[int, Path]]:
+    found = []
+    for path in directory.glob(f"*{SEGMENT_SUFFIX}"):
+        stem = path.name[: -len(SEGMENT_SUFFIX)]
+        if stem.isdigit():
+            found.append((int(stem), path))
+    return sorted(found)
+
+
+def _complete_lines(path: Path) -> tuple[list[bytes], int]:
+    """The segment's whole lines and the byte length they take (a torn tail excluded)."""
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    return data[:end].splitlines(), end
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+class EventLog:
+    """Append-only, fsynced, segmented JSON-lines log. Safe for threads of one process.
+
+    One process writes a log directory at a time (the collector); any number read it.
+    """
+
+    def __init__(self, directory: Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES):
+        self.directory = Path(directory)
+        self.segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        self._file = None
+        self._size = 0
+        self._next_offset: int | None = None
+
+    # Writing -------------------------------------------------------------------------------
+
+    def _open_for_append(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        segments = _segments(self.directory)
+        if not segments:
+            self._start_segment(0)
+            return
+        first, path = segments[-1]
+        lines, end = _complete_lines(path)
+        if end != path.stat().st_size:
+            with path.open("r+b") as torn:
+                torn.truncate(end)
+                torn.flush()
+                os.fsync(torn.fileno())
+        self._next_offset = first + len(lines)
+        self._file = path.open("ab")
+        self._size = end
+
+    def _start_segment(self, first_offset: int) -> None:
+        if self._file is not None:
+            self._file.close()
+        path = self.directory / _segment_name(first_offset)
+        self._file = path.open("ab")
+        _fsync_directory(self.directory)
+        self._size = 0
+        self._next_offset = first_offset
+
+    def append(
+        self, entries: Sequence[tuple[str, dict[str, Any]]], received_at: datetime | None = None
+    ) -> range:
+        """Append (type, message) pairs; return their offsets once they are on disk."""
+        received = (received_at or datetime.now(UTC)).isoformat()
+        with self._lock:
+            if self._file is None:
+                self._open_for_append()
+            if self._size >= self.segment_bytes:
+                self._start_segment(self._next_offset)
+            first = self._next_offset
+            lines = []
+            for number, (kind, message) in enumerate(entries):
+                record = {
+                    "offset": first + number,
+                    "received_at": received,
+                    "type": kind,
+                    "message": message,
+                }
+                lines.append(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+            data = "".join(lines).encode()
+            self._file.write(data)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._size += len(data)
+            self._next_offset = first + len(entries)
+            return range(first, self._next_offset)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    # Reading -------------------------------------------------------------------------------
+
+    def end_offset(self) -> int:
+        """The offset the next appended message will get (the number of messages so far)."""
+        segments = _segments(self.directory) if self.directory.exists() else []
+        if not segments:
+            return 0
+        first, path = segments[-1]
+        return first + len(_complete_lines(path)[0])
+
+    def read(self, start: int = 0, limit: int | None = None) -> Iterator[LoggedEvent]:
+        """Entries from offset `start` on (at most `limit`), in offset order."""
+        if not self.directory.exists():
+            return
+        segments = _segments(self.directory)
+        produced = 0
+        for index, (_first, path) in enumerate(segments):
+            following = segments[index + 1][0] if index + 1 < len(segments) else None
+            if following is not None and following <= start:
+                continue
+            for line in _complete_lines(path)[0]:
+                record = json.loads(line)
+                if record["offset"] < start:
+                    continue
+                yield LoggedEvent(
+                    offset=record["offset"],
+                    received_at=datetime.fromisoformat(record["received_at"]),
+                    type=record["type"],
+                    message=record["message"],
+                )
+                produced += 1
+                if limit is not None and produced >= limit:
+                    return
+
+
+class Checkpoint:
+    """A consumer's committed offset (the first entry it has not finished), in one small file.
+
+    Written to a temporary file, fsynced and renamed over the old one, so a crash leaves either
+    the old or the new offset, never a torn one.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def load(self) -> int:
+        try:
+            return int(json.loads(self.path.read_text())["offset"])
+        except FileNotFoundError:
+            return 0
+
+    def save(self, offset: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("w") as handle:
+            json.dump({"offset": offset}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+        _fsync_directory(self.path.parent)
