@@ -154,12 +154,20 @@
 {%- endmacro %}
 
 
+{#- The trimmed text when it is not ISO 8601, else null: the numeric-date path reads only
+    that. The engine's common-subexpression pass computes shared parts of an expression
+    for every row, outside the coalesce or case that would skip them, so the day/month
+    regular expressions must see null, not the text, on the (usual) ISO rows. -#}
+{% macro numeric_date_candidate(expression) -%}
+    case when {{ parse_iso_timestamp_utc(expression) }} is null then trim({{ expression }}) end
+{%- endmacro %}
+
+
 {#- ISO 8601 or a numeric day/month date, without the plausibility window. -#}
 {% macro parse_timestamp_unchecked(expression) -%}
-    {%- set trimmed = 'trim(' ~ expression ~ ')' -%}
     coalesce(
         {{ parse_iso_timestamp_utc(expression) }},
-        {{ parse_iso_timestamp_utc(numeric_date_iso_text(trimmed)) }}
+        {{ parse_iso_timestamp_utc(numeric_date_iso_text(numeric_date_candidate(expression))) }}
     )
 {%- endmacro %}
 
@@ -201,7 +209,7 @@
 {#- Why parse_timestamp_utc nulled a value (null when it reads it, or it is blank): the
     quarantine reason of a required timestamp. -#}
 {% macro timestamp_quarantine_reason(expression, column_name) -%}
-    {%- set trimmed = 'trim(' ~ expression ~ ')' -%}
+    {%- set trimmed = numeric_date_candidate(expression) -%}
     case
         when {{ clean_text(expression) }} is null then 'missing or unreadable {{ column_name }}'
         when {{ parse_timestamp_utc(expression) }} is not null then null
