@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
@@ -189,7 +190,7 @@ def validate_message(
         cleaned["timestamp"] = _iso(timestamp)
     if message.get("sentAt") is not None:
         _time(message["sentAt"], "sentAt")
-    size = len(json.dumps(cleaned, separators=(",", ":"), default=str).encode())
+    size = len(orjson.dumps(cleaned, default=str))
     if size > MAX_MESSAGE_BYTES:
         raise Invalid(f"message is {size} bytes, over the {MAX_MESSAGE_BYTES} byte limit")
     return cleaned
@@ -481,8 +482,8 @@ class Collector:
             self._reject(endpoint, received_at, [(invalid.reason, None)])
             return _error(400, invalid.reason, invalid.code)
         try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, ValueError):
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
             text = raw[:REJECT_PAYLOAD_BYTES].decode("utf-8", errors="replace")
             if not self._authorized(request, None):
                 return _error(401, "invalid write key", "unauthorized")

@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 SEGMENT_SUFFIX = ".jsonl"
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
@@ -207,8 +209,8 @@ class EventLog:
                     "type": kind,
                     "message": message,
                 }
-                lines.append(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-            data = memoryview("".join(lines).encode())
+                lines.append(orjson.dumps(record, default=str))
+            data = memoryview(b"\n".join(lines) + b"\n" if lines else b"")
             descriptor = self._file.fileno()
             try:
                 written = 0
@@ -273,7 +275,7 @@ class EventLog:
                 while position < end:
                     line = handle.readline()
                     position += len(line)
-                    record = json.loads(line)
+                    record = orjson.loads(line)
                     if record["offset"] < start:
                         continue
                     yield LoggedEvent(
