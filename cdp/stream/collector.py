@@ -354,6 +354,13 @@ def _error(status: int, reason: str, code: str = "invalid_request", **extra: Any
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _without_write_key(payload: Any) -> Any:
+    """A rejected payload as kept: the write key (a secret) taken out of it."""
+    if isinstance(payload, dict) and "writeKey" in payload:
+        return {key: value for key, value in payload.items() if key != "writeKey"}
+    return payload
+
+
 def _basic_user(header: str | None) -> str | None:
     if not header or not header.lower().startswith("basic "):
         return None
@@ -400,7 +407,7 @@ class Collector:
                     "received_at": received_at.isoformat(),
                     "endpoint": endpoint,
                     "reason": reason,
-                    "payload": payload,
+                    "payload": _without_write_key(payload),
                 }
                 for reason, payload in items
             ]
@@ -446,6 +453,8 @@ class Collector:
                 data = inflater.decompress(data, limit + 1)
             except (zlib.error, gzip.BadGzipFile, EOFError):
                 raise Invalid("the body is not valid gzip", "invalid_encoding") from None
+            if len(data) <= limit and not inflater.eof:
+                raise Invalid("the gzip body is truncated", "invalid_encoding")
         elif encoding not in ("", "identity"):
             raise Invalid(f"unsupported Content-Encoding {encoding}", "invalid_encoding")
         if len(data) > limit:

@@ -155,8 +155,10 @@ class StreamService:
         worker_factory: WorkerFactory | None = realtime_workers,
         flush_seconds: float = 2.0,
         max_pending: int = 50_000,
+        max_connections: int = 1_000,
     ):
         check_host(host, write_key)
+        self.max_connections = max_connections
         self.settings = settings
         self.paths = StreamPaths(Path(stream_dir))
         self.host = host
@@ -207,6 +209,9 @@ class StreamService:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=10,
+            # connections and requests in flight beyond this get uvicorn's 503: with the
+            # group committer's bound on pending messages, memory stays bounded under load
+            limit_concurrency=self.max_connections,
         )
         self.server = uvicorn.Server(config)
 

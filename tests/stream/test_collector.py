@@ -217,3 +217,23 @@ def test_concurrent_requests_share_fsyncs_and_every_one_is_logged(collector_serv
     committer = collector_server.collector.committer
     assert committer.committed == 400
     assert committer.commits < 400  # some requests were committed together
+
+
+def test_the_write_key_is_not_kept_with_a_rejected_message(collector_server):
+    message = {"event": "E", "writeKey": WRITE_KEY}
+    response = requests.post(f"{collector_server.url}/v1/track", json=message)
+    assert response.status_code == 400
+    [rejected] = _rejects(collector_server)
+    assert WRITE_KEY not in json.dumps(rejected)
+
+
+def test_a_truncated_gzip_body_is_rejected(collector_server):
+    body = gzip.compress(json.dumps({"batch": [{"type": "page", "anonymousId": "a"}]}).encode())
+    response = requests.post(
+        f"{collector_server.url}/v1/batch",
+        data=body[: len(body) // 2],
+        headers={"Content-Encoding": "gzip"},
+        auth=AUTH,
+    )
+    assert response.status_code == 400
+    assert collector_server.log.end_offset() == 0
