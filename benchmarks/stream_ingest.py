@@ -207,6 +207,8 @@ def main() -> None:
                 clients, arguments.seconds, arguments.batch_size, arguments.client_processes, url
             )
             row["peak_rss_mib"] = round(_peak_rss_mib(server.pid))
+            health = requests.get(f"{url}/health", timeout=10).json()
+            row["fsyncs_so_far"] = health["commits"]
             rows.append(row)
             print(json.dumps(row), flush=True)
         logged = _end_offset(directory / "stream")

@@ -474,6 +474,7 @@ class Collector:
             "status": "ok",
             "end_offset": self.log.end_offset(),
             "pending": self.committer.pending,
+            "commits": self.committer.commits,
             "accepted": self.accepted,
             "rejected": self.rejects.count,
         }

@@ -237,3 +237,12 @@ def test_a_truncated_gzip_body_is_rejected(collector_server):
     )
     assert response.status_code == 400
     assert collector_server.log.end_offset() == 0
+
+
+def test_import_is_the_batch_endpoint_and_health_counts(collector_server):
+    batch = {"batch": [{"type": "screen", "userId": "u1", "name": "Home"}]}
+    response = requests.post(f"{collector_server.url}/v1/import", json=batch, auth=AUTH)
+    assert response.status_code == 200
+    health = requests.get(f"{collector_server.url}/health").json()
+    assert (health["status"], health["end_offset"], health["accepted"]) == ("ok", 1, 1)
+    assert requests.get(f"{collector_server.url}/v1/track").status_code == 405
