@@ -79,6 +79,7 @@ class Invalid(Exception):
         super().__init__(reason)
         self.reason = reason
         self.code = code
+        self.payload: Any = None  # what of the request is kept in the reject log
 
 
 # ---- validation ---------------------------------------------------------------------------
@@ -203,7 +204,8 @@ class RejectLog:
     """Rejected messages with their reason, one JSON line each, in files only the owner reads.
 
     `rejects/<UTC date>.jsonl` under the stream directory: `received_at`, `endpoint`,
-    `reason`, `payload` (the message as sent, or the start of a body that was not JSON).
+    `reason`, `payload` (the message as sent, or the first 64 KB of a body that was not
+    JSON or was over the size limit).
     """
 
     def __init__(self, directory: Path):
@@ -431,18 +433,25 @@ class Collector:
         )
 
     async def _read_body(self, request: Request, limit: int) -> bytes:
+        """The request body (decompressed), or Invalid; over the limit, reading stops there and
+        the start of the body is kept on the error (`payload`) for the reject log."""
+        compressed = request.headers.get("content-encoding") not in (None, "", "identity")
+        # a compressed body is smaller than what it holds; this bounds reading it
+        read_limit = 2 * limit + 1024 if compressed else limit
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise Invalid(f"request is {declared} bytes, over the {limit} byte limit", "too_large")
+        declared_size = f"{declared} bytes, " if declared and declared.isdigit() else ""
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > limit and request.headers.get("content-encoding") is None:
-                raise Invalid(f"request is over the {limit} byte limit", "too_large")
-            if size > 2 * limit + 1024:  # compressed bodies are not larger than this
-                raise Invalid(f"request is over the {limit} byte limit", "too_large")
             chunks.append(chunk)
+            if size > read_limit:
+                invalid = Invalid(
+                    f"request is {declared_size}over the {limit} byte limit", "too_large"
+                )
+                prefix = b"".join(chunks)[:REJECT_PAYLOAD_BYTES]
+                invalid.payload = prefix.decode("utf-8", errors="replace")
+                raise invalid
         data = b"".join(chunks)
         encoding = (request.headers.get("content-encoding") or "").strip().lower()
         if encoding in ("gzip", "x-gzip", "deflate"):
@@ -489,7 +498,7 @@ class Collector:
         except ClientDisconnect:
             return _error(400, "the client went away before the body was read")
         except Invalid as invalid:
-            self._reject(endpoint, received_at, [(invalid.reason, None)])
+            self._reject(endpoint, received_at, [(invalid.reason, invalid.payload)])
             return _error(400, invalid.reason, invalid.code)
         try:
             body = orjson.loads(raw)

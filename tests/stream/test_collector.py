@@ -141,7 +141,9 @@ def test_oversized_message_and_batch_get_400(collector_server):
     assert mixed.json()["rejected"][0]["index"] == 0
     assert "32768 byte limit" in mixed.json()["rejected"][0]["reason"]
     assert [event.message["userId"] for event in collector_server.log.read()] == ["u2"]
-    assert len(_rejects(collector_server)) == 3
+    rejects = _rejects(collector_server)
+    assert len(rejects) == 3
+    assert rejects[0]["payload"].startswith('{"userId"')  # the start of the oversized body
 
 
 def test_a_batch_keeps_its_valid_messages_and_names_the_bad_ones(collector_server):
