@@ -130,9 +130,11 @@ def test_kill_9_after_acknowledged_events_loses_none_and_lands_each_once(tmp_pat
     senders = [threading.Thread(target=send, args=(worker,)) for worker in range(4)]
     for sender in senders:
         sender.start()
-    assert _wait_for(lambda: len(acknowledged) >= 500)
-    time.sleep(0.5)  # let the landing writer be somewhere in the middle of a flush
-    stream.kill()
+    try:
+        assert _wait_for(lambda: len(acknowledged) >= 500)
+        time.sleep(0.5)  # let the landing writer be somewhere in the middle of a flush
+    finally:
+        stream.kill()
     stop.set()
     for sender in senders:
         sender.join(timeout=30)
@@ -154,10 +156,14 @@ def test_kill_9_after_acknowledged_events_loses_none_and_lands_each_once(tmp_pat
 
 def test_sigterm_lands_everything_and_exits_cleanly(tmp_path):
     stream = StreamProcess(tmp_path, free_port())
-    client = SegmentClient(WRITE_KEY, host=stream.url, sync_mode=True, max_retries=0)
-    for number in range(20):
-        client.track(user_id="u1", event="Order Completed", message_id=f"m{number}")
-        client.group(user_id="u1", group_id="g1", message_id=f"g{number}")
+    try:
+        client = SegmentClient(WRITE_KEY, host=stream.url, sync_mode=True, max_retries=0)
+        for number in range(20):
+            client.track(user_id="u1", event="Order Completed", message_id=f"m{number}")
+            client.group(user_id="u1", group_id="g1", message_id=f"g{number}")
+    except BaseException:
+        stream.kill()
+        raise
     assert stream.terminate() == 0
     ids = _landed_ids(tmp_path / "raw")
     assert sorted(ids) == sorted([f"m{n}" for n in range(20)] + [f"g{n}" for n in range(20)])
