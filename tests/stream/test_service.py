@@ -135,7 +135,7 @@ def test_kill_9_after_acknowledged_events_loses_none_and_lands_each_once(tmp_pat
         time.sleep(0.5)  # let the landing writer be somewhere in the middle of a flush
     finally:
         stream.kill()
-    stop.set()
+        stop.set()
     for sender in senders:
         sender.join(timeout=30)
     assert acknowledged
