@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -167,3 +173,102 @@ def test_parquet_landing_is_taken_in(tmp_path):
     _writer(tmp_path, landing_format="parquet").flush()
     summary = take_in(tmp_path / "raw", tmp_path / "intake")
     assert (summary.accepted, summary.quarantined, summary.rejected_lines) == (2, 0, 0)
+
+
+@pytest.mark.slow
+def test_dbt_staging_reads_the_landed_stream_events(tmp_path):
+    """The batch path's own staging (intake, then the incremental stg_ models) stages what the
+    stream landed, beside the sample's files."""
+    root = Path(__file__).resolve().parents[2]
+    raw_dir = tmp_path / "raw"
+    shutil.copytree(root / "seeds", raw_dir)
+    log = EventLog(tmp_path / "log")
+    at = "2026-12-01T10:00:00.123Z"
+    log.append(
+        [
+            (
+                "track",
+                {
+                    "messageId": "s-track",
+                    "userId": "u_0000001",
+                    "event": "Product Added",
+                    "properties": {"sku": "OUT-1503"},
+                    "timestamp": at,
+                },
+            ),
+            (
+                "page",
+                {
+                    "messageId": "s-page",
+                    "anonymousId": "s-anon",
+                    "name": "Pricing",
+                    "timestamp": at,
+                },
+            ),
+            (
+                "identify",
+                {
+                    "messageId": "s-identify",
+                    "anonymousId": "s-anon",
+                    "userId": "u_0000001",
+                    "traits": {"email": "S.Person@Example.com"},
+                    "timestamp": at,
+                },
+            ),
+            (
+                "alias",
+                {
+                    "messageId": "s-alias",
+                    "previousId": "s-old",
+                    "userId": "u_0000001",
+                    "timestamp": at,
+                },
+            ),
+        ],
+    )
+    LandingWriter(log, raw_dir, tmp_path / "checkpoints").flush()
+    duckdb_path = tmp_path / "cdp.duckdb"
+    environment = {
+        **os.environ,
+        "CDP_RAW_DIR": str(raw_dir),
+        "CDP_DUCKDB_PATH": str(duckdb_path),
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+    }
+    selector = "+stg_events__tracks +stg_events__identifies"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cdp.cli",
+            "dbt",
+            "build",
+            "--select",
+            selector,
+            "--exclude",
+            "test_type:singular",
+        ],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    with duckdb.connect(str(duckdb_path), read_only=True) as connection:
+        tracks = connection.execute(
+            "select message_id, user_id, anonymous_id, event_name, event_at"
+            " from staging.stg_events__tracks where message_id like 's-%' order by message_id"
+        ).fetchall()
+        identifies = connection.execute(
+            "select message_id, user_id, anonymous_id, email from staging.stg_events__identifies"
+            " where message_id like 's-%' order by message_id"
+        ).fetchall()
+    moment = datetime(2026, 12, 1, 10, 0, 0, 123000)
+    assert tracks == [
+        ("s-page", None, "s-anon", "Page Viewed", moment),
+        ("s-track", "u_0000001", None, "Product Added", moment),
+    ]
+    assert identifies == [
+        ("s-alias", "u_0000001", "s-old", None),
+        ("s-identify", "u_0000001", "s-anon", "s.person@example.com"),
+    ]
