@@ -471,5 +471,66 @@ def segment_preview(
         click.echo(line)
 
 
+@main.command()
+@with_warehouse_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8088, show_default=True)
+@click.option(
+    "--stream-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Event log, rejects and checkpoints (default: stream/ beside the DuckDB warehouse).",
+)
+@click.option(
+    "--flush-seconds",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="How long accepted events may wait before they are written to the landing folders.",
+)
+def stream(
+    raw_dir: Path | None,
+    duckdb_path: Path | None,
+    fmt: str | None,
+    host: str,
+    port: int,
+    stream_dir: Path | None,
+    flush_seconds: float,
+) -> None:
+    """Collect events (Segment's HTTP Tracking API) and run the real-time workers.
+
+    Clients send to http://HOST:PORT/v1/... with the write key (env CDP_WRITE_KEY) as the
+    HTTP Basic user name; accepted events reach the landing folders every few seconds.
+    Stops cleanly on SIGTERM or Ctrl-C.
+    """
+    import logging
+    import os
+
+    from cdp.stream.service import HostRefused, StreamService, default_stream_dir
+
+    settings = _settings(raw_dir, duckdb_path, fmt)
+    write_key = os.environ.get("CDP_WRITE_KEY") or None
+    directory = (stream_dir or default_stream_dir(settings.duckdb_path)).resolve()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        service = StreamService(
+            settings,
+            directory,
+            host=host,
+            port=port,
+            write_key=write_key,
+            flush_seconds=flush_seconds,
+        )
+    except HostRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    click.echo(
+        f"collector http://{host}:{port}/v1/ (write key {'required' if write_key else 'not set'})"
+    )
+    click.echo(f"stream    {directory}")
+    click.echo(f"landing   {settings.raw_dir} ({settings.landing_format})")
+    service.run()
+    click.echo("stopped")
+
+
 if __name__ == "__main__":
     main()

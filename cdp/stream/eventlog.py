@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 SEGMENT_SUFFIX = ".jsonl"
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
@@ -60,11 +62,80 @@ def _segments(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _complete_lines(path: Path) -> tuple[list[bytes], int]:
-    """The segment's whole lines and the byte length they take (a torn tail excluded)."""
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    return data[:end].splitlines(), end
+_TAIL_CHUNK = 64 * 1024
+
+
+def _line_offset(line: bytes) -> int:
+    """The offset of one complete log line (`{"offset":N,...`), read without parsing it all."""
+    head = line[:40]
+    start = head.index(b":") + 1
+    end = head.index(b",", start)
+    return int(head[start:end])
+
+
+def _complete_size(handle, size: int) -> int:
+    """The byte length of the segment's whole lines: up to and including its last newline."""
+    position = size
+    while position > 0:
+        begin = max(0, position - _TAIL_CHUNK)
+        handle.seek(begin)
+        chunk = handle.read(position - begin)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return begin + newline + 1
+        position = begin
+    return 0
+
+
+def _last_line(handle, end: int) -> bytes | None:
+    """The last whole line of a segment whose whole lines end at byte `end`."""
+    if end == 0:
+        return None
+    position = end - 1  # the final newline
+    collected = b""
+    while position > 0:
+        begin = max(0, position - _TAIL_CHUNK)
+        handle.seek(begin)
+        chunk = handle.read(position - begin) + collected
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return chunk[newline + 1 :]
+        collected = chunk
+        position = begin
+    handle.seek(0)
+    return handle.read(end - 1)
+
+
+def _line_start_at_or_after(handle, position: int, end: int) -> int:
+    """The byte position of the first line that starts at or after `position`."""
+    if position == 0:
+        return 0
+    handle.seek(position - 1)
+    while True:
+        at = handle.tell()
+        if at >= end:
+            return end
+        chunk = handle.read(min(_TAIL_CHUNK, end - at))
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return at + newline + 1
+
+
+def _seek_offset(handle, end: int, target: int) -> int:
+    """The byte position of the first line whose offset is >= target (binary search)."""
+    low, high = 0, end  # invariant: every line starting before `low` has offset < target
+    while low < high:
+        middle = _line_start_at_or_after(handle, (low + high) // 2, end)
+        if middle >= high:
+            break
+        handle.seek(middle)
+        offset = _line_offset(handle.readline())
+        if offset < target:
+            low = handle.tell()
+        else:
+            high = middle
+    # `low` is a line start; from here lines with offset < target are few (at most one probe gap)
+    return _line_start_at_or_after(handle, low, end)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -98,21 +169,23 @@ class EventLog:
             self._start_segment(0)
             return
         first, path = segments[-1]
-        lines, end = _complete_lines(path)
-        if end != path.stat().st_size:
-            with path.open("r+b") as torn:
-                torn.truncate(end)
-                torn.flush()
-                os.fsync(torn.fileno())
-        self._next_offset = first + len(lines)
-        self._file = path.open("ab")
+        with path.open("r+b") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            end = _complete_size(handle, size)
+            last = _last_line(handle, end)
+            if end != size:
+                handle.truncate(end)
+                handle.flush()
+                os.fsync(handle.fileno())
+        self._next_offset = first if last is None else _line_offset(last) + 1
+        self._file = path.open("ab", buffering=0)
         self._size = end
 
     def _start_segment(self, first_offset: int) -> None:
         if self._file is not None:
             self._file.close()
         path = self.directory / _segment_name(first_offset)
-        self._file = path.open("ab")
+        self._file = path.open("ab", buffering=0)
         _fsync_directory(self.directory)
         self._size = 0
         self._next_offset = first_offset
@@ -136,14 +209,31 @@ class EventLog:
                     "type": kind,
                     "message": message,
                 }
-                lines.append(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-            data = "".join(lines).encode()
-            self._file.write(data)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+                lines.append(orjson.dumps(record, default=str))
+            data = memoryview(b"\n".join(lines) + b"\n" if lines else b"")
+            descriptor = self._file.fileno()
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(descriptor, data[written:])
+                os.fsync(descriptor)
+            except OSError:
+                # Disk full or an I/O error: nothing of this call is acknowledged, so nothing of
+                # it may stay in the log (a later append would otherwise follow a torn line).
+                self._roll_back()
+                raise
             self._size += len(data)
             self._next_offset = first + len(entries)
             return range(first, self._next_offset)
+
+    def _roll_back(self) -> None:
+        try:
+            os.ftruncate(self._file.fileno(), self._size)
+            os.fsync(self._file.fileno())
+        except OSError:
+            pass  # the next writer cuts a torn tail off when it opens the segment
+        self._file.close()
+        self._file = None
 
     def close(self) -> None:
         with self._lock:
@@ -159,31 +249,44 @@ class EventLog:
         if not segments:
             return 0
         first, path = segments[-1]
-        return first + len(_complete_lines(path)[0])
+        with path.open("rb") as handle:
+            end = _complete_size(handle, path.stat().st_size)
+            last = _last_line(handle, end)
+        return first if last is None else _line_offset(last) + 1
 
     def read(self, start: int = 0, limit: int | None = None) -> Iterator[LoggedEvent]:
-        """Entries from offset `start` on (at most `limit`), in offset order."""
+        """Entries from offset `start` on (at most `limit`), in offset order.
+
+        Streams: a segment is searched for `start` (its lines are in offset order) and read
+        line by line, never whole; lines appended while reading may or may not be included.
+        """
         if not self.directory.exists():
             return
         segments = _segments(self.directory)
         produced = 0
-        for index, (_first, path) in enumerate(segments):
+        for index, (first, path) in enumerate(segments):
             following = segments[index + 1][0] if index + 1 < len(segments) else None
             if following is not None and following <= start:
                 continue
-            for line in _complete_lines(path)[0]:
-                record = json.loads(line)
-                if record["offset"] < start:
-                    continue
-                yield LoggedEvent(
-                    offset=record["offset"],
-                    received_at=datetime.fromisoformat(record["received_at"]),
-                    type=record["type"],
-                    message=record["message"],
-                )
-                produced += 1
-                if limit is not None and produced >= limit:
-                    return
+            with path.open("rb") as handle:
+                end = _complete_size(handle, os.fstat(handle.fileno()).st_size)
+                position = _seek_offset(handle, end, start) if start > first else 0
+                handle.seek(position)
+                while position < end:
+                    line = handle.readline()
+                    position += len(line)
+                    record = orjson.loads(line)
+                    if record["offset"] < start:
+                        continue
+                    yield LoggedEvent(
+                        offset=record["offset"],
+                        received_at=datetime.fromisoformat(record["received_at"]),
+                        type=record["type"],
+                        message=record["message"],
+                    )
+                    produced += 1
+                    if limit is not None and produced >= limit:
+                        return
 
 
 class Checkpoint:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import random
+
+import pytest
+
 from cdp.stream.eventlog import Checkpoint, EventLog
 
 
@@ -47,3 +52,33 @@ def test_checkpoint_survives_a_new_process_and_starts_at_zero(tmp_path):
     assert checkpoint.load() == 0
     checkpoint.save(42)
     assert Checkpoint(tmp_path / "consumer.json").load() == 42
+
+
+def test_reading_from_any_offset_finds_it_by_search_whatever_the_line_sizes(tmp_path):
+    generator = random.Random(7)
+    log = EventLog(tmp_path, segment_bytes=4000)
+    for number in range(300):
+        message = {**_message(number), "pad": "x" * generator.randrange(0, 400), "text": "é"}
+        log.append([("track", message)])
+    assert log.end_offset() == 300
+    for start in [0, 1, 2, 37, 150, 151, 298, 299, 300, 301, *generator.sample(range(300), 40)]:
+        offsets = [event.offset for event in log.read(start, limit=5)]
+        assert offsets == list(range(start, min(start + 5, 300)))
+    assert [event.message["text"] for event in log.read(299)] == ["é"]
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    log = EventLog(tmp_path)
+    log.append([("track", _message(0))])
+    real_fsync = os.fsync
+
+    def failing_fsync(descriptor):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError):
+        log.append([("track", _message(1)), ("track", _message(2))])
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert log.end_offset() == 1
+    assert log.append([("track", _message(3))]) == range(1, 2)
+    assert [event.message["messageId"] for event in log.read()] == ["m0", "m3"]
