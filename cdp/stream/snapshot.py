@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -172,9 +172,16 @@ def take_snapshot(
     need: EventNeed,
     marker: str,
     now: datetime,
+    *,
+    before_copy: Callable[[datetime], None] | None = None,
+    after_copy: Callable[[datetime], None] | None = None,
 ) -> Snapshot | None:
-    """Copy the last build into `state` (one transaction); None when the warehouse is locked
-    or has no build yet. The warehouse is attached only for the copy."""
+    """Copy the last build into `state`; None when the warehouse is locked or has no build.
+
+    The warehouse is attached only for the copy. `before_copy(as_of)` and `after_copy(as_of)`
+    run in the same transaction as the copy (the evaluator compares and reconciles there), so
+    a crash leaves either the old snapshot and its consequences or the new one and its.
+    """
     try:
         state.execute(f"attach '{_path_literal(warehouse_path)}' as {WAREHOUSE_ALIAS} (read_only)")
     except (duckdb.IOException, duckdb.ConnectionException, duckdb.BinderException) as error:
@@ -187,11 +194,15 @@ def take_snapshot(
             return None
         state.execute("begin")
         try:
+            if before_copy is not None:
+                before_copy(as_of)
             _copy(state, list(segments), need, as_of)
             state.execute("delete from snap.build")
             state.execute(
                 "insert into snap.build values (?, ?, ?)", [as_of, marker, now.replace(tzinfo=None)]
             )
+            if after_copy is not None:
+                after_copy(as_of)
             state.execute("commit")
         except Exception:
             state.execute("rollback")
@@ -218,6 +229,10 @@ def _copy(
         "create or replace table snap.customer_identifiers as"
         " select identifier_type, identifier_value, customer_id"
         f" from {source}.core.customer_identifiers"
+    )
+    state.execute(
+        "create index if not exists snap_identifier_lookup"
+        " on snap.customer_identifiers (identifier_type, identifier_value)"
     )
     available = set(_columns(state, "core", "customers"))
     selected = [
