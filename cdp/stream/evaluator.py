@@ -48,8 +48,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from cdp.pipeline import Settings
 from cdp.stream.eventlog import EventLog, LoggedEvent
 from cdp.stream.rt_rules import RealtimeRule, compile_realtime_rules
@@ -80,10 +78,13 @@ _SCHEMA = [
     "create schema if not exists rt",
     "create schema if not exists segments",
     "create schema if not exists core",
-    "create table if not exists rt.offsets (consumer varchar primary key, next_offset bigint not null)",
+    "create table if not exists rt.offsets"
+    " (consumer varchar primary key, next_offset bigint not null)",
     "create table if not exists rt.links (identifier_type varchar, identifier_value varchar,"
-    " customer_id varchar not null, linked_at timestamp, primary key (identifier_type, identifier_value))",
-    "create table if not exists rt.provisional (customer_id varchar primary key, created_at timestamp)",
+    " customer_id varchar not null, linked_at timestamp,"
+    " primary key (identifier_type, identifier_value))",
+    "create table if not exists rt.provisional"
+    " (customer_id varchar primary key, created_at timestamp)",
     "create table if not exists rt.stream_events (message_id varchar primary key,"
     " customer_id varchar not null, event_name varchar not null, occurred_at timestamp not null,"
     " received_at timestamp, log_offset bigint)",
@@ -92,10 +93,11 @@ _SCHEMA = [
     "create table if not exists rt.due (segment_name varchar, customer_id varchar,"
     " due_at timestamp, primary key (segment_name, customer_id))",
     "create sequence if not exists rt.change_ids",
-    "create table if not exists realtime_memberships (change_id bigint default nextval('rt.change_ids'),"
-    " segment_name varchar, customer_id varchar, change varchar, changed_at timestamp, reason varchar)",
-    "create table if not exists realtime_reconciliations (segment_name varchar, customer_id varchar,"
-    " change varchar, as_of timestamp, reconciled_at timestamp)",
+    "create table if not exists realtime_memberships"
+    " (change_id bigint default nextval('rt.change_ids'), segment_name varchar,"
+    " customer_id varchar, change varchar, changed_at timestamp, reason varchar)",
+    "create table if not exists realtime_reconciliations (segment_name varchar,"
+    " customer_id varchar, change varchar, as_of timestamp, reconciled_at timestamp)",
 ]
 
 
@@ -298,9 +300,9 @@ class Evaluator:
             customer_id = people[0]
         else:
             kind, value = identifiers[0]
-            customer_id = PROVISIONAL_PREFIX + uuid.uuid5(
-                _PROVISIONAL_NAMESPACE, f"{kind}:{value}"
-            ).hex[:20]
+            customer_id = (
+                PROVISIONAL_PREFIX + uuid.uuid5(_PROVISIONAL_NAMESPACE, f"{kind}:{value}").hex[:20]
+            )
             self.db.execute(
                 "insert into rt.provisional values (?, ?) on conflict do nothing",
                 [customer_id, _naive_utc(self.clock())],
@@ -319,7 +321,8 @@ class Evaluator:
 
     def _link(self, kind: str, value: str, customer_id: str) -> None:
         self.db.execute(
-            "insert into rt.links values (?, ?, ?, ?) on conflict (identifier_type, identifier_value)"
+            "insert into rt.links values (?, ?, ?, ?)"
+            " on conflict (identifier_type, identifier_value)"
             " do update set customer_id = excluded.customer_id, linked_at = excluded.linked_at",
             [kind, value, customer_id, _naive_utc(self.clock())],
         )
@@ -360,14 +363,16 @@ class Evaluator:
         for name, rule in self.rules.items():
             self.db.execute(f"create or replace temp table rt_result as {rule.sql}")
             self.db.execute(
-                "insert into realtime_memberships (segment_name, customer_id, change, changed_at, reason)"
+                "insert into realtime_memberships"
+                " (segment_name, customer_id, change, changed_at, reason)"
                 " select ?, result.customer_id, 'entered', ?, ? from rt_result as result"
                 " where not exists (select 1 from rt.current_members as member"
                 "   where member.segment_name = ? and member.customer_id = result.customer_id)",
                 [name, now, reason, name],
             )
             self.db.execute(
-                "insert into realtime_memberships (segment_name, customer_id, change, changed_at, reason)"
+                "insert into realtime_memberships"
+                " (segment_name, customer_id, change, changed_at, reason)"
                 " select ?, member.customer_id, 'exited', ?, ? from rt.current_members as member"
                 " where member.segment_name = ?"
                 "   and member.customer_id in (select customer_id from rt_touched)"
@@ -433,9 +438,7 @@ class Evaluator:
             " union all select customer_id, event_name, occurred_at from rt.stream_events"
             ") where occurred_at <= getvariable('cdp_as_of')"
         )
-        self.db.execute(
-            "create or replace view core.customers as select * from snap.customers"
-        )
+        self.db.execute("create or replace view core.customers as select * from snap.customers")
         for name, rule in self.rules.items():
             consent = f"consent_{rule.consent_purpose}"
             self.db.execute(
@@ -445,7 +448,8 @@ class Evaluator:
                 " customer.email, customer.phone, customer.first_name, customer.last_name,"
                 " customer.country"
                 " from rt.current_members as member"
-                " inner join rt.customers_all as customer on member.customer_id = customer.customer_id"
+                " inner join rt.customers_all as customer"
+                " on member.customer_id = customer.customer_id"
                 f" where member.segment_name = '{name}'"
             )
 

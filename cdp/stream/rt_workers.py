@@ -16,4 +16,7 @@ def build_workers(settings: Settings, stream_dir: Path, **evaluator_options: Any
     The evaluator reads the event log in `<stream_dir>/log` unless `log_dir` is given, and
     keeps its state in `<stream_dir>/state.duckdb`, where the syncs read.
     """
-    return [Evaluator(settings, stream_dir, **evaluator_options), RealtimeSyncs(settings, stream_dir)]
+    return [
+        Evaluator(settings, stream_dir, **evaluator_options),
+        RealtimeSyncs(settings, stream_dir),
+    ]

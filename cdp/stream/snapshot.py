@@ -246,7 +246,8 @@ def _copy(
         f" select {', '.join(selected)} from {source}.core.customers"
     )
     state.execute(
-        f"create or replace table snap.customer_traits as select * from {source}.core.customer_traits"
+        "create or replace table snap.customer_traits as"
+        f" select * from {source}.core.customer_traits"
     )
     names = sorted(need.names)
     window = (
@@ -270,7 +271,8 @@ def _copy(
         if _columns(state, "segments", segment):
             state.execute(
                 "insert into snap.batch_memberships"
-                f" select '{segment}', customer_id, is_holdout from {source}.segments.{_quoted(segment)}"
+                f" select '{segment}', customer_id, is_holdout"
+                f" from {source}.segments.{_quoted(segment)}"
             )
 
 

@@ -42,14 +42,18 @@ REALTIME = "realtime"
 
 def realtime_syncs(syncs: Sequence[SyncConfig] | None = None) -> list[SyncConfig]:
     """The syncs marked `schedule: realtime`."""
-    return [sync for sync in (project_syncs() if syncs is None else syncs) if sync.schedule == REALTIME]
+    return [
+        sync for sync in (project_syncs() if syncs is None else syncs) if sync.schedule == REALTIME
+    ]
 
 
 class _Log:
     """The runner's reporter, to the log: counts and names, never a record."""
 
     def abandoned(self, count: int) -> None:
-        log.warning("%s real-time sync runs left running by a stopped process marked abandoned", count)
+        log.warning(
+            "%s real-time sync runs left running by a stopped process marked abandoned", count
+        )
 
     def replaying(self, sync_name: str, released: int) -> None:
         log.info("%s: %s dead letters released", sync_name, released)

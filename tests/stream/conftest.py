@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 # --- Real-time evaluator and syncs --------------------------------------------------------
-
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,7 +50,9 @@ def rt_warehouse(built_sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 class Clock:
     """An injected clock: `now` moves only when a test moves it."""
 
-    now: datetime = field(default_factory=lambda: datetime.fromisoformat(SAMPLE_AS_OF) + timedelta(hours=1))
+    now: datetime = field(
+        default_factory=lambda: datetime.fromisoformat(SAMPLE_AS_OF) + timedelta(hours=1)
+    )
 
     def __call__(self) -> datetime:
         return self.now
@@ -76,7 +77,9 @@ class Stream:
         from cdp.stream.syncs import RealtimeSyncs
 
         self.workers = [
-            Evaluator(self.settings, self.stream_dir, clock=self.clock, rules=self.rules, **options),
+            Evaluator(
+                self.settings, self.stream_dir, clock=self.clock, rules=self.rules, **options
+            ),
             RealtimeSyncs(self.settings, self.stream_dir),
         ]
         return self.workers
@@ -138,7 +141,9 @@ def stream(rt_warehouse: Path, realtime_rules, tmp_path: Path) -> Iterator[Strea
         running.stop()
 
 
-def pick_customer(warehouse: Path, where: str = "true", *, held_out: bool = False) -> tuple[str, str, str]:
+def pick_customer(
+    warehouse: Path, where: str = "true", *, held_out: bool = False
+) -> tuple[str, str, str]:
     """(customer_id, shop_customer_id, email) of a customer who can join seg_cart_abandoners:
     email consent, not unsubscribed or bounced, not a member, no Product Added in the last two
     weeks of history, and (not) in the segment's holdout."""
@@ -159,10 +164,13 @@ def pick_customer(warehouse: Path, where: str = "true", *, held_out: bool = Fals
                 and not coalesce(traits.has_unsubscribed, false)
                 and not coalesce(traits.has_bounced_or_complained, false)
                 and not traits.is_erased
-                and customers.customer_id not in (select customer_id from segments.seg_cart_abandoners)
+                and customers.customer_id not in (
+                    select customer_id from segments.seg_cart_abandoners
+                )
                 and customers.customer_id not in (
                     select customer_id from segments.int_segments__customer_events
-                    where event_name = 'Product Added' and occurred_at > timestamp '{SAMPLE_AS_OF}' - interval 14 day
+                    where event_name = 'Product Added'
+                        and occurred_at > timestamp '{SAMPLE_AS_OF}' - interval 14 day
                 )
                 and ({bucket}) = {str(held_out).lower()}
                 and shop.identifier_value not in (
@@ -179,13 +187,24 @@ def pick_customer(warehouse: Path, where: str = "true", *, held_out: bool = Fals
 
 
 def track(event: str, at: datetime, message_id: str, **ids: str) -> tuple[str, dict]:
-    return ("track", {"type": "track", "event": event, "messageId": message_id,
-                      "timestamp": at.isoformat() + "Z", "properties": {}, **ids})
+    return (
+        "track",
+        {
+            "type": "track",
+            "event": event,
+            "messageId": message_id,
+            "timestamp": at.isoformat() + "Z",
+            "properties": {},
+            **ids,
+        },
+    )
 
 
 def identify(at: datetime, message_id: str, **fields) -> tuple[str, dict]:
-    return ("identify", {"type": "identify", "messageId": message_id,
-                         "timestamp": at.isoformat() + "Z", **fields})
+    return (
+        "identify",
+        {"type": "identify", "messageId": message_id, "timestamp": at.isoformat() + "Z", **fields},
+    )
 
 
 PickCustomer = Callable[..., tuple[str, str, str]]

@@ -31,7 +31,10 @@ def test_the_first_snapshot_starts_from_the_batch_memberships(stream, rt_warehou
     import duckdb
 
     with duckdb.connect(str(rt_warehouse), read_only=True) as connection:
-        batch = {row[0] for row in connection.execute(f"select customer_id from segments.{CART}").fetchall()}
+        batch = {
+            row[0]
+            for row in connection.execute(f"select customer_id from segments.{CART}").fetchall()
+        }
     assert batch, "the sample has cart abandoners"
     assert _members(stream) == batch
 
@@ -117,13 +120,15 @@ def test_a_redelivered_message_counts_once(stream, rt_warehouse):
     stream.append(event, event)
     stream.append(event)
     stream.evaluate()
-    assert stream.state(
-        "select count(*) from rt.stream_events where message_id = 'dup-1'"
-    ) == [(1,)]
+    assert stream.state("select count(*) from rt.stream_events where message_id = 'dup-1'") == [
+        (1,)
+    ]
     assert _changes(stream, customer) == [("entered", "event")]
 
 
-def test_a_crash_before_the_commit_replays_without_double_effects(stream, rt_warehouse, monkeypatch):
+def test_a_crash_before_the_commit_replays_without_double_effects(
+    stream, rt_warehouse, monkeypatch
+):
     customer, shop_id, _ = pick_customer(rt_warehouse)
     stream.evaluate()
     stream.append(track("Product Added", stream.clock(), "c-1", userId=shop_id))

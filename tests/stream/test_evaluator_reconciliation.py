@@ -24,19 +24,35 @@ def _drop(since: datetime, until: datetime) -> list[tuple[str, dict]]:
     calls = []
     with (DEFAULT_RAW_DIR / "events" / "tracks" / "part-00000.csv").open() as handle:
         for row in csv.DictReader(handle):
-            calls.append(("track", {
-                "type": "track", "messageId": row["message_id"], "event": row["event"],
-                "anonymousId": row["anonymous_id"] or None, "userId": row["user_id"] or None,
-                "timestamp": row["timestamp"], "properties": {},
-            }))
+            calls.append(
+                (
+                    "track",
+                    {
+                        "type": "track",
+                        "messageId": row["message_id"],
+                        "event": row["event"],
+                        "anonymousId": row["anonymous_id"] or None,
+                        "userId": row["user_id"] or None,
+                        "timestamp": row["timestamp"],
+                        "properties": {},
+                    },
+                )
+            )
     with (DEFAULT_RAW_DIR / "events" / "identifies" / "part-00000.csv").open() as handle:
         for row in csv.DictReader(handle):
-            calls.append(("identify", {
-                "type": "identify", "messageId": row["message_id"],
-                "anonymousId": row["anonymous_id"] or None, "userId": row["user_id"] or None,
-                "traits": {"email": row["email"]} if row["email"] else {},
-                "timestamp": row["timestamp"],
-            }))
+            calls.append(
+                (
+                    "identify",
+                    {
+                        "type": "identify",
+                        "messageId": row["message_id"],
+                        "anonymousId": row["anonymous_id"] or None,
+                        "userId": row["user_id"] or None,
+                        "traits": {"email": row["email"]} if row["email"] else {},
+                        "timestamp": row["timestamp"],
+                    },
+                )
+            )
     timed = [(parse_time(message["timestamp"]), kind, message) for kind, message in calls]
     kept = [item for item in timed if item[0] is not None and since < item[0] <= until]
     return [
@@ -75,9 +91,9 @@ def test_a_replayed_drop_agrees_with_the_build_after_reconciliation(
         stream.append(*drop)
         stream.clock.now = later
         stream.evaluate()
-        before = set(stream.state(
-            "select segment_name, customer_id, is_holdout from rt.current_members"
-        ))
+        before = set(
+            stream.state("select segment_name, customer_id, is_holdout from rt.current_members")
+        )
 
         monkeypatch.setenv("CDP_AS_OF", SAMPLE_AS_OF)
         build_warehouse(DEFAULT_RAW_DIR, warehouse)
@@ -85,21 +101,22 @@ def test_a_replayed_drop_agrees_with_the_build_after_reconciliation(
         batch = _batch(warehouse, realtime_rules)
         stream.evaluate()  # the new build: compared, corrected, logged
 
-        logged = set(stream.state(
-            "select segment_name, customer_id, change from realtime_reconciliations"
-        ))
+        logged = set(
+            stream.state("select segment_name, customer_id, change from realtime_reconciliations")
+        )
         before_keys = {(segment, customer) for segment, customer, _ in before}
         batch_keys = {(segment, customer) for segment, customer, _ in batch}
         assert logged == (
             {(*key, "missing_in_stream") for key in batch_keys - before_keys}
             | {(*key, "extra_in_stream") for key in before_keys - batch_keys}
         )
-        assert stream.state(
-            "select distinct as_of from realtime_reconciliations"
-        ) in ([], [(later,)])
-        after = set(stream.state(
-            "select segment_name, customer_id, is_holdout from rt.current_members"
-        ))
+        assert stream.state("select distinct as_of from realtime_reconciliations") in (
+            [],
+            [(later,)],
+        )
+        after = set(
+            stream.state("select segment_name, customer_id, is_holdout from rt.current_members")
+        )
         assert after == batch
         # The stream found most of what the build found from the same events.
         agreed = len(before_keys & batch_keys)

@@ -37,11 +37,13 @@ def test_a_new_member_is_sent_once_and_the_held_out_never(stream, rt_warehouse):
     stream.evaluate()
     assert stream.syncs.step() is True
     assert stream.syncs.step() is False  # nothing changed since
-    added = _keys(stream.sent(SYNC)[len(first):], "add")
+    added = _keys(stream.sent(SYNC)[len(first) :], "add")
     assert added == [customer]
     assert held_out not in _keys(stream.sent(SYNC), "add")
     (run,) = stream.state(
-        "select status from reverse_etl.sync_runs where sync_name = ? order by started_at desc limit 1", [SYNC]
+        "select status from reverse_etl.sync_runs where sync_name = ?"
+        " order by started_at desc limit 1",
+        [SYNC],
     )
     assert run[0] == "success"
 
@@ -113,7 +115,9 @@ def test_the_file_destination_gets_a_new_member_within_seconds(
             time.sleep(0.1)  # the first snapshot's members
         log = EventLog(stream_dir / "log")
         sent_at = time.monotonic()
-        log.append([track("Product Added", datetime.now(UTC).replace(tzinfo=None), "f-1", userId=shop_id)])
+        log.append(
+            [track("Product Added", datetime.now(UTC).replace(tzinfo=None), "f-1", userId=shop_id)]
+        )
         log.close()
         while customer not in _keys(reader.sent(SYNC), "add") and time.monotonic() - sent_at < 30:
             time.sleep(0.05)
