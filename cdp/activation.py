@@ -76,6 +76,16 @@ def project_syncs(path: Path = SYNCS_PATH) -> list[SyncConfig]:
     return syncs
 
 
+# Syncs `cdp stream` sends as the real-time memberships change (cdp/stream/syncs.py), with
+# their own state; a batch run never sends them too.
+REALTIME_SCHEDULE = "realtime"
+
+
+def batch_syncs(syncs: Sequence[SyncConfig]) -> list[SyncConfig]:
+    """The syncs a batch run sends: all but the `schedule: realtime` ones."""
+    return [sync for sync in syncs if sync.schedule != REALTIME_SCHEDULE]
+
+
 def _select(syncs: list[SyncConfig], names: Sequence[str]) -> list[SyncConfig]:
     unknown = set(names) - {sync.name for sync in syncs}
     if unknown:
@@ -83,7 +93,13 @@ def _select(syncs: list[SyncConfig], names: Sequence[str]) -> list[SyncConfig]:
             f"no such sync: {', '.join(sorted(unknown))} "
             f"(known: {', '.join(sync.name for sync in syncs)})"
         )
-    return [sync for sync in syncs if not names or sync.name in names]
+    realtime = sorted(set(names) - {sync.name for sync in batch_syncs(syncs)})
+    if realtime:
+        raise ValueError(
+            f"{', '.join(realtime)}: schedule realtime, sent by `cdp stream` from its own"
+            " state; a batch run does not send it"
+        )
+    return [sync for sync in batch_syncs(syncs) if not names or sync.name in names]
 
 
 def project_dead_letters(settings: Settings, names: Sequence[str] = ()) -> list[DeadLetter]:

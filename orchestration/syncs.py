@@ -27,7 +27,7 @@ from dagster import (
     asset,
 )
 
-from cdp.activation import project_syncs, run_project_syncs
+from cdp.activation import batch_syncs, project_syncs, run_project_syncs
 from orchestration.dbt import checked_settings, release_warehouse
 from reverse_etl.config import SyncConfig, SyncConfigError
 from reverse_etl.lock import WarehouseBusy
@@ -107,8 +107,9 @@ def sync_asset(sync: SyncConfig) -> AssetsDefinition:
 
 @functools.cache
 def sync_assets() -> tuple[AssetsDefinition, ...]:
-    """One asset per sync of dbt_project/syncs.yml, read when first needed."""
-    return tuple(sync_asset(sync) for sync in project_syncs())
+    """One asset per batch sync of dbt_project/syncs.yml, read when first needed (the
+    `schedule: realtime` ones are sent by `cdp stream`)."""
+    return tuple(sync_asset(sync) for sync in batch_syncs(project_syncs()))
 
 
 def sync_selection(schedule: str | None = None) -> AssetSelection:

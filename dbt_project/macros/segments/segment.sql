@@ -7,7 +7,7 @@
           owner: lifecycle-marketing          # who answers for it
           kpi: repeat purchase rate           # what it is meant to move
           version: 1                          # bump when the rules change meaning
-          refresh: hourly                     # hourly | nightly
+          refresh: hourly                     # hourly | nightly | realtime (also on the stream, cdp/stream)
           holdout_share: 0.1                  # members kept out of every send, for lift
           consent_purpose: email_marketing    # email_marketing | sms_marketing | ads_personalization | data_sale_sharing
           size_bounds: {min: 1, max: 1000000} # expected size; tests/assert_segment_sizes_within_bounds warns outside it
@@ -67,6 +67,20 @@
     {%- endif -%}
     {%- set validate = rules_under_test is none -%}
     {%- if validate -%}{{ segment_validate_metadata(segment_name, definition) }}{%- endif -%}
+    {%- set filtered = is_incremental() and not segment_affects_everyone(inputs) -%}
+    {{ return(segment_query(
+        segment_name, definition, traits_relation, customers_relation, events_relation,
+        affected=affected_segment_customers(inputs) if filtered else none, validate=validate,
+    )) }}
+{% endmacro %}
+
+
+{#-
+    The membership query of one segment over the given relations: `affected` (SQL selecting
+    customer_id) restricts it to those customers. segment() renders it over the build's
+    relations, segment_realtime() over the relations of the real-time evaluator.
+-#}
+{% macro segment_query(segment_name, definition, traits_relation, customers_relation, events_relation, affected=none, validate=true) -%}
     {%- set context = {
         'segment': segment_name, 'traits': segment_known_traits() if validate else {},
         'events': 'customer_events', 'validate': validate,
@@ -75,13 +89,13 @@
     {%- set excluded = segment_condition(definition['exclude'], 'exclude', context) if definition.get('exclude') is not none else none -%}
     {%- set holdout_share = definition.get('holdout_share', 0) -%}
     {%- set purpose = definition.get('consent_purpose') -%}
-
+    {%- set filtered = affected is not none -%}
+    {%- set sql -%}
 with
 
-{% set filtered = is_incremental() and not segment_affects_everyone(inputs) %}
 {% if filtered %}
     affected as (
-        {{ affected_segment_customers(inputs) }}
+        {{ affected }}
     ),
 {% endif %}
 
@@ -132,7 +146,36 @@ final as (
 )
 
 select * from final
-{% endmacro %}
+    {%- endset -%}
+    {{ return(sql) }}
+{%- endmacro %}
+
+
+{#-
+    A `refresh: realtime` segment's membership query for the real-time evaluator
+    (cdp/stream): the same rules as the built model, over the relations the evaluator names
+    and restricted to the customers of `affected` (SQL selecting customer_id). The as_of is
+    the `as_of` var as always; the evaluator compiles this once with a placeholder there and
+    binds the evaluation time when it runs the query.
+-#}
+{% macro segment_realtime(segment_name, traits, customers, events, affected) -%}
+    {%- set nodes = [] -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.name == segment_name -%}
+        {%- do nodes.append(node) -%}
+    {%- endfor -%}
+    {%- if nodes | length == 0 -%}
+        {{ exceptions.raise_compiler_error("segment " ~ segment_name ~ ": no such segment model") }}
+    {%- endif -%}
+    {%- set definition = (nodes[0].config.get('meta') or {}).get('segment') -%}
+    {%- if definition is none -%}
+        {{ segment_error(segment_name, 'config.meta.segment', 'is missing: a segment needs its rules and metadata') }}
+    {%- endif -%}
+    {{ segment_validate_metadata(segment_name, definition) }}
+    {%- if definition['refresh'] != 'realtime' -%}
+        {{ segment_error(segment_name, 'refresh', "is '" ~ definition['refresh'] ~ "'; only a realtime segment is evaluated on the stream") }}
+    {%- endif -%}
+    {{ return(segment_query(segment_name, definition, traits, customers, events, affected=affected)) }}
+{%- endmacro %}
 
 
 {#- The segment's definition: its YAML, or in a unit test the rules under test. -#}
@@ -275,8 +318,8 @@ select * from final
     {%- for key in ['owner', 'kpi'] if definition[key] is not string or definition[key] | trim == '' -%}
         {{ segment_error(segment_name, key, 'must be non-empty text') }}
     {%- endfor -%}
-    {%- if definition['refresh'] not in ('hourly', 'nightly') -%}
-        {{ segment_error(segment_name, 'refresh', "must be hourly or nightly, not '" ~ definition['refresh'] ~ "'") }}
+    {%- if definition['refresh'] not in ('hourly', 'nightly', 'realtime') -%}
+        {{ segment_error(segment_name, 'refresh', "must be hourly, nightly or realtime, not '" ~ definition['refresh'] ~ "'") }}
     {%- endif -%}
     {%- set share = definition['holdout_share'] -%}
     {%- if share is string or share is boolean or share is not number or share < 0 or share >= 1 -%}

@@ -1,0 +1,167 @@
+"""The real-time segments' rules, compiled by dbt from the same segment macro as the build.
+
+`segment_realtime()` (dbt_project/macros/segments/segment.sql) renders a `refresh: realtime`
+segment's membership query over relations the evaluator names. It is compiled once per
+snapshot with a placeholder as_of, which `RealtimeRule.sql` replaces by the DuckDB variable
+`cdp_as_of` (set to the evaluation time before each query): no rule is translated in Python.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cdp import DBT_PROJECT_DIR
+from cdp.pipeline import Settings, dbt_environment, dbt_invocation, release_dbt_connection
+from cdp.segments import SegmentDefinition, load_segment_definitions
+
+# A time no build uses; the compiled `cast('<it>' as timestamp)` becomes the variable.
+AS_OF_PLACEHOLDER = "1970-01-01 00:00:07"
+_PLACEHOLDER_CAST = re.compile(
+    r"cast\(\s*'" + re.escape(AS_OF_PLACEHOLDER) + r"'\s+as\s+timestamp\s*\)", re.IGNORECASE
+)
+AS_OF_VARIABLE = "getvariable('cdp_as_of')"
+_SEPARATOR = "-- cdp realtime segment boundary --"
+
+# The relations the compiled rules read, in the evaluator's state database.
+TRAITS_RELATION = "rt.traits_all"
+CUSTOMERS_RELATION = "rt.customers_all"
+EVENTS_RELATION = "rt.events_all"
+AFFECTED_SQL = "select touched.customer_id from rt_touched as touched"
+
+
+class RuleCompileError(RuntimeError):
+    """dbt refused a real-time segment (its rules or metadata are invalid)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """An event condition with a window: an event leaves it `days` after it happened."""
+
+    event_name: str
+    days: int
+
+
+@dataclass(frozen=True)
+class RealtimeRule:
+    name: str
+    sql: str  # the membership query over the rt relations, as_of = getvariable('cdp_as_of')
+    consent_purpose: str
+    windows: tuple[Window, ...]
+    definition: Mapping[str, Any]
+
+
+def realtime_definitions(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, SegmentDefinition]:
+    """The segments whose metadata says `refresh: realtime`."""
+    return {
+        name: definition
+        for name, definition in load_segment_definitions(project_dir).items()
+        if definition.metadata.get("refresh") == "realtime"
+    }
+
+
+def windows_of(definition: Mapping[str, Any]) -> tuple[Window, ...]:
+    found: list[Window] = []
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, Mapping):
+            return
+        if "event" in node and node.get("within_days") is not None:
+            found.append(Window(str(node["event"]), int(node["within_days"])))
+        for key in ("all", "any"):
+            for child in node.get(key) or []:
+                walk(child)
+        if "not" in node:
+            walk(node["not"])
+
+    walk(definition.get("rules"))
+    walk(definition.get("exclude"))
+    return tuple(dict.fromkeys(found))
+
+
+def rule_definition(definition: SegmentDefinition) -> dict[str, Any]:
+    return {**definition.metadata, "rules": definition.rules, "exclude": definition.exclude}
+
+
+def _inline(names: Sequence[str]) -> str:
+    calls = [
+        "{{ segment_realtime("
+        + ", ".join(
+            json.dumps(value)
+            for value in (name, TRAITS_RELATION, CUSTOMERS_RELATION, EVENTS_RELATION, AFFECTED_SQL)
+        )
+        + ") }}"
+        for name in names
+    ]
+    return ("\n" + _SEPARATOR + "\n").join(calls)
+
+
+def compile_realtime_rules(
+    settings: Settings, names: Iterable[str] | None = None, project_dir: Path | None = None
+) -> dict[str, RealtimeRule]:
+    """Compile the real-time segments (all, or `names`) in one dbt invocation.
+
+    dbt runs against a scratch DuckDB file and target directory, so it neither opens the
+    warehouse nor touches the build's artifacts.
+    """
+    from dbt.cli.main import dbtRunner
+
+    definitions = realtime_definitions(project_dir or DBT_PROJECT_DIR)
+    selected = sorted(definitions if names is None else names)
+    unknown = [name for name in selected if name not in definitions]
+    if unknown:
+        raise RuleCompileError(f"not a realtime segment: {', '.join(unknown)}")
+    if not selected:
+        return {}
+    console = io.StringIO()
+    with tempfile.TemporaryDirectory(prefix="cdp-realtime-") as scratch:
+        scratch_settings = dataclasses.replace(
+            settings,
+            duckdb_path=Path(scratch) / "compile.duckdb",
+            dbt_target_path=Path(scratch) / "target",
+        )
+        with dbt_environment(scratch_settings), contextlib.redirect_stdout(console):
+            result = dbtRunner().invoke(
+                dbt_invocation(
+                    [
+                        "compile",
+                        "--inline",
+                        _inline(selected),
+                        "--vars",
+                        json.dumps({"as_of": AS_OF_PLACEHOLDER}),
+                        "--target-path",
+                        str(Path(scratch) / "target"),
+                        "--log-path",
+                        scratch,
+                        "--quiet",
+                    ],
+                    project_dir,
+                )
+            )
+        release_dbt_connection()
+    if not result.success:
+        detail = console.getvalue().strip() or str(result.exception)
+        raise RuleCompileError(f"dbt could not compile the realtime segments: {detail}")
+    compiled = result.result.results[0].node.compiled_code
+    parts = compiled.split(_SEPARATOR)
+    if len(parts) != len(selected):
+        raise RuleCompileError("dbt's compiled realtime segments do not split one per segment")
+    rules = {}
+    for name, sql in zip(selected, parts, strict=True):
+        definition = rule_definition(definitions[name])
+        rules[name] = RealtimeRule(
+            name=name,
+            sql=_PLACEHOLDER_CAST.sub(AS_OF_VARIABLE, sql.strip()),
+            consent_purpose=str(definition["consent_purpose"]),
+            windows=windows_of(definition),
+            definition=definition,
+        )
+    return rules
