@@ -28,6 +28,7 @@ from typing import Protocol
 from cdp.stream.collector import Collector
 from cdp.stream.eventlog import EventLog
 from cdp.stream.landing import LandingWriter
+from cdp.stream.rt_workers import build_workers
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +88,10 @@ def check_host(host: str, write_key: str | None) -> None:
 def realtime_workers(settings, log: EventLog, paths: StreamPaths) -> list[Worker]:
     """The real-time evaluator's and the real-time syncs' workers, built for this process.
 
-    The one place they are constructed: each reads `log` from its own checkpoint under
-    `paths.checkpoint_dir`. None yet: the landing writer is the only worker until the
-    evaluator ships.
+    The one place they are constructed: the evaluator reads `log` from the offset it commits
+    with its effects in `<root>/state.duckdb`, where the real-time syncs read its memberships.
     """
-    return []
+    return build_workers(settings, paths.root, log_dir=log.directory)
 
 
 WorkerFactory = Callable[[object, EventLog, StreamPaths], Sequence[Worker]]

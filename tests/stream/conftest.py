@@ -18,7 +18,7 @@ import requests
 import uvicorn
 
 from cdp import DEFAULT_RAW_DIR
-from cdp.pipeline import Settings
+from cdp.pipeline import Settings, release_dbt_connection
 from cdp.stream.collector import Collector
 from cdp.stream.eventlog import EventLog
 from cdp.stream.service import StreamPaths
@@ -97,6 +97,9 @@ def built_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CDP_AS_OF", SAMPLE_AS_OF)
         build_warehouse(DEFAULT_RAW_DIR, duckdb_path)
+    # dbt-duckdb keeps its connection open in this process, with the last writes in the WAL:
+    # release it (a checkpoint) so that copying the file copies the whole build
+    release_dbt_connection()
     return duckdb_path
 
 
