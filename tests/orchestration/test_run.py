@@ -27,7 +27,7 @@ from dagster import (
     ExecuteInProcessResult,
 )
 
-from cdp.activation import project_syncs
+from cdp.activation import batch_syncs, project_syncs
 from orchestration.dbt import cdp_dbt_assets, dbt_project
 from tests.orchestration.conftest import DAGSTER_STORAGES, dagster_instance_on
 
@@ -210,7 +210,7 @@ def test_the_failed_check_stops_its_sync_and_only_that_sync(nightly_run: Nightly
         for event in nightly_run.result.all_events
         if event.event_type_value == "ASSET_MATERIALIZATION"
     }
-    syncs = {AssetKey(["activation", sync.name]) for sync in project_syncs()}
+    syncs = {AssetKey(["activation", sync.name]) for sync in batch_syncs(project_syncs())}
     assert GATED_SYNC in syncs
     assert GATED_SYNC not in materialized
     assert syncs - {GATED_SYNC} <= materialized
