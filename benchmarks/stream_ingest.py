@@ -21,9 +21,6 @@ import multiprocessing
 import os
 import platform
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,14 +31,13 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cdp.stream.eventlog import EventLog  # noqa: E402
+from tests.stream.process import StreamProcess, free_port  # noqa: E402
+
 WORK = ROOT / "benchmarks" / ".work"
 WRITE_KEY = "benchmark-write-key"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _client_process(url: str, threads: int, seconds: float, batch_size: int, results) -> None:
@@ -98,14 +94,14 @@ def _client_process(url: str, threads: int, seconds: float, batch_size: int, res
     results.put({**totals, "latencies": latencies})
 
 
-def _percentile(values: list[float], share: float) -> float:
+def percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def _peak_rss_mib(pid: int) -> float:
+def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
@@ -113,9 +109,6 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 def _end_offset(stream_dir: Path) -> int:
-    sys.path.insert(0, str(ROOT))
-    from cdp.stream.eventlog import EventLog
-
     return EventLog(stream_dir / "log").end_offset()
 
 
@@ -148,9 +141,9 @@ def measure(clients: int, seconds: float, batch_size: int, processes: int, url: 
         "requests_per_second": round(sum(r["requests"] for r in collected) / elapsed),
         "refused_requests": sum(result["refused"] for result in collected),
         "failed_requests": sum(result["failed"] for result in collected),
-        "latency_p50_ms": round(_percentile(latencies, 0.50) * 1000, 1),
-        "latency_p95_ms": round(_percentile(latencies, 0.95) * 1000, 1),
-        "latency_p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
+        "latency_p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "latency_p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+        "latency_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
     }
 
 
@@ -165,48 +158,24 @@ def main() -> None:
 
     directory = Path(tempfile.mkdtemp(prefix="stream-ingest-", dir=WORK if WORK.exists() else None))
     (directory / "raw").mkdir(parents=True)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (directory / "server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cdp.cli",
-            "stream",
-            "--port",
-            str(port),
-            "--raw-dir",
-            str(directory / "raw"),
-            "--duckdb-path",
-            str(directory / "cdp.duckdb"),
-            "--stream-dir",
-            str(directory / "stream"),
-            "--format",
-            arguments.format,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "CDP_WRITE_KEY": WRITE_KEY},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    server = StreamProcess(
+        port=free_port(),
+        raw_dir=directory / "raw",
+        duckdb_path=directory / "cdp.duckdb",
+        stream_dir=directory / "stream",
+        output=directory / "server.log",
+        environment={"CDP_WRITE_KEY": WRITE_KEY},
+        extra_args=["--format", arguments.format],
     )
+    url = server.url
     rows = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("cdp stream did not start; see " + str(directory / "server.log"))
-            time.sleep(0.2)
+        server.wait_until_healthy(60)
         for clients in arguments.clients:
             row = measure(
                 clients, arguments.seconds, arguments.batch_size, arguments.client_processes, url
             )
-            row["peak_rss_mib"] = round(_peak_rss_mib(server.pid))
+            row["peak_rss_mib"] = round(peak_rss_mib(server.pid))
             health = requests.get(f"{url}/health", timeout=10).json()
             row["fsyncs_so_far"] = health["commits"]
             rows.append(row)
@@ -222,9 +191,7 @@ def main() -> None:
                 break
             time.sleep(0.5)
     finally:
-        os.kill(server.pid, signal.SIGTERM)
-        server.wait(timeout=120)
-        log.close()
+        server.terminate(120)
 
     print()
     print(

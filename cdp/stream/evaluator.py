@@ -52,6 +52,7 @@ from cdp.pipeline import Settings
 from cdp.stream.eventlog import EventLog, LoggedEvent
 from cdp.stream.rt_rules import RealtimeRule, compile_realtime_rules
 from cdp.stream.snapshot import (
+    EventNeed,
     Snapshot,
     build_marker,
     current_snapshot,
@@ -177,10 +178,9 @@ class Evaluator:
         self.clock = clock
         self.batch_size = batch_size
         self.snapshot_retry_seconds = snapshot_retry_seconds
-        self.rules: dict[str, RealtimeRule] = dict(
-            rules if rules is not None else compile_realtime_rules(settings)
-        )
-        self.need = events_needed(rule.definition for rule in self.rules.values())
+        # compiled on first use, on the worker's thread: `cdp stream` answers events meanwhile
+        self._rules: dict[str, RealtimeRule] | None = dict(rules) if rules is not None else None
+        self._need: EventNeed | None = None
         self.db = open_state(self.stream_dir)
         for statement in _SCHEMA:
             self.db.execute(statement)
@@ -190,6 +190,20 @@ class Evaluator:
         self.skipped_events = 0
         if self._snapshot is not None:
             self._create_views()
+
+    @property
+    def rules(self) -> dict[str, RealtimeRule]:
+        """The `refresh: realtime` segments' rules, compiled by dbt the first time they are
+        needed."""
+        if self._rules is None:
+            self._rules = dict(compile_realtime_rules(self.settings))
+        return self._rules
+
+    @property
+    def need(self) -> EventNeed:
+        if self._need is None:
+            self._need = events_needed(rule.definition for rule in self.rules.values())
+        return self._need
 
     # The loop ------------------------------------------------------------------------------
 
@@ -462,6 +476,8 @@ class Evaluator:
         ):
             return False
         self._last_attempt = now
+        if not Path(self.settings.duckdb_path).exists():
+            return False  # nothing built yet: the rules are not compiled either
         if not last_build_succeeded(self.settings.dbt_target_path):
             return False
         first = self._snapshot is None

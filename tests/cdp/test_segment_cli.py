@@ -299,25 +299,25 @@ def test_a_preview_changes_no_live_table_and_what_a_sync_sends(
     monkeypatch.setenv("CDP_ACTIVATION_DIR", str(tmp_path / "activation"))
     monkeypatch.delenv("CDP_AS_OF", raising=False)
     settings = Settings(duckdb_path=sample_warehouse)
-    sync = "cart_abandoners_to_file"  # a rule on a 7-day window: "now" would empty it
+    sync = "engaged_non_buyers_to_file"  # a rule on a 90-day window: "now" would change it
     [first] = run_project_syncs(settings, [sync], on_line=lambda line: None)
     assert first.status == "success" and first.added > 0
     before = _live_rows(sample_warehouse)
     # The rule as someone is editing it: a one-letter typo in the event name's window.
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
-    models = project / "models" / "segments" / "seg_cart_abandoners.yml"
+    models = project / "models" / "segments" / "seg_engaged_non_buyers.yml"
     text = models.read_text(encoding="utf-8")
     edited = text.replace(
-        "{event: Product Added, within_days: 7, min_count: 1}",
-        ("{event: Product Added, within_days: 1, min_count: 1}"),
+        "{trait: sessions_90d, op: gte, value: 2}",
+        "{trait: sessions_90d, op: gte, value: 20}",
     )
     assert edited != text
     models.write_text(edited, encoding="utf-8")
     monkeypatch.setattr(cdp, "DBT_PROJECT_DIR", project)
 
     result = CliRunner().invoke(
-        main, ["segment", "preview", "cart_abandoners", "--duckdb-path", str(sample_warehouse)]
+        main, ["segment", "preview", "engaged_non_buyers", "--duckdb-path", str(sample_warehouse)]
     )
 
     assert result.exit_code == 0, result.output
@@ -330,7 +330,7 @@ def test_a_preview_changes_no_live_table_and_what_a_sync_sends(
         int(line.split()[1].replace(",", "")) for line in lines if line.startswith("members ")
     ]
     assert _live_rows(sample_warehouse) == before
-    [(live,)] = query(sample_warehouse, "select count(*) from segments.seg_cart_abandoners")
+    [(live,)] = query(sample_warehouse, "select count(*) from segments.seg_engaged_non_buyers")
     assert members < live  # the edited rule is what was previewed
     [second] = run_project_syncs(settings, [sync], on_line=lambda line: None)
     assert second.status == "success"

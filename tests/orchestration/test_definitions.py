@@ -57,10 +57,15 @@ def test_hourly_job_runs_the_custom_checks_of_the_assets_it_builds(defs: Definit
 
 
 def test_every_sync_is_an_asset_downstream_of_the_segment_it_sends(defs: Definitions) -> None:
-    from cdp.activation import project_syncs
+    from cdp.activation import batch_syncs, project_syncs
 
     graph = defs.resolve_asset_graph()
-    for sync in project_syncs():
+    syncs = project_syncs()
+    for sync in syncs:
+        key = AssetKey(["activation", sync.name])
+        if sync.schedule == "realtime":  # sent by `cdp stream`, never by a Dagster run
+            assert not graph.has(key)
+    for sync in batch_syncs(syncs):
         key = AssetKey(["activation", sync.name])
         schema, model = sync.source.split(".")
         assert AssetKey([schema, model]) in graph.get(key).parent_keys
@@ -71,9 +76,9 @@ def test_every_sync_is_an_asset_downstream_of_the_segment_it_sends(defs: Definit
 def test_hourly_job_runs_exactly_the_syncs_tagged_hourly_and_nightly_runs_all(
     defs: Definitions,
 ) -> None:
-    from cdp.activation import project_syncs
+    from cdp.activation import batch_syncs, project_syncs
 
-    syncs = project_syncs()
+    syncs = batch_syncs(project_syncs())
     hourly_syncs = {AssetKey(["activation", s.name]) for s in syncs if s.schedule == "hourly"}
     other_syncs = {AssetKey(["activation", s.name]) for s in syncs} - hourly_syncs
     assert hourly_syncs and other_syncs  # the sample configuration has both kinds

@@ -4,9 +4,7 @@ own thread) per test, and the real-time evaluator and syncs over a copy of the s
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,7 +12,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import requests
 import uvicorn
 
 from cdp import DEFAULT_RAW_DIR
@@ -23,14 +20,9 @@ from cdp.stream.collector import Collector
 from cdp.stream.eventlog import EventLog
 from cdp.stream.service import StreamPaths
 from tests.conftest import SAMPLE_AS_OF, build_warehouse
+from tests.stream.process import free_port, healthy, wait_for
 
 WRITE_KEY = "test-write-key"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -64,14 +56,7 @@ def start_collector(stream_dir: Path, **options) -> RunningCollector:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    else:
+    if not wait_for(lambda: healthy(url), 15):
         server.should_exit = True
         raise RuntimeError("the collector did not start")
     return RunningCollector(url, paths, collector, server, thread)

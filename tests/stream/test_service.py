@@ -5,10 +5,6 @@ everything landed, and a non-loopback host without a write key is refused."""
 from __future__ import annotations
 
 import csv
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,62 +18,19 @@ from cdp.stream.eventlog import EventLog
 from cdp.stream.landing import landed_files
 from cdp.stream.service import StreamService, is_loopback
 from tests.stream.conftest import WRITE_KEY, free_port
+from tests.stream.process import StreamProcess, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-class StreamProcess:
-    def __init__(self, tmp_path: Path, port: int):
-        self.tmp_path = tmp_path
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        (tmp_path / "raw").mkdir(exist_ok=True)
-        environment = {**os.environ, "CDP_WRITE_KEY": WRITE_KEY, "CDP_LANDING_FORMAT": "csv"}
-        self.output = (tmp_path / f"stream-{time.monotonic_ns()}.log").open("w")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cdp.cli",
-                "stream",
-                "--port",
-                str(port),
-                "--raw-dir",
-                str(tmp_path / "raw"),
-                "--duckdb-path",
-                str(tmp_path / "warehouse" / "cdp.duckdb"),
-                "--stream-dir",
-                str(tmp_path / "stream"),
-                "--flush-seconds",
-                "0.2",
-            ],
-            cwd=ROOT,
-            env=environment,
-            stdout=self.output,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"cdp stream exited with {self.process.returncode}")
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        self.kill()
-        raise RuntimeError("cdp stream did not start")
-
-    def kill(self) -> None:
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-        self.output.close()
-
-    def terminate(self) -> int:
-        os.kill(self.process.pid, signal.SIGTERM)
-        code = self.process.wait(timeout=60)
-        self.output.close()
-        return code
+def _stream(tmp_path: Path, port: int) -> StreamProcess:
+    return StreamProcess(
+        port=port,
+        raw_dir=tmp_path / "raw",
+        duckdb_path=tmp_path / "warehouse" / "cdp.duckdb",
+        stream_dir=tmp_path / "stream",
+        output=tmp_path / f"stream-{time.monotonic_ns()}.log",
+        environment={"CDP_WRITE_KEY": WRITE_KEY, "CDP_LANDING_FORMAT": "csv"},
+        extra_args=["--flush-seconds", "0.2"],
+    ).wait_until_healthy()
 
 
 def _landed_ids(raw_dir: Path) -> list[str]:
@@ -88,18 +41,9 @@ def _landed_ids(raw_dir: Path) -> list[str]:
     return ids
 
 
-def _wait_for(condition, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
-
-
 def test_kill_9_after_acknowledged_events_loses_none_and_lands_each_once(tmp_path):
     port = free_port()
-    stream = StreamProcess(tmp_path, port)
+    stream = _stream(tmp_path, port)
     acknowledged: list[str] = []
     stop = threading.Event()
 
@@ -131,7 +75,7 @@ def test_kill_9_after_acknowledged_events_loses_none_and_lands_each_once(tmp_pat
     for sender in senders:
         sender.start()
     try:
-        assert _wait_for(lambda: len(acknowledged) >= 500)
+        assert wait_for(lambda: len(acknowledged) >= 500)
         time.sleep(0.5)  # let the landing writer be somewhere in the middle of a flush
     finally:
         stream.kill()
@@ -144,9 +88,9 @@ def test_kill_9_after_acknowledged_events_loses_none_and_lands_each_once(tmp_pat
     assert set(acknowledged) <= set(logged)
     assert len(logged) == len(set(logged))
 
-    restarted = StreamProcess(tmp_path, port)
+    restarted = _stream(tmp_path, port)
     try:
-        assert _wait_for(lambda: len(_landed_ids(tmp_path / "raw")) >= len(logged))
+        assert wait_for(lambda: len(_landed_ids(tmp_path / "raw")) >= len(logged))
     finally:
         assert restarted.terminate() == 0
     landed = _landed_ids(tmp_path / "raw")
@@ -155,7 +99,7 @@ def test_kill_9_after_acknowledged_events_loses_none_and_lands_each_once(tmp_pat
 
 
 def test_sigterm_lands_everything_and_exits_cleanly(tmp_path):
-    stream = StreamProcess(tmp_path, free_port())
+    stream = _stream(tmp_path, free_port())
     try:
         client = SegmentClient(WRITE_KEY, host=stream.url, sync_mode=True, max_retries=0)
         for number in range(20):
@@ -216,7 +160,7 @@ def test_extra_workers_run_on_their_own_thread_and_are_closed(tmp_path):
     worker = CountingWorker()
     service = StreamService(settings, tmp_path / "stream", extra_workers=[worker])
     service.start_workers()
-    assert _wait_for(lambda: worker.steps >= 5, seconds=10)
+    assert wait_for(lambda: worker.steps >= 5, seconds=10)
     service.shutdown()
     assert worker.closed
     assert [thread.errors for thread in service.threads if thread.name == "counting"] == [1]
