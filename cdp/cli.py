@@ -488,6 +488,27 @@ def segment_preview(
     show_default=True,
     help="How long accepted events may wait before they are written to the landing folders.",
 )
+@click.option(
+    "--status",
+    is_flag=True,
+    help="Print the stream's health from its files (lag, ingest, rejects, last evaluation) and"
+    " exit: 0 when healthy, 1 when not.",
+)
+@click.option(
+    "--replay",
+    "replay_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Also send the events of this landing drop (e.g. `cdp generate --drop 1 --out DIR`)"
+    " through the HTTP API, as if they happened now.",
+)
+@click.option(
+    "--replay-speed",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="How much faster than real time the drop is replayed (0: as fast as possible).",
+)
 def stream(
     raw_dir: Path | None,
     duckdb_path: Path | None,
@@ -496,6 +517,9 @@ def stream(
     port: int,
     stream_dir: Path | None,
     flush_seconds: float,
+    status: bool,
+    replay_dir: Path | None,
+    replay_speed: float,
 ) -> None:
     """Collect events (Segment's HTTP Tracking API) and run the real-time workers.
 
@@ -506,11 +530,17 @@ def stream(
     import logging
     import os
 
-    from cdp.stream.service import HostRefused, StreamService, default_stream_dir
+    from cdp.stream.paths import stream_dir_for
+    from cdp.stream.service import HostRefused, StreamService
 
     settings = _settings(raw_dir, duckdb_path, fmt)
     write_key = os.environ.get("CDP_WRITE_KEY") or None
-    directory = (stream_dir or default_stream_dir(settings.duckdb_path)).resolve()
+    directory = stream_dir_for(settings.duckdb_path, stream_dir)
+    if status:
+        _stream_status(directory)
+        return
+    if replay_dir is not None:
+        _check_replay(replay_dir, settings.duckdb_path)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         service = StreamService(
@@ -528,8 +558,68 @@ def stream(
     )
     click.echo(f"stream    {directory}")
     click.echo(f"landing   {settings.raw_dir} ({settings.landing_format})")
+    if replay_dir is not None:
+        _start_replay(f"http://{host}:{port}", write_key, replay_dir, replay_speed)
     service.run()
     click.echo("stopped")
+
+
+def _stream_status(directory: Path) -> None:
+    from cdp.stream.health import HealthBounds, health_problems, read_health, status_lines
+
+    health = read_health(directory)
+    problems = health_problems(health, HealthBounds())
+    for line in status_lines(health, problems):
+        click.echo(line)
+    if problems:
+        raise SystemExit(1)
+
+
+def _check_replay(replay_dir: Path, duckdb_path: Path) -> None:
+    """Mistakes with --replay are usage errors (exit 2), found before anything starts."""
+    from cdp.stream.replay import TABLES, drop_files
+
+    if not drop_files(replay_dir):
+        tables = " or ".join(f"{table}/" for table in TABLES.values())
+        raise click.UsageError(
+            f"{replay_dir} holds no event files ({tables}): generate a drop with"
+            f" `cdp generate --drop 1 --out {replay_dir}`",
+            ctx=click.get_current_context(),
+        )
+    if not duckdb_path.exists():
+        raise click.UsageError(
+            f"no warehouse at {duckdb_path}: build it first with `cdp run` (the replay is"
+            " evaluated against the last build)",
+            ctx=click.get_current_context(),
+        )
+
+
+def _start_replay(url: str, write_key: str | None, replay_dir: Path, speed: float) -> None:
+    """Replay on a thread once the collector answers; the stream keeps serving afterwards."""
+    import threading
+    import time
+
+    import requests
+
+    from cdp.stream.replay import Replayer, ReplayError
+
+    def run() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        try:
+            Replayer(url, write_key=write_key, speed=speed, echo=click.echo).replay(replay_dir)
+        except ReplayError as error:
+            click.echo(f"replay stopped: {error}", err=True)
+        else:
+            click.echo("replay finished; still collecting (Ctrl-C to stop)")
+
+    threading.Thread(target=run, name="stream-replay", daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -89,6 +89,9 @@ MIN_RECORDS_FOR_SHARE = 1000  # below this, one profile holding 5% of records is
 DEFAULT_LANDING_MAX_AGE_HOURS = 26.0
 DEFAULT_SYNC_MAX_FAILURE_RATE = 0.05
 DEFAULT_SYNC_MIN_RECORDS = 100  # below this, a few rejected records are not a rate
+DEFAULT_STREAM_MAX_LAG_SECONDS = 60.0
+DEFAULT_STREAM_MAX_HEARTBEAT_AGE_SECONDS = 60.0
+DEFAULT_STREAM_MAX_REJECTS_PER_HOUR = 100
 MAX_ERROR_CHARS = 500
 
 
@@ -602,6 +605,15 @@ THRESHOLD_DEFAULTS: dict[str, tuple[str, float]] = {
     "landing_max_age_hours": ("CDP_LANDING_MAX_AGE_HOURS", DEFAULT_LANDING_MAX_AGE_HOURS),
     "sync_max_failure_rate": ("CDP_SYNC_MAX_FAILURE_RATE", DEFAULT_SYNC_MAX_FAILURE_RATE),
     "sync_min_records": ("CDP_SYNC_MIN_RECORDS", DEFAULT_SYNC_MIN_RECORDS),
+    "stream_max_lag_seconds": ("CDP_STREAM_MAX_LAG_SECONDS", DEFAULT_STREAM_MAX_LAG_SECONDS),
+    "stream_max_heartbeat_age_seconds": (
+        "CDP_STREAM_MAX_HEARTBEAT_AGE_SECONDS",
+        DEFAULT_STREAM_MAX_HEARTBEAT_AGE_SECONDS,
+    ),
+    "stream_max_rejects_per_hour": (
+        "CDP_STREAM_MAX_REJECTS_PER_HOUR",
+        DEFAULT_STREAM_MAX_REJECTS_PER_HOUR,
+    ),
 }
 
 
@@ -636,6 +648,15 @@ class CheckThresholds(ConfigurableResource):
     )
     sync_min_records: int | None = _threshold_field(
         "sync_min_records", "Records a sync run must have tried before its rate is judged"
+    )
+    stream_max_lag_seconds: float | None = _threshold_field(
+        "stream_max_lag_seconds", "Longest an acknowledged event may wait for the evaluator"
+    )
+    stream_max_heartbeat_age_seconds: float | None = _threshold_field(
+        "stream_max_heartbeat_age_seconds", "Oldest cdp stream's heartbeat may be, in seconds"
+    )
+    stream_max_rejects_per_hour: int | None = _threshold_field(
+        "stream_max_rejects_per_hour", "Most events the collector may reject in an hour"
     )
 
     def value(self, name: str) -> float:

@@ -7,17 +7,17 @@ the same process returns the same Definitions.
 
 Areas (each module's `defs()`): dbt (the dbt assets and the `dbt` resource), syncs (one asset
 per sync), checks (custom checks and the `warehouse` and `check_thresholds` resources),
-schedules (the jobs and their schedules), sensors (the landing sensor) and alerts (the
-run-failure sensor).
+schedules (the jobs and their schedules), sensors (the landing sensor), stream (the health
+checks of `cdp stream` and their sensor) and alerts (the run-failure sensor).
 """
 
 import functools
 
 from dagster import Definitions, definitions
 
-from orchestration import alerts, checks, dbt, schedules, sensors, syncs
+from orchestration import alerts, checks, dbt, schedules, sensors, stream, syncs
 
-AREAS = (dbt, syncs, checks, schedules, sensors, alerts)
+AREAS = (dbt, syncs, checks, schedules, sensors, stream, alerts)
 
 
 @functools.cache

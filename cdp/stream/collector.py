@@ -478,16 +478,18 @@ class Collector:
 
     # -- requests
 
-    async def health(self, request: Request) -> JSONResponse:
-        body = {
-            "status": "ok",
+    def counters(self) -> dict[str, int]:
+        """What the collector did since it started (the heartbeat, GET /health)."""
+        return {
             "end_offset": self.log.end_offset(),
             "pending": self.committer.pending,
             "commits": self.committer.commits,
             "accepted": self.accepted,
             "rejected": self.rejects.count,
         }
-        return JSONResponse(body)
+
+    async def health(self, request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", **self.counters()})
 
     async def handle(self, endpoint: str, request: Request) -> JSONResponse:
         received_at = datetime.now(UTC)

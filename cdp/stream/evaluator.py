@@ -161,6 +161,8 @@ def counted_events(kind: str, message: Mapping[str, Any]) -> list[tuple[str, str
 class Evaluator:
     """See the module docstring. `clock` gives the evaluation time (tests inject one)."""
 
+    name = CONSUMER
+
     def __init__(
         self,
         settings: Settings,
@@ -188,6 +190,10 @@ class Evaluator:
         self._last_attempt: datetime | None = None
         self.last_evaluated_at: datetime | None = None
         self.skipped_events = 0
+        # for the heartbeat (read from another thread: plain values, never self.db)
+        self._committed = self.committed_offset()
+        self.last_step_at: datetime | None = None
+        self._changes: list[tuple[str, int, int, str]] = []
         if self._snapshot is not None:
             self._create_views()
 
@@ -210,10 +216,24 @@ class Evaluator:
     def step(self) -> bool:
         """One round: a new snapshot if there is one, then the next events and the due
         changes. True when anything was done (the caller sleeps a little otherwise)."""
+        worked = self._step()
+        self.last_step_at = datetime.now(UTC)  # wall time, whatever the injected clock says
+        return worked
+
+    def _step(self) -> bool:
+        self._changes = []
+        worked = self._work()
+        for name, entered, exited, reason in self._changes:  # committed; counts, never who
+            log.info("%s: %d entered, %d exited (%s)", name, entered, exited, reason)
+        return worked
+
+    def _work(self) -> bool:
         now = _naive_utc(self.clock())
         worked = self._refresh_snapshot(now)
         if self._snapshot is None:
             return worked
+        if worked:  # a snapshot takes seconds: events may have arrived since `now`
+            now = _naive_utc(self.clock())
         offset = self.committed_offset()
         events = list(self.log.read(offset, limit=self.batch_size))
         self._set_as_of(now)
@@ -233,6 +253,8 @@ class Evaluator:
         except Exception:
             self.db.execute("rollback")
             raise
+        if events:
+            self._committed = events[-1].offset + 1
         self.last_evaluated_at = now
         return True
 
@@ -376,15 +398,15 @@ class Evaluator:
         self._set_as_of(now)
         for name, rule in self.rules.items():
             self.db.execute(f"create or replace temp table rt_result as {rule.sql}")
-            self.db.execute(
+            (entered,) = self.db.execute(
                 "insert into realtime_memberships"
                 " (segment_name, customer_id, change, changed_at, reason)"
                 " select ?, result.customer_id, 'entered', ?, ? from rt_result as result"
                 " where not exists (select 1 from rt.current_members as member"
                 "   where member.segment_name = ? and member.customer_id = result.customer_id)",
                 [name, now, reason, name],
-            )
-            self.db.execute(
+            ).fetchone()
+            (exited,) = self.db.execute(
                 "insert into realtime_memberships"
                 " (segment_name, customer_id, change, changed_at, reason)"
                 " select ?, member.customer_id, 'exited', ?, ? from rt.current_members as member"
@@ -392,7 +414,9 @@ class Evaluator:
                 "   and member.customer_id in (select customer_id from rt_touched)"
                 "   and member.customer_id not in (select customer_id from rt_result)",
                 [name, now, reason, name],
-            )
+            ).fetchone()
+            if entered or exited:
+                self._changes.append((name, entered, exited, reason))
             self.db.execute(
                 "delete from rt.current_members where segment_name = ?"
                 " and customer_id in (select customer_id from rt_touched)"
@@ -408,7 +432,9 @@ class Evaluator:
             self._schedule(rule, now, everyone=False)
 
     def _schedule(self, rule: RealtimeRule, now: datetime, everyone: bool) -> None:
-        """The next time an event of a touched customer (or of everyone) leaves a window."""
+        """The next time an event of a touched customer (or of everyone) leaves a window, or
+        a stream event stamped later than `now` (a client clock ahead, an event that arrived
+        while a step was under way) comes into it."""
         scope = "" if everyone else " and customer_id in (select customer_id from rt_touched)"
         if everyone:
             self.db.execute("delete from rt.due where segment_name = ?", [rule.name])
@@ -418,9 +444,11 @@ class Evaluator:
                 " and customer_id in (select customer_id from rt_touched)",
                 [rule.name],
             )
-        if not rule.windows:
-            return
-        parts, params = [], []
+        parts = [
+            "select customer_id, occurred_at as due_at from rt.stream_events"
+            f" where occurred_at > ?{scope}"
+        ]
+        params: list[Any] = [now]
         for window in rule.windows:
             parts.append(
                 "select customer_id, occurred_at + to_days(?) as due_at from rt.events_all"
@@ -571,11 +599,16 @@ class Evaluator:
         for rule in self.rules.values():
             self._schedule(rule, now, everyone=True)
 
-    def status(self) -> dict[str, Any]:
-        """Lag (events not yet evaluated), the snapshot's as_of and the last evaluation."""
+    def health(self) -> dict[str, Any]:
+        """For the heartbeat (cdp.stream.health): counters only, safe from another thread."""
+        snapshot = self._snapshot
         return {
-            "lag": max(self.log.end_offset() - self.committed_offset(), 0),
-            "snapshot_as_of": self._snapshot.as_of if self._snapshot else None,
-            "last_evaluated_at": self.last_evaluated_at,
+            "committed_offset": self._committed,
+            "last_step_at": self.last_step_at.isoformat() if self.last_step_at else None,
+            "last_evaluated_at": (
+                self.last_evaluated_at.isoformat() if self.last_evaluated_at else None
+            ),
+            "snapshot_as_of": str(snapshot.as_of) if snapshot else None,
+            "waiting_for_build": snapshot is None,
             "skipped_events": self.skipped_events,
         }

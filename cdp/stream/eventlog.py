@@ -138,12 +138,28 @@ def _seek_offset(handle, end: int, target: int) -> int:
     return _line_start_at_or_after(handle, low, end)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new file in `directory` durable."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def write_json_atomically(path: Path, value: Any) -> None:
+    """Write `value` as JSON to `path` whole or not at all: a temporary file beside it,
+    fsynced and renamed over it, then the folder fsynced. A crash leaves the old or the new
+    content, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w") as handle:
+        json.dump(value, handle, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    fsync_directory(path.parent)
 
 
 class EventLog:
@@ -186,7 +202,7 @@ class EventLog:
             self._file.close()
         path = self.directory / _segment_name(first_offset)
         self._file = path.open("ab", buffering=0)
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         self._size = 0
         self._next_offset = first_offset
 
@@ -292,8 +308,7 @@ class EventLog:
 class Checkpoint:
     """A consumer's committed offset (the first entry it has not finished), in one small file.
 
-    Written to a temporary file, fsynced and renamed over the old one, so a crash leaves either
-    the old or the new offset, never a torn one.
+    Written with `write_json_atomically`: a crash leaves the old or the new offset.
     """
 
     def __init__(self, path: Path):
@@ -306,11 +321,4 @@ class Checkpoint:
             return 0
 
     def save(self, offset: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        with temporary.open("w") as handle:
-            json.dump({"offset": offset}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
-        _fsync_directory(self.path.parent)
+        write_json_atomically(self.path, {"offset": offset})

@@ -35,7 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from cdp.landing import LANDING_TABLES
-from cdp.stream.eventlog import Checkpoint, EventLog, LoggedEvent
+from cdp.stream.eventlog import (
+    Checkpoint,
+    EventLog,
+    LoggedEvent,
+    fsync_directory,
+    write_json_atomically,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +135,6 @@ def landing_rows(event: LoggedEvent) -> list[tuple[str, dict[str, str | None]]]:
     raise ValueError(f"unknown call type {event.type!r} at offset {event.offset}")
 
 
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _csv_bytes(columns: tuple[str, ...], rows: list[dict[str, str | None]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -177,7 +175,7 @@ def write_atomically(
     else:
         raise ValueError(f"landing format {fmt!r} is not csv or parquet")
     os.replace(temporary, path)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 class LandingWriter:
@@ -222,14 +220,7 @@ class LandingWriter:
         return range(int(intent["first"]), int(intent["end"]))
 
     def _save_intent(self, offsets: range) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        temporary = self.intent_path.with_name(self.intent_path.name + ".tmp")
-        with temporary.open("w") as handle:
-            json.dump({"first": offsets.start, "end": offsets.stop}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.intent_path)
-        _fsync_directory(self.state_dir)
+        write_json_atomically(self.intent_path, {"first": offsets.start, "end": offsets.stop})
 
     def _next_range(self, force: bool) -> range | None:
         intent = self._load_intent()
@@ -285,6 +276,10 @@ class LandingWriter:
             ", ".join(f"{table} {count}" for table, count in sorted(counts.items())),
         )
         return True
+
+    def health(self) -> dict[str, Any]:
+        """For the heartbeat: the first offset not yet landed, and how many were landed."""
+        return {"committed_offset": self._committed, "landed": self.landed}
 
     def flush(self) -> None:
         """Land everything in the log now (shutdown, tests)."""

@@ -7,11 +7,9 @@ whatever `realtime_workers()` builds (the real-time evaluator and the real-time 
 SIGTERM and SIGINT stop the server (requests in flight are answered), then the workers
 (each gets `close()`), then the log.
 
-The stream directory (default: `stream/` beside the DuckDB warehouse):
-
-    log/           the event log (cdp/stream/eventlog.py)
-    rejects/       rejected messages with their reasons (mode 0600)
-    checkpoints/   each consumer's committed offset and state
+A heartbeat worker (cdp.stream.health) writes `health.json` every `health_seconds`, and once
+more, marked stopped, after the others finished. The stream directory's layout is in
+cdp/stream/paths.py.
 """
 
 from __future__ import annotations
@@ -21,13 +19,14 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from cdp.stream.collector import Collector
 from cdp.stream.eventlog import EventLog
+from cdp.stream.health import HealthReporter
 from cdp.stream.landing import LandingWriter
+from cdp.stream.paths import StreamPaths
 from cdp.stream.rt_workers import build_workers
 
 logger = logging.getLogger(__name__)
@@ -41,27 +40,6 @@ class Worker(Protocol):
 
     def close(self) -> None:
         """Finish (flush what is held) and release resources; called once, on the same thread."""
-
-
-@dataclass(frozen=True)
-class StreamPaths:
-    root: Path
-
-    @property
-    def log_dir(self) -> Path:
-        return self.root / "log"
-
-    @property
-    def reject_dir(self) -> Path:
-        return self.root / "rejects"
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.root / "checkpoints"
-
-
-def default_stream_dir(duckdb_path: Path) -> Path:
-    return Path(duckdb_path).parent / "stream"
 
 
 def is_loopback(host: str) -> bool:
@@ -107,6 +85,7 @@ class WorkerThread:
         name = getattr(worker, "name", type(worker).__name__)
         self.name = str(name)
         self.errors = 0
+        self.last_error: str | None = None  # the type only
         self.thread = threading.Thread(target=self._run, name=f"stream-{self.name}", daemon=True)
 
     def _run(self) -> None:
@@ -116,6 +95,7 @@ class WorkerThread:
                 did_work = self.worker.step()
             except Exception as error:  # keep the stream up; the next step retries
                 self.errors += 1
+                self.last_error = type(error).__name__
                 # the type only: messages of errors over events can carry their content
                 logger.error("stream worker %s failed: %s", self.name, type(error).__name__)
                 backoff = min(max(backoff * 2, 0.1), 5.0)
@@ -156,6 +136,7 @@ class StreamService:
         flush_seconds: float = 2.0,
         max_pending: int = 50_000,
         max_connections: int = 1_000,
+        health_seconds: float = 5.0,
     ):
         check_host(host, write_key)
         self.max_connections = max_connections
@@ -179,8 +160,30 @@ class StreamService:
             workers += list(worker_factory(settings, EventLog(self.paths.log_dir), self.paths))
         self._stop = threading.Event()
         self.threads = [WorkerThread(worker, self._stop) for worker in workers]
+        self.reporter = HealthReporter(
+            self.paths,
+            collector=self.collector.counters,
+            workers=self.worker_health,
+            listening=f"http://{host}:{port}",
+            interval_seconds=health_seconds,
+        )
+        self.threads.append(WorkerThread(self.reporter, self._stop, idle_seconds=0.5))
         self._closed = False
         self.server = None
+
+    def worker_health(self) -> dict[str, dict]:
+        """Each worker's error count and, where it reports one, its `health()`."""
+        report = {}
+        for thread in self.threads:
+            health = getattr(thread.worker, "health", None)
+            if thread.worker is self.reporter:
+                continue
+            report[thread.name] = {
+                "errors": thread.errors,
+                "last_error": thread.last_error,
+                **(health() if callable(health) else {}),
+            }
+        return report
 
     def start_workers(self) -> None:
         for thread in self.threads:
@@ -196,6 +199,10 @@ class StreamService:
         for thread in self.threads:
             thread.join()
         self.log.close()
+        try:
+            self.reporter.write(stopped=True)
+        except OSError as error:
+            logger.error("could not write the last heartbeat: %s", type(error).__name__)
 
     def run(self) -> None:
         """Serve until SIGTERM or SIGINT, then shut down cleanly."""

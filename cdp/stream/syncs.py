@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -74,6 +75,8 @@ class _Log:
 class RealtimeSyncs:
     """A worker of `cdp stream`: `step()` in a loop, `close()` at the end."""
 
+    name = "realtime_syncs"
+
     def __init__(
         self,
         settings: Settings,
@@ -124,6 +127,23 @@ class RealtimeSyncs:
                     warehouse.close()
         except WarehouseBusy:
             return False
+
+    def health(self) -> dict[str, Any]:
+        """For the heartbeat: the last run of each real-time sync."""
+        return {
+            "syncs": [sync.name for sync in self.syncs],
+            "last_runs": [
+                {
+                    "sync_name": result.sync_name,
+                    "status": result.status,
+                    "finished_at": result.finished_at.isoformat() if result.finished_at else None,
+                    "added": result.added,
+                    "removed": result.removed,
+                    "failed": result.failed,
+                }
+                for result in self.last_results
+            ],
+        }
 
     def close(self) -> None:
         for destination in self.destinations.values():

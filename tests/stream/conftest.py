@@ -18,7 +18,7 @@ from cdp import DEFAULT_RAW_DIR
 from cdp.pipeline import Settings, release_dbt_connection
 from cdp.stream.collector import Collector
 from cdp.stream.eventlog import EventLog
-from cdp.stream.service import StreamPaths
+from cdp.stream.paths import StreamPaths
 from tests.conftest import SAMPLE_AS_OF, build_warehouse
 from tests.stream.process import free_port, healthy, wait_for
 

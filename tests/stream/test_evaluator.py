@@ -95,6 +95,21 @@ def test_window_expiry_exits_on_time_without_another_event(stream, rt_warehouse)
     assert _changes(stream, customer) == [("entered", "event"), ("exited", "time")]
 
 
+def test_an_event_stamped_ahead_of_the_evaluation_counts_when_its_time_comes(stream, rt_warehouse):
+    """A client clock a little ahead, or an event that arrived while a step was under way:
+    not yet counted (as the build, only what happened up to now counts), and due at its time."""
+    customer, shop_id, _ = pick_customer(rt_warehouse)
+    stream.evaluate()
+    ahead = stream.clock() + __import__("datetime").timedelta(seconds=30)
+    stream.append(track("Product Added", ahead, "f-1", userId=shop_id))
+    stream.evaluate()
+    assert customer not in _members(stream)
+    stream.clock.advance(seconds=31)
+    assert stream.evaluator.step() is True  # no new event: the due time alone
+    assert customer in _members(stream)
+    assert _changes(stream, customer) == [("entered", "time")]
+
+
 def test_a_purchase_after_the_cart_exits_at_once(stream, rt_warehouse):
     customer, shop_id, _ = pick_customer(rt_warehouse)
     stream.evaluate()
