@@ -10,9 +10,9 @@
     stream_rejects  WARN: more events rejected in the last hour than CDP_STREAM_MAX_REJECTS_PER_HOUR
 
 Both can be run from the UI; the sensor `stream_health_sensor` evaluates them every 30
-seconds and reports the result as check evaluations whenever it changes (and every
-`REPORT_EVERY_SECONDS` otherwise), alerting (orchestration/alerts.py) when a check starts to
-fail. Lag, ingest rate, rejects and the time since the last evaluation are the metadata.
+seconds and reports the result as check evaluations whenever the kind of problem changes
+(and every `REPORT_EVERY_SECONDS` otherwise), alerting (orchestration/alerts.py) when a check
+starts to fail. Lag, ingest rate, rejects and the time since the last evaluation are the metadata.
 """
 
 import json
@@ -110,8 +110,11 @@ def _metadata(health: StreamHealth) -> dict:
     return metadata
 
 
-def evaluation(name: str, health: StreamHealth, limits: HealthBounds) -> tuple[bool, str, dict]:
-    """(passed, description, metadata) of one check over `health`."""
+def evaluation(
+    name: str, health: StreamHealth, limits: HealthBounds
+) -> tuple[list[str], str, dict]:
+    """(the kinds of problem found, description, metadata) of one check over `health`; it
+    passes when no problem was found."""
     judge = CHECKS[name][1]
     problems: list[Problem] = judge(health, limits)
     if name == HEALTH_CHECK and not has_realtime_syncs():
@@ -128,7 +131,7 @@ def evaluation(name: str, health: StreamHealth, limits: HealthBounds) -> tuple[b
         )
     else:
         description = f"{health.rejects_last_hour} events rejected in the last hour"
-    return not problems, description, _metadata(health)
+    return [problem.kind for problem in problems], description, _metadata(health)
 
 
 def _check(name: str):
@@ -142,7 +145,10 @@ def _check(name: str):
     def _run(
         context: AssetCheckExecutionContext, check_thresholds: CheckThresholds
     ) -> AssetCheckResult:
-        passed, description, metadata = evaluation(name, current_health(), bounds(check_thresholds))
+        problems, description, metadata = evaluation(
+            name, current_health(), bounds(check_thresholds)
+        )
+        passed = not problems
         if not passed:
             alert_check_failure(EVENT_LOG.to_user_string(), name, description, metadata)
         return AssetCheckResult(
@@ -169,15 +175,16 @@ def stream_health_sensor(context: SensorEvaluationContext, check_thresholds: Che
     now = time.time()
     events, state = [], {}
     for name, (severity, _judge, _description) in CHECKS.items():
-        passed, description, metadata = evaluation(name, health, limits)
+        problems, description, metadata = evaluation(name, health, limits)
+        passed = not problems
         seen = previous.get(name) or {}
-        state[name] = {"passed": passed, "description": description, "at": seen.get("at", 0)}
-        changed = seen.get("passed") != passed or (
-            not passed and seen.get("description") != description
-        )
+        state[name] = {"problems": problems, "at": seen.get("at", 0)}
+        # a new kind of problem (or its end) is reported at once; the same figures, changing
+        # every second, only every REPORT_EVERY_SECONDS
+        changed = seen.get("problems") != problems
         if not changed and now - seen.get("at", 0) < REPORT_EVERY_SECONDS:
             continue
-        if not passed and seen.get("passed", True):
+        if not passed and not seen.get("problems"):
             alert_check_failure(EVENT_LOG.to_user_string(), name, description, metadata)
         state[name]["at"] = now
         events.append(

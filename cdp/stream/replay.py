@@ -7,9 +7,10 @@ not). Its events are read in the order of their timestamps (streamed by DuckDB, 
 whole) and posted to `/v1/batch` in batches of at most 100, with the write key:
 
 - the drop's time runs `speed` times faster than real time (`--replay-speed`, default 60: an
-  hour of the drop in a minute; 0: as fast as the collector takes them), and every event
-  carries the time it is sent as its `timestamp`, so windows such as "in the last 7 days"
-  count it now;
+  hour of the drop in a minute; 0: as fast as the collector takes them), a pause longer than
+  a second of replay (a drop's late arrivals from weeks before) is shortened to a second, and
+  every event carries the time it is sent as its `timestamp`, so windows such as "in the
+  last 7 days" count it now;
 - `message_id` is kept: replaying the same drop again changes no membership (the evaluator
   counts a message id once) and the batch staging keeps one row per message;
 - a row whose timestamp cannot be read is sent last with its own value, for the collector to
@@ -40,6 +41,7 @@ BATCH_MESSAGES = 100
 BATCH_BYTES = 400 * 1024  # under the collector's (and Segment's) 500 KB per request
 FETCH_ROWS = 1000
 RETRY_SECONDS = 60.0
+MAX_GAP_SECONDS = 1.0  # a longer pause between two events (late arrivals) is shortened to this
 
 
 class ReplayError(Exception):
@@ -243,15 +245,17 @@ class Replayer:
         total, unreadable, events = drop_events(directory, warn=self.echo)
         result = ReplayResult(total=total, unreadable_files=unreadable)
         self.echo(f"replay: {total:,} events from {directory} at speed {self.speed:g}")
-        started = self.clock()
-        first_time: datetime | None = None
-        last_progress = started
+        due = self.clock()
+        previous: datetime | None = None
+        last_progress = due
         batch: list[dict[str, Any]] = []
         size = 0
         for drop_time, message in events:
             if drop_time is not None and self.speed > 0:
-                first_time = first_time or drop_time
-                due = started + (drop_time - first_time).total_seconds() / self.speed
+                if previous is not None:
+                    gap = (drop_time - previous).total_seconds() / self.speed
+                    due += min(gap, MAX_GAP_SECONDS)
+                previous = drop_time
                 wait = due - self.clock()
                 if wait > 0:
                     if batch:  # what is due now goes out before waiting for the next

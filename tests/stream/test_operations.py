@@ -320,9 +320,16 @@ def test_replay_speed_compresses_the_drop_time(tmp_path):
     drop = write_drop(
         tmp_path / "drop",
         tracks=[
-            (f"t-{minute}", "u1", "Product Viewed", f"2025-06-30T10:{minute:02d}:00Z", "{}")
-            for minute in (0, 1, 3)
-        ],
+            (
+                f"t-{second}",
+                "u1",
+                "Product Viewed",
+                f"2025-06-30T10:{second // 60:02d}:{second % 60:02d}Z",
+                "{}",
+            )
+            for second in (0, 30, 180)
+        ]
+        + [("t-late", "u1", "Product Viewed", "2025-05-01T00:00:00Z", "{}")],
     )
     moments = [0.0]
     waits: list[float] = []
@@ -337,8 +344,10 @@ def test_replay_speed_compresses_the_drop_time(tmp_path):
     posted: list[int] = []
     replayer._post = lambda batch, result: posted.append(len(batch))  # no collector needed
     replayer.replay(drop)
-    assert waits == [1.0, 2.0]  # one and two drop minutes, at 60 times real time
-    assert posted == [1, 1, 1]
+    # a late arrival from May goes first; then half a second for 30 s of the drop at 60 times
+    # real time, and a second (2.5 s, shortened) for the next 150 s
+    assert waits == [1.0, 0.5, 1.0]
+    assert posted == [1, 1, 1, 1]
 
 
 def test_a_folder_of_unreadable_event_files_is_an_error_naming_it(tmp_path):
