@@ -11,7 +11,10 @@ stream, landing and activation directory; waits until the evaluator has taken it
 the build and the real-time syncs have run once. Then sends `Product Added` track events for
 distinct customers who can join `seg_cart_abandoners` (email consent, not unsubscribed or
 bounced, not held out, not a member), at `--rate` events/s for `--seconds`, in /v1/batch
-requests every `--interval` seconds (as an SDK's flush), each event stamped at its send. A
+requests every `--interval` seconds (as an SDK's flush), each event stamped at its send. With
+`--probe-share` below 1, only that share of the events are such probes; the others are
+`Product Viewed` events of other known customers (traffic that changes no cart membership), so
+a rate times a duration can exceed the eligible customers. A
 reader follows the `cart_abandoners_to_file` destination's files and notes when each
 customer's `add` is written. Reports, for the events sent: the latency p50/p95/p99/max (send
 to write), how many arrived, the accepted rate, the evaluator's lag at the end, and the
@@ -115,48 +118,79 @@ class DestinationReader(threading.Thread):
             self._offsets[path] = offset + len(complete)
 
 
+def other_shop_ids(warehouse: Path, limit: int) -> list[str]:
+    """Shop ids of known customers, for the traffic that is not a probe."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        rows = connection.execute(
+            "select identifier_value from core.customer_identifiers"
+            f" where identifier_type = 'shop_customer_id' using sample reservoir({int(limit)})"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _event(name: str, shop_id: str, now: datetime) -> dict:
+    return {
+        "type": "track",
+        "event": name,
+        "userId": shop_id,
+        "messageId": uuid.uuid4().hex,
+        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "properties": {"sku": "BENCH-1", "price": 19.99},
+    }
+
+
 def send(
-    url: str, customers: list[tuple[str, str]], rate: float, interval: float, sent: dict
+    url: str,
+    customers: list[tuple[str, str]],
+    rate: float,
+    interval: float,
+    sent: dict,
+    *,
+    total: int,
+    others: list[str],
 ) -> dict:
-    """Send one event per customer at `rate` events/s in batches every `interval` seconds; the
-    send time of each customer's event in `sent`."""
+    """Send `total` events at `rate` events/s in batches every `interval` seconds: one probe
+    (`Product Added`) per customer of `customers`, spread evenly, the rest `Product Viewed` of
+    `others`; the send time of each probe in `sent`."""
     session = requests.Session()
     session.auth = (WRITE_KEY, "")
     per_batch = max(1, round(rate * interval))
     started = time.monotonic()
     refused = failed = accepted = 0
-    for number, first in enumerate(range(0, len(customers), per_batch)):
+    probes = iter(customers)
+    share = len(customers) / total
+    emitted_probes = 0
+    for number, first in enumerate(range(0, total, per_batch)):
         due = started + number * interval
         pause = due - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-        chunk = customers[first : first + per_batch]
         now = datetime.now(UTC)
-        batch = [
-            {
-                "type": "track",
-                "event": "Product Added",
-                "userId": shop_id,
-                "messageId": uuid.uuid4().hex,
-                "timestamp": now.isoformat().replace("+00:00", "Z"),
-                "properties": {"sku": "BENCH-1", "price": 19.99},
-            }
-            for _, shop_id in chunk
-        ]
+        batch, chunk = [], []
+        for position in range(first, min(first + per_batch, total)):
+            probe = None
+            if emitted_probes < (position + 1) * share:
+                probe = next(probes, None)
+            if probe is not None:
+                emitted_probes += 1
+                chunk.append(probe[0])
+                batch.append(_event("Product Added", probe[1], now))
+            else:
+                batch.append(_event("Product Viewed", others[position % len(others)], now))
         at = time.monotonic()
         try:
             response = session.post(f"{url}/v1/batch", json={"batch": batch}, timeout=30)
         except requests.RequestException:
-            failed += len(chunk)
+            failed += len(batch)
             continue
         if response.status_code == 200:
-            accepted += len(chunk)
-            for customer_id, _ in chunk:
+            accepted += len(batch)
+            for customer_id in chunk:
                 sent[customer_id] = at
         elif response.status_code in (429, 503):
-            refused += len(chunk)
+            refused += len(batch)
         else:
-            failed += len(chunk)
+            failed += len(batch)
     return {
         "accepted": accepted,
         "refused": refused,
@@ -175,12 +209,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between batches")
     parser.add_argument("--settle", type=float, default=60, help="seconds to wait at the end")
+    parser.add_argument(
+        "--probe-share",
+        type=float,
+        default=1.0,
+        help="share of the events that are measured cart adds of eligible customers",
+    )
     arguments = parser.parse_args()
 
     wanted = int(arguments.rate * arguments.seconds)
-    customers = eligible_customers(arguments.warehouse, wanted)
-    if len(customers) < wanted:
-        raise SystemExit(f"only {len(customers):,} eligible customers for {wanted:,} events")
+    probes = int(wanted * arguments.probe_share)
+    customers = eligible_customers(arguments.warehouse, probes)
+    if len(customers) < probes:
+        raise SystemExit(
+            f"only {len(customers):,} eligible customers for {probes:,} probes: lower"
+            " --probe-share, --rate or --seconds"
+        )
+    others = other_shop_ids(arguments.warehouse, 50_000) if probes < wanted else []
     WORK.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix="stream-latency-", dir=WORK))
     activation = directory / "activation"
@@ -203,6 +248,7 @@ def main() -> None:
         "seconds": arguments.seconds,
         "interval": arguments.interval,
         "events": wanted,
+        "probes": probes,
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
@@ -221,7 +267,17 @@ def main() -> None:
         reader.start()
         result["load_before"] = list(os.getloadavg())
         sent: dict[str, float] = {}
-        result.update(send(server.url, customers, arguments.rate, arguments.interval, sent))
+        result.update(
+            send(
+                server.url,
+                customers,
+                arguments.rate,
+                arguments.interval,
+                sent,
+                total=wanted,
+                others=others,
+            )
+        )
         result["accepted_per_second"] = round(result["accepted"] / result["send_seconds"])
         wait_for(lambda: set(sent) <= set(reader.seen), arguments.settle, interval=0.5)
         reader.stop.set()
@@ -239,11 +295,12 @@ def main() -> None:
     print(json.dumps(result, indent=2), flush=True)
     (WORK / "stream_latency.json").write_text(json.dumps(result, indent=2))
     print()
-    print("| rate | seconds | sent | arrived | p50 | p95 | p99 | max | peak RSS |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| rate | seconds | accepted | probes | arrived | p50 | p95 | p99 | max | peak RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(
         f"| {arguments.rate:,.0f}/s | {arguments.seconds:.0f} | {result['accepted']:,} "
-        f"| {result['arrived']:,} | {result['latency_p50_s']} s | {result['latency_p95_s']} s "
+        f"| {len(sent):,} | {result['arrived']:,} | {result['latency_p50_s']} s"
+        f" | {result['latency_p95_s']} s "
         f"| {result['latency_p99_s']} s | {result['latency_max_s']} s "
         f"| {result['peak_rss_mib']:,} MiB |"
     )
