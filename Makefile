@@ -33,13 +33,20 @@ demo dagster: export CDP_AS_OF ?= 2025-07-01
 demo: setup
 	$(BIN)/cdp run
 
-# Unit, dbt and end-to-end tests on DuckDB, then the Spark suite (skipped, with the reason,
-# where Java 17 is missing). The Dagster tests also run on a throwaway PostgreSQL; here a
+# Unit, dbt and end-to-end tests on DuckDB, and beside them the Spark suite (skipped, with the
+# reason, where Java 17 is missing); the two share no file, and the Spark suite's output
+# follows the DuckDB suite's. The Dagster tests also run on a throwaway PostgreSQL; here a
 # missing server fails them instead of skipping them.
+SPARK_TEST_LOG := .pytest_cache/spark-suite.log
 test: export CDP_REQUIRE_POSTGRES = 1
 test: spark-setup postgres-setup
-	$(BIN)/pytest
-	$(BIN)/pytest -m spark tests/spark
+	@mkdir -p .pytest_cache
+	@$(BIN)/pytest -p no:cacheprovider -m spark tests/spark > $(SPARK_TEST_LOG) 2>&1 & spark=$$!; \
+	$(BIN)/pytest; duckdb=$$?; \
+	wait $$spark; spark_status=$$?; \
+	echo; echo "---- the Spark suite (tests/spark) ----"; cat $(SPARK_TEST_LOG); \
+	echo "DuckDB suite exit $$duckdb, Spark suite exit $$spark_status"; \
+	[ $$duckdb -eq 0 ] && [ $$spark_status -eq 0 ]
 
 # The PostgreSQL server binaries (initdb, postgres) the Dagster tests start a throwaway cluster
 # with (tests/postgres_cluster.py). Nothing to do where they are found; otherwise Debian's
