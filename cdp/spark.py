@@ -11,6 +11,7 @@ time: run one Spark build or `cdp predict` at a time per CDP_SPARK_DIR.)
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +45,9 @@ def spark_session(environ: Mapping[str, str] | None = None) -> Any:
     """The running Spark session, or a new one configured like the dbt profile's."""
     from pyspark.sql import SparkSession
 
+    # Python workers (UDFs, the event log source of cdp.stream.spark_evaluator) run this
+    # interpreter, with the project installed, not whatever python3 is first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in server_side_parameters(environ).items():
         builder = builder.config(key, value)

@@ -122,6 +122,12 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
+def provisional_id(kind: str, value: str) -> str:
+    """The id of someone the build does not know, from their first identifier: the same on
+    every evaluator (DuckDB here, Spark in cdp.stream.spark_evaluator)."""
+    return PROVISIONAL_PREFIX + uuid.uuid5(_PROVISIONAL_NAMESPACE, f"{kind}:{value}").hex[:20]
+
+
 def identifiers_of(message: Mapping[str, Any]) -> list[tuple[str, str]]:
     """A message's identifiers, strongest first: the user id (the shop's customer id, as in
     the landing contract), the email, the anonymous id (alias: the previous id)."""
@@ -336,9 +342,7 @@ class Evaluator:
             customer_id = people[0]
         else:
             kind, value = identifiers[0]
-            customer_id = (
-                PROVISIONAL_PREFIX + uuid.uuid5(_PROVISIONAL_NAMESPACE, f"{kind}:{value}").hex[:20]
-            )
+            customer_id = provisional_id(kind, value)
             self.db.execute(
                 "insert into rt.provisional values (?, ?) on conflict do nothing",
                 [customer_id, _naive_utc(self.clock())],

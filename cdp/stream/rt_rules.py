@@ -31,11 +31,25 @@ _PLACEHOLDER_CAST = re.compile(
 AS_OF_VARIABLE = "getvariable('cdp_as_of')"
 _SEPARATOR = "-- cdp realtime segment boundary --"
 
-# The relations the compiled rules read, in the evaluator's state database.
-TRAITS_RELATION = "rt.traits_all"
-CUSTOMERS_RELATION = "rt.customers_all"
-EVENTS_RELATION = "rt.events_all"
-AFFECTED_SQL = "select touched.customer_id from rt_touched as touched"
+
+@dataclass(frozen=True)
+class RuleRelations:
+    """What the compiled rules read: traits, customers and events relations, and the query of
+    the customers to evaluate."""
+
+    traits: str
+    customers: str
+    events: str
+    affected_sql: str
+
+
+# In the DuckDB evaluator's state database (cdp/stream/evaluator.py).
+DUCKDB_RELATIONS = RuleRelations(
+    traits="rt.traits_all",
+    customers="rt.customers_all",
+    events="rt.events_all",
+    affected_sql="select touched.customer_id from rt_touched as touched",
+)
 
 
 class RuleCompileError(RuntimeError):
@@ -53,7 +67,7 @@ class Window:
 @dataclass(frozen=True)
 class RealtimeRule:
     name: str
-    sql: str  # the membership query over the rt relations, as_of = getvariable('cdp_as_of')
+    sql: str  # the membership query over the relations, as_of = the as_of expression
     consent_purpose: str
     windows: tuple[Window, ...]
     definition: Mapping[str, Any]
@@ -91,12 +105,18 @@ def rule_definition(definition: SegmentDefinition) -> dict[str, Any]:
     return {**definition.metadata, "rules": definition.rules, "exclude": definition.exclude}
 
 
-def _inline(names: Sequence[str]) -> str:
+def _inline(names: Sequence[str], relations: RuleRelations) -> str:
     calls = [
         "{{ segment_realtime("
         + ", ".join(
             json.dumps(value)
-            for value in (name, TRAITS_RELATION, CUSTOMERS_RELATION, EVENTS_RELATION, AFFECTED_SQL)
+            for value in (
+                name,
+                relations.traits,
+                relations.customers,
+                relations.events,
+                relations.affected_sql,
+            )
         )
         + ") }}"
         for name in names
@@ -105,11 +125,18 @@ def _inline(names: Sequence[str]) -> str:
 
 
 def compile_realtime_rules(
-    settings: Settings, names: Iterable[str] | None = None, project_dir: Path | None = None
+    settings: Settings,
+    names: Iterable[str] | None = None,
+    project_dir: Path | None = None,
+    *,
+    relations: RuleRelations = DUCKDB_RELATIONS,
+    as_of_expression: str = AS_OF_VARIABLE,
 ) -> dict[str, RealtimeRule]:
-    """Compile the real-time segments (all, or `names`) in one dbt invocation.
+    """Compile the real-time segments (all, or `names`) in one dbt invocation, for the
+    settings' target (DuckDB, or Spark for the Spark evaluator), over `relations`, with
+    `as_of_expression` where the rules read the as_of.
 
-    dbt runs against a scratch DuckDB file and target directory, so it neither opens the
+    On DuckDB, dbt runs against a scratch file and target directory, so it neither opens the
     warehouse nor touches the build's artifacts.
     """
     from dbt.cli.main import dbtRunner
@@ -134,7 +161,7 @@ def compile_realtime_rules(
                     [
                         "compile",
                         "--inline",
-                        _inline(selected),
+                        _inline(selected, relations),
                         "--vars",
                         json.dumps({"as_of": AS_OF_PLACEHOLDER}),
                         "--target-path",
@@ -159,7 +186,7 @@ def compile_realtime_rules(
         definition = rule_definition(definitions[name])
         rules[name] = RealtimeRule(
             name=name,
-            sql=_PLACEHOLDER_CAST.sub(AS_OF_VARIABLE, sql.strip()),
+            sql=_PLACEHOLDER_CAST.sub(as_of_expression, sql.strip()),
             consent_purpose=str(definition["consent_purpose"]),
             windows=windows_of(definition),
             definition=definition,
