@@ -16,7 +16,7 @@ identifier_customers as (
 
 national_phone_matches as (
     select * from {{ ref('int_privacy__national_phone_matches') }}
-    where landing_table = 'privacy/deletion_requests' and is_current
+    where landing_table = 'privacy/deletion_requests'
 ),
 
 request_customers as (

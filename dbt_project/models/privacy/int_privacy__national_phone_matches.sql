@@ -24,14 +24,15 @@
     Every landed consent and deletion file is read on every run (the tables are small, as for
     privacy_unapplied_rows), the staged version of each key chosen as staging chooses it, so
     the matches are the same on an incremental run as on a full refresh. A newly landed phone
-    can change a row's matches without touching the customers it matched before, so the
-    customer-level models learn the changes from here (int_identity__customer_changes):
-    `changed_at` is the run that last changed a row (its fingerprint or its set of customers),
-    and a match that is gone stays as a tombstone (`is_current` false) until every model that
-    reads this one has run since.
+    can change a row's matches without touching the customers it matched before (a grant
+    that matched one customer matches two), so the customer-level models learn the changes
+    from here (int_identity__customer_changes): `changed_at` is the run that last changed the
+    row's fingerprint or its set of customers, found against the previous run's rows. A
+    customer who stops matching through their own data (another phone, a suppressed or merged
+    identifier) is logged by identity. (Not logged: the customers a row matched before it was
+    re-delivered, under its key, with another number.)
 #}
 
-{%- set since = oldest_dependent_since() if is_incremental() else none %}
 with
 
 countries as (
@@ -170,7 +171,6 @@ current_matches as (
 {% if is_incremental() %}
     previous_matches as (
         select * from {{ this }}
-        where is_current
     ),
 
     -- The rows whose fingerprint or set of customers differs from the previous run's.
@@ -203,7 +203,6 @@ current_matches as (
 final as (
     select
         current_matches.*,
-        true as is_current,
         {% if is_incremental() %}
             case
                 when changed_rows.record_key is null then previous_changes.changed_at
@@ -222,56 +221,6 @@ final as (
             on
                 current_matches.landing_table = previous_changes.landing_table
                 and current_matches.record_key = previous_changes.record_key
-
-        union all
-
-        -- Tombstones: the customers a row matched before and no longer does.
-        select
-            previous_matches.landing_table,
-            previous_matches.record_key,
-            previous_matches.row_fingerprint,
-            previous_matches.landed_file,
-            previous_matches.applies_to_every_match,
-            previous_matches.customer_id,
-            previous_matches.match_count,
-            previous_matches.matched_countries,
-            false as is_applied,
-            false as is_current,
-            {{ run_stamp() }} as changed_at
-        from previous_matches
-        left join matched_customers
-            on
-                previous_matches.landing_table = matched_customers.landing_table
-                and previous_matches.record_key = matched_customers.record_key
-                and previous_matches.customer_id = matched_customers.customer_id
-        where previous_matches.customer_id is not null and matched_customers.record_key is null
-
-        {% if since is not none %}
-            union all
-
-            select
-                tombstones.landing_table,
-                tombstones.record_key,
-                tombstones.row_fingerprint,
-                tombstones.landed_file,
-                tombstones.applies_to_every_match,
-                tombstones.customer_id,
-                tombstones.match_count,
-                tombstones.matched_countries,
-                tombstones.is_applied,
-                tombstones.is_current,
-                tombstones.changed_at
-            from {{ this }} as tombstones
-            left join matched_customers
-                on
-                    tombstones.landing_table = matched_customers.landing_table
-                    and tombstones.record_key = matched_customers.record_key
-                    and tombstones.customer_id = matched_customers.customer_id
-            where
-                not tombstones.is_current
-                and tombstones.changed_at > {{ since }}
-                and matched_customers.record_key is null
-        {% endif %}
     {% endif %}
 )
 

@@ -4,8 +4,8 @@
     neither yes nor no (base_consent__events, base_privacy__deletion_requests say what is
     normalized and what is applied anyway), and a grant or erasure request whose phone has no
     country code and matches no customer or several (int_privacy__national_phone_matches:
-    "national phone matches 2 customers in ES, FR"). Keys, reasons, files and row fingerprints only: no
-    personal data. The blocking test assert_consent_and_deletion_rows_are_applied fails while
+    "national phone matches 2 customers in ES, FR"). Keys, reasons, files and row fingerprints
+    only: no personal data. The blocking test assert_consent_and_deletion_rows_are_applied fails while
     any row here is not acknowledged; an operator who has resolved a row outside the pipeline
     (e.g. asked the requester for a valid address) acknowledges it by its fingerprint in the
     `acknowledged_unapplied_rows` var (CDP_ACKNOWLEDGED_UNAPPLIED_ROWS, comma-separated).
@@ -62,7 +62,7 @@ unapplied as (
         landed_file,
         row_fingerprint
     from {{ ref('int_privacy__national_phone_matches') }}
-    where is_current and not applies_to_every_match and match_count <> 1
+    where not applies_to_every_match and match_count <> 1
 ),
 
 final as (
