@@ -26,7 +26,6 @@ import shutil
 from pathlib import Path
 
 import duckdb
-
 import pytest
 
 from cdp.landing import write_csv_landing

@@ -209,7 +209,7 @@ final as (
                 else {{ run_stamp() }}
             end
         {% else %}
-            {{ run_stamp() }}
+        {{ run_stamp() }}
         {% endif %} as changed_at
     from current_matches
     {% if is_incremental() %}
