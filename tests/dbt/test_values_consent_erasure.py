@@ -199,6 +199,16 @@ def landing() -> dict[str, list[dict[str, str]]]:
             "status": "opt-out",
             "recorded_at": "2025-06-20T00:00:00Z",
         },
+        # The British customer's number without its trunk 0: the US default reads it as
+        # +1 207 946 0018, a number nobody has (the event alone makes it a profile).
+        {
+            "consent_event_id": "ce-gb-national-opt-out",
+            "identifier_type": "phone",
+            "identifier_value": "207 946 0018",
+            "purpose": "sms_marketing",
+            "status": "opt_out",
+            "recorded_at": "2025-06-20T00:00:00Z",
+        },
         {
             "consent_event_id": "ce-two-national-opt-out",
             "identifier_type": "phone",
@@ -454,6 +464,18 @@ def test_a_british_national_number_erases_the_british_customer(build: dict) -> N
         """,
     )
     assert erased == 1
+    # The opt-out by the same number written another way matched the British customer alone
+    # (its own US reading is no one's phone), so it is masked with them.
+    assert query(
+        build["path"],
+        "select count(distinct customer_id) from privacy.int_privacy__national_phone_matches"
+        " where record_key = 'ce-gb-national-opt-out'",
+    ) == [(1,)]
+    assert query(
+        build["path"],
+        "select identifier_value, is_erased from staging.stg_consent__events"
+        " where consent_event_id = 'ce-gb-national-opt-out'",
+    ) == [(None, True)]
 
 
 def test_a_number_two_countries_read_withdraws_both_and_grants_neither(build: dict) -> None:
