@@ -201,23 +201,25 @@
     the SQL selecting the affected keys (columns named as `unique_key`); the model's own SQL
     selects the new rows of the same keys.
     A model may also name, in `affects_everyone`, a macro that says when every key is affected:
-    then every row is deleted, with no set of keys to match.
+    then every row is deleted, with no set of keys to match. A model rebuilt whole on every run
+    that reads its own previous rows first names `every_row_is_affected` there, and needs no
+    `affected_keys`.
 #}
 {% macro get_incremental_replace_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set unique_key = arg_dict['unique_key'] -%}
     {%- set keys = [unique_key] if unique_key is string else unique_key -%}
     {%- set affected_macro = config.get('affected_keys') -%}
-    {%- if not affected_macro -%}
-        {{ exceptions.raise_compiler_error(
-            model.name ~ ": the replace strategy needs an `affected_keys` config (a macro name)"
-        ) }}
-    {%- endif -%}
     {%- set everyone_macro = config.get('affects_everyone') -%}
     {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
     {%- if everyone_macro and context[everyone_macro](upstream_relations()) %}
     delete from {{ target }};
     {%- else %}
+    {%- if not affected_macro -%}
+        {{ exceptions.raise_compiler_error(
+            model.name ~ ": the replace strategy needs an `affected_keys` config (a macro name)"
+        ) }}
+    {%- endif -%}
     {%- set affected = context[affected_macro](upstream_relations()) %}
     delete from {{ target }}
     where exists (
@@ -230,6 +232,12 @@
     {%- endif %}
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
+{%- endmacro %}
+
+
+{#- affects_everyone of a model whose every run replaces all of its rows. -#}
+{% macro every_row_is_affected(inputs) -%}
+    {{ return(true) }}
 {%- endmacro %}
 
 

@@ -91,6 +91,15 @@ cases as (
             "cast('2024-01-01 23:00:00' as " ~ dbt.type_timestamp() ~ ")",
             "cast('2024-01-02 01:00:00' as " ~ dbt.type_timestamp() ~ ")"
         ) }} = 1 as passed
+
+    union all
+
+    select
+        'text lists are distinct and sorted' as case_name,
+        (
+            select {{ sorted_text_list('codes.code') }}
+            from (values ('FR'), ('ES'), ('FR')) as codes (code)
+        ) = 'ES, FR' as passed
 ),
 
 final as (

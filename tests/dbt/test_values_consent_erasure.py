@@ -11,18 +11,27 @@ One small warehouse, built once from a hand-written landing dir:
   person;
 - a deletion request and a withdrawal that name no readable identifier fail the blocking test
   assert_consent_and_deletion_rows_are_applied, which names them by key, while the rest of
-  the build (every other erasure and consent) still completes.
+  the build (every other erasure and consent) still completes;
+- a phone written without its country code (these rows carry no country) is read in every
+  country: a French number withdraws the French customer's consent, a British one erases the
+  British customer; a number valid in two countries held by two customers withdraws both, and
+  a grant on it is not applied (it fails the blocking test with the match count and
+  countries); after a drop that changes what such rows match, the incremental run gives what
+  a full refresh gives.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from cdp.landing import write_csv_landing
 from cdp.pipeline import Settings, run_dbt
 from tests.conftest import query
+from tests.dbt.test_incremental import differences
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +89,24 @@ def landing() -> dict[str, list[dict[str, str]]]:
             "country": "US",
             "updated_at": "2025-01-01T00:00:00Z",
         },
+        # Phones without a country code in the consent and deletion rows below: a French and a
+        # British number (the US default cannot read either), and one number that France and
+        # Spain both read, held by a customer in each.
+        *(
+            {
+                "contact_id": f"hs-{name}",
+                "email": f"{name}@example.com",
+                "phone": phone,
+                "country": country,
+                "updated_at": "2025-01-01T00:00:00Z",
+            }
+            for name, phone, country in [
+                ("fr-phone", "+33 6 12 34 56 78", "FR"),
+                ("gb-phone", "+44 20 7946 0018", "GB"),
+                ("two-fr", "+33 6 55 44 33 22", "FR"),
+                ("two-es", "+34 655 44 33 22", "ES"),
+            ]
+        ),
         # Deletion requests to apply.
         *(
             {"contact_id": f"hs-{name}", "email": email, "updated_at": "2025-01-01T00:00:00Z"}
@@ -149,6 +176,55 @@ def landing() -> dict[str, list[dict[str, str]]]:
             "status": "subscribed",
             "recorded_at": "15/06/2025 10:00",
         },
+        *(
+            {
+                "consent_event_id": f"ce-{name}-sms-grant",
+                "identifier_type": "phone",
+                "identifier_value": phone,
+                "purpose": "sms_marketing",
+                "status": "granted",
+                "recorded_at": "2025-06-01T00:00:00Z",
+            }
+            for name, phone in [
+                ("fr", "+33612345678"),
+                ("two-fr", "+33655443322"),
+                ("two-es", "+34655443322"),
+            ]
+        ),
+        {
+            "consent_event_id": "ce-fr-national-opt-out",
+            "identifier_type": "mobile",
+            "identifier_value": "06 12 34 56 78",
+            "purpose": "sms",
+            "status": "opt-out",
+            "recorded_at": "2025-06-20T00:00:00Z",
+        },
+        # The British customer's number without its trunk 0: the US default reads it as
+        # +1 207 946 0018, a number nobody has (the event alone makes it a profile).
+        {
+            "consent_event_id": "ce-gb-national-opt-out",
+            "identifier_type": "phone",
+            "identifier_value": "207 946 0018",
+            "purpose": "sms_marketing",
+            "status": "opt_out",
+            "recorded_at": "2025-06-20T00:00:00Z",
+        },
+        {
+            "consent_event_id": "ce-two-national-opt-out",
+            "identifier_type": "phone",
+            "identifier_value": "655 44 33 22",
+            "purpose": "sms_marketing",
+            "status": "opt_out",
+            "recorded_at": "2025-06-20T00:00:00Z",
+        },
+        {
+            "consent_event_id": "ce-two-national-opt-in",
+            "identifier_type": "phone",
+            "identifier_value": "655 44 33 22",
+            "purpose": "email_marketing",
+            "status": "opt_in",
+            "recorded_at": "2025-06-20T00:00:00Z",
+        },
         # Names nobody readable: cannot be applied, must fail the blocking test.
         {
             "consent_event_id": "ce-unappliable",
@@ -176,6 +252,12 @@ def landing() -> dict[str, list[dict[str, str]]]:
             "request_id": "dsr-idn",
             "identifier_type": "email",
             "identifier_value": " Jürgen.Müller@Bücher.de\u00a0",
+            "requested_at": "2025-06-01T00:00:00Z",
+        },
+        {
+            "request_id": "dsr-gb-national",
+            "identifier_type": "phone",
+            "identifier_value": "020 7946 0018",
             "requested_at": "2025-06-01T00:00:00Z",
         },
         {
@@ -247,14 +329,25 @@ def test_only_the_blocking_test_fails_and_it_names_the_unapplied_rows(build: dic
     output = "\n".join(build["lines"])
     assert "not applied: consent/events ce-unappliable" in output
     assert "not applied: privacy/deletion_requests dsr-unappliable" in output
+    assert (
+        "not applied: consent/events ce-two-national-opt-in:"
+        " national phone matches 2 customers in ES, FR" in output
+    )
     # Keys and reasons only, never the values themselves.
     assert "kim.ali@" not in output and "broken@" not in output
+    assert "655 44 33 22" not in output and "655443322" not in output
     rows = query(
         build["path"],
         "select landing_table, record_key, reason, is_acknowledged"
         " from privacy.privacy_unapplied_rows order by 1, 2",
     )
     assert rows == [
+        (
+            "consent/events",
+            "ce-two-national-opt-in",
+            "national phone matches 2 customers in ES, FR",
+            False,
+        ),
         ("consent/events", "ce-unappliable", "missing or invalid identifier_value", False),
         (
             "privacy/deletion_requests",
@@ -345,3 +438,188 @@ def test_deletion_requests_without_a_date_day_first_or_non_ascii_erase_the_perso
         " where deletion_request_id in ('dsr-undated', 'dsr-day-first', 'dsr-idn')",
     )
     assert requests == 3
+
+
+def test_a_french_national_number_withdraws_the_french_customer(build: dict) -> None:
+    # "06 12 34 56 78" is no US number: read in France it is the customer's +33 6 12 34 56 78.
+    _, is_erased, _, _, sms_consent = _customer_of(build["path"], "fr-phone@example.com")
+    assert (is_erased, sms_consent) == (False, False)
+
+
+def test_a_british_national_number_erases_the_british_customer(build: dict) -> None:
+    [(email, phone, is_erased)] = query(
+        build["path"],
+        "select email, phone, is_erased from staging.stg_crm__contacts"
+        " where contact_id = 'hs-gb-phone'",
+    )
+    assert (email, phone, is_erased) == (None, None, True)
+    [(erased,)] = query(
+        build["path"],
+        """
+        select count(*) from core.customers
+        where is_erased and customer_id in (
+            select customer_id from identity.int_identity__record_customers
+            where record_source = 'crm/contacts' and record_key = 'hs-gb-phone'
+        )
+        """,
+    )
+    assert erased == 1
+    # The opt-out by the same number written another way matched the British customer alone
+    # (its own US reading is no one's phone), so it is masked with them.
+    assert query(
+        build["path"],
+        "select count(distinct customer_id) from privacy.int_privacy__national_phone_matches"
+        " where record_key = 'ce-gb-national-opt-out'",
+    ) == [(1,)]
+    assert query(
+        build["path"],
+        "select identifier_value, is_erased from staging.stg_consent__events"
+        " where consent_event_id = 'ce-gb-national-opt-out'",
+    ) == [(None, True)]
+
+
+def test_a_number_two_countries_read_withdraws_both_and_grants_neither(build: dict) -> None:
+    # "655 44 33 22" is +33 6 55 44 33 22 in France and +34 655 44 33 22 in Spain: the opt-out
+    # withdraws SMS from both customers, the opt-in to email reaches neither (it is listed
+    # unapplied, see the first test).
+    for name in ("two-fr", "two-es"):
+        _, _, _, email_consent, sms_consent = _customer_of(build["path"], f"{name}@example.com")
+        assert (email_consent, sms_consent) == (False, False), name
+    [(matched,)] = query(
+        build["path"],
+        "select count(distinct customer_id) from privacy.int_privacy__national_phone_matches"
+        " where record_key = 'ce-two-national-opt-out' and is_applied",
+    )
+    assert matched == 2
+
+
+# What a drop changes for the rows with national phones: a grant that matched one customer
+# matches two once a Spanish customer lands with the Spanish reading of its number; a deletion
+# request that matched nobody finds the British customer who lands.
+INITIAL_PEOPLE = [("late-fr", "+33 6 98 76 54 32", "FR")]
+DROPPED_PEOPLE = [
+    ("late-es", "+34 698 765 432", "ES"),
+    ("late-gb", "+44 161 496 0000", "GB"),
+]
+
+
+def _contacts(people: list[tuple[str, str, str]]) -> list[dict[str, str]]:
+    return [
+        {
+            "contact_id": f"hs-{name}",
+            "email": f"{name}@example.com",
+            "phone": phone,
+            "country": country,
+            "updated_at": "2025-01-01T00:00:00Z",
+        }
+        for name, phone, country in people
+    ]
+
+
+def changing_matches_landing() -> dict[str, list[dict[str, str]]]:
+    return {
+        "crm/contacts": _contacts(INITIAL_PEOPLE),
+        "consent/events": [
+            {
+                "consent_event_id": "ce-late-national-grant",
+                "identifier_type": "phone",
+                "identifier_value": "698 765 432",
+                "purpose": "sms_marketing",
+                "status": "granted",
+                "recorded_at": "2025-06-01T00:00:00Z",
+            },
+        ],
+        "privacy/deletion_requests": [
+            {
+                "request_id": "dsr-late-national",
+                "identifier_type": "phone",
+                "identifier_value": "0161 496 0000",
+                "requested_at": "2025-06-01T00:00:00Z",
+            }
+        ],
+    }
+
+
+def _build(raw_dir: Path, duckdb_path: Path, *, full_refresh: bool = False) -> None:
+    settings = Settings(
+        raw_dir=raw_dir,
+        duckdb_path=duckdb_path,
+        dbt_target_path=duckdb_path.parent / f"{duckdb_path.stem}-dbt-target",
+    )
+    lines: list[str] = []
+    outcome = run_dbt(
+        ["build"] + (["--full-refresh"] if full_refresh else []), settings, lines.append
+    )
+    # Only the blocking test may fail: it names the rows that are not applied.
+    assert [failure for failure in outcome.failures if not failure.startswith("dbt:")] in (
+        [],
+        [BLOCKING_TEST],
+    ), lines[-30:]
+
+
+def _consent_and_erasure(path: Path) -> dict[str, tuple]:
+    return {
+        contact_id: tuple(rest)
+        for contact_id, *rest in query(
+            path,
+            """
+            select contacts.record_key, customers.consent_sms_marketing, customers.is_erased
+            from identity.int_identity__record_customers as contacts
+            inner join core.customers as customers using (customer_id)
+            where contacts.record_source = 'crm/contacts'
+            """,
+        )
+    }
+
+
+@pytest.fixture(scope="module")
+def changed_matches(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("national-phones")
+    raw_dir = root / "landing"
+    write_csv_landing(raw_dir, changing_matches_landing())
+    incremental = root / "incremental.duckdb"
+    full_refresh = root / "full_refresh.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CDP_AS_OF", AS_OF)
+        patch.setenv("CDP_ACKNOWLEDGED_UNAPPLIED_ROWS", "")
+        _build(raw_dir, incremental)
+        before = _consent_and_erasure(incremental)
+        unapplied_before = query(
+            incremental, "select record_key, reason from privacy.privacy_unapplied_rows"
+        )
+        with duckdb.connect(str(incremental)) as connection:
+            connection.execute("checkpoint")
+        shutil.copyfile(incremental, full_refresh)
+        write_csv_landing(
+            raw_dir, {"crm/contacts": _contacts(DROPPED_PEOPLE)}, file_name="part-00001.csv"
+        )
+        _build(raw_dir, incremental)
+        _build(raw_dir, full_refresh, full_refresh=True)
+    return {
+        "before": before,
+        "unapplied_before": unapplied_before,
+        "incremental": incremental,
+        "full_refresh": full_refresh,
+    }
+
+
+def test_a_drop_changes_what_national_phones_match(changed_matches: dict) -> None:
+    # Before: the grant reaches the one French customer; the request matches nobody.
+    assert changed_matches["before"]["hs-late-fr"] == (True, False)
+    assert changed_matches["unapplied_before"] == [
+        ("dsr-late-national", "national phone matches no customer")
+    ]
+    # After: the grant matches a Spanish customer too and reaches neither; the request erases
+    # the British customer who landed.
+    after = _consent_and_erasure(changed_matches["incremental"])
+    assert after["hs-late-fr"] == (False, False)
+    assert after["hs-late-es"] == (False, False)
+    assert after["hs-late-gb"] == (False, True)
+    assert query(
+        changed_matches["incremental"],
+        "select record_key, reason from privacy.privacy_unapplied_rows",
+    ) == [("ce-late-national-grant", "national phone matches 2 customers in ES, FR")]
+
+
+def test_after_the_drop_the_incremental_run_equals_a_full_refresh(changed_matches: dict) -> None:
+    assert differences(changed_matches["incremental"], changed_matches["full_refresh"]) == {}

@@ -115,3 +115,18 @@
 {% macro duckdb__identifier_node_id(identifier_key) -%}
     cast('0x' || substr({{ identifier_key }}, 1, 15) as {{ dbt.type_bigint() }})
 {%- endmacro %}
+
+
+{#- An aggregate: the distinct values of a text expression over a group, sorted and joined
+    with ", " (the same text on every engine). -#}
+{% macro sorted_text_list(expression) -%}
+    {{ return(adapter.dispatch('sorted_text_list', 'cdp')(expression)) }}
+{%- endmacro %}
+
+{% macro default__sorted_text_list(expression) -%}
+    array_join(array_sort(collect_set({{ expression }})), ', ')
+{%- endmacro %}
+
+{% macro duckdb__sorted_text_list(expression) -%}
+    string_agg(distinct {{ expression }}, ', ' order by {{ expression }})
+{%- endmacro %}

@@ -3,6 +3,12 @@
     These macros map the landing vocabulary onto the identity graph's
     (email, phone, shop_customer_id, crm_contact_id) and normalize the value the same way the
     rest of staging does. The model must select phone_parse_columns(value, none) beforehand.
+
+    A phone written without a country code cannot be read with a country of its own (these
+    rows carry none): its value is the `default_phone_country` reading, and its digits are kept
+    as `national_phone_digits` when any country of `country_calling_codes` reads them
+    (readable_national_phones), so int_privacy__national_phone_matches can match it in every
+    country. Such a row is never quarantined for what its default-country reading rejects.
 #}
 
 {#- A landing word as a token: lowercased, trimmed, every run of other characters than letters
@@ -86,4 +92,34 @@
         when 'phone' then {{ e164_from_parsed() }}
         else {{ clean_text(raw_value_expression) }}
     end
+{%- endmacro %}
+
+
+{#- The distinct national phone digits of `rows` (a CTE selecting identifier_type and
+    phone_parse_columns()) that some country of `country_codes` (the model passes
+    ref('country_calling_codes')) reads as a number, as `national_phone_digits`. -#}
+{% macro readable_national_phones(rows, country_codes) -%}
+    {%- set national_phones -%}
+        (
+            select distinct phone_digits from {{ rows }}
+            where
+                identifier_type = 'phone'
+                and {{ phone_is_national('phone_digits', 'phone_is_international') }}
+        )
+    {%- endset -%}
+    select distinct candidates.phone_digits as national_phone_digits
+    from (
+        {{ national_phone_candidates(national_phones, country_codes, 'phone_digits', ['phone_digits']) }}
+    ) as candidates
+{%- endmacro %}
+
+
+{#- Joins `readable` (a CTE of readable_national_phones()) to the rows `rows_alias`:
+    `readable.national_phone_digits` is the row's national phone digits, or null. -#}
+{% macro join_readable_national_phones(readable, rows_alias) -%}
+    left join {{ readable }}
+        on
+            {{ rows_alias }}.identifier_type = 'phone'
+            and {{ phone_is_national(rows_alias ~ '.phone_digits', rows_alias ~ '.phone_is_international') }}
+            and {{ rows_alias }}.phone_digits = {{ readable }}.national_phone_digits
 {%- endmacro %}

@@ -9,6 +9,11 @@
     `default_phone_country` var. Values that cannot be a real number (too short or long,
     a NANP number with a bad area code, or a placeholder such as 0000000000 and 1234567890)
     come back null; the model keeps the raw value's flag.
+
+    Consent events and deletion requests carry no country, so a number written there without
+    a country code (phone_is_national) is read in every country of `country_calling_codes`
+    as well (national_phone_candidates): int_privacy__national_phone_matches matches those
+    candidates against the customers' phones.
 #}
 
 {% macro phone_digits(raw_expression) -%}
@@ -97,4 +102,47 @@
         select * from {{ country_codes }}
         where country_code = '{{ var("default_phone_country") }}'
     )
+{%- endmacro %}
+
+
+{#- A phone written without its country code: no "+" and no "00" international prefix. Only a
+    country says which number it is. -#}
+{% macro phone_is_national(digits, is_international) -%}
+    (not {{ is_international }} and {{ digits }} not like '00%')
+{%- endmacro %}
+
+
+{#- The E.164 reading of national digits in one country (`country`: the alias of a
+    country_calling_codes row), or null when they cannot be a number there. -#}
+{% macro phone_in_country(digits, country) -%}
+    {{ e164_phone(international_phone_digits(
+        digits, 'false', country ~ '.calling_code', country ~ '.trunk_prefix',
+        country ~ '.national_number_min_length', country ~ '.national_number_max_length'
+    )) }}
+{%- endmacro %}
+
+
+{#- One row per row of `phones` (a relation, CTE or parenthesized query) and country of
+    `country_codes` (the model passes ref('country_calling_codes')) in which its national digits
+    (`digits_column`) read as a number: the `columns` of `phones`, the country_code, and the
+    number's identifier_key, hashed like every phone identifier. -#}
+{% macro national_phone_candidates(phones, country_codes, digits_column, columns=[]) -%}
+    select
+        {%- for column in columns %}
+        readings.{{ column }},
+        {%- endfor %}
+        readings.country_code,
+        {{ identifier_key("'phone'", 'readings.e164_phone') }} as identifier_key
+    from (
+        select
+            {%- for column in columns %}
+            national_phones.{{ column }},
+            {%- endfor %}
+            countries.country_code,
+            {{ phone_in_country('national_phones.' ~ digits_column, 'countries') }} as e164_phone
+        from {{ phones }} as national_phones
+        cross join {{ country_codes }} as countries
+        where national_phones.{{ digits_column }} is not null
+    ) as readings
+    where readings.e164_phone is not null
 {%- endmacro %}

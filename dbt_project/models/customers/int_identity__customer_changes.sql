@@ -10,7 +10,11 @@
     - the customers of records under erasure: a deletion request carries no identifier of the
       graph, yet masks the person's staged rows. They are few, so they are logged every run;
     - the customers of parent records whose child rows landed since (the order of a late order
-      line: its customer's purchases changed).
+      line: its customer's purchases changed);
+    - the customers a consent event or deletion request with a national phone reaches, or
+      reached before, when its matches changed since (int_privacy__national_phone_matches: a
+      newly landed phone can add a match, and so withdraw a grant from the customer it
+      reached alone).
     A full build logs every current customer.
 #}
 {%- set since = incremental_since() %}
@@ -18,7 +22,8 @@
     ref('int_identity__identifier_customers'),
     ref('int_identity__customer_id_registry'),
     ref('int_identity__identifiers'),
-    ref('int_landing__row_dispositions')
+    ref('int_landing__row_dispositions'),
+    ref('int_privacy__national_phone_matches')
 ) -%}
 with
 
@@ -73,6 +78,12 @@ changed as (
         inner join {{ ref('int_identity__identifiers') }} as identifiers
             on registry.identifier_key = identifiers.identifier_key
         where identifiers.changed_at > {{ since }} and identifiers.is_suppressed
+
+        union
+
+        select national_phone_matches.customer_id
+        from {{ ref('int_privacy__national_phone_matches') }} as national_phone_matches
+        where national_phone_matches.changed_at > {{ since }}
     {% else %}
     union
 

@@ -2,8 +2,10 @@
     Consent events and deletion requests the pipeline must apply and cannot: a withdrawal or
     erasure request that names no readable identifier, or a consent row whose status says
     neither yes nor no (base_consent__events, base_privacy__deletion_requests say what is
-    normalized and what is applied anyway). Keys, reasons, files and row fingerprints only: no
-    personal data. The blocking test assert_consent_and_deletion_rows_are_applied fails while
+    normalized and what is applied anyway), and a grant or erasure request whose phone has no
+    country code and matches no customer or several (int_privacy__national_phone_matches:
+    "national phone matches 2 customers in ES, FR"). Keys, reasons, files and row fingerprints
+    only: no personal data. The blocking test assert_consent_and_deletion_rows_are_applied fails while
     any row here is not acknowledged; an operator who has resolved a row outside the pipeline
     (e.g. asked the requester for a valid address) acknowledges it by its fingerprint in the
     `acknowledged_unapplied_rows` var (CDP_ACKNOWLEDGED_UNAPPLIED_ROWS, comma-separated).
@@ -45,6 +47,22 @@ unapplied as (
         _row_hash as row_fingerprint
     from {{ ref('base_privacy__deletion_requests') }}
     where _quarantine_reason is not null and _must_apply
+
+    union all
+
+    select distinct
+        landing_table,
+        record_key,
+        case
+            when match_count = 0 then 'national phone matches no customer'
+            else
+                'national phone matches ' || cast(match_count as {{ dbt.type_string() }})
+                || ' customers in ' || matched_countries
+        end as reason,
+        landed_file,
+        row_fingerprint
+    from {{ ref('int_privacy__national_phone_matches') }}
+    where not applies_to_every_match and match_count <> 1
 ),
 
 final as (

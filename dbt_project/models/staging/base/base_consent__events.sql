@@ -4,7 +4,9 @@
     is never dropped for what it lacks: one without a readable purpose withdraws every purpose
     (purpose 'all'); one without a readable, plausible recorded_at takes the latest time of
     its own landed file (when it was delivered, as far as the data tells), else the as_of; one
-    without a consent_event_id is keyed by its row fingerprint. Only a withdrawal that names no
+    without a consent_event_id is keyed by its row fingerprint. A phone without a country code
+    keeps its digits (national_phone_digits) when any country reads them: it is matched in
+    every country (int_privacy__national_phone_matches). Only a withdrawal that names no
     readable identifier, or a row whose status says neither yes nor no, cannot be applied: it
     is quarantined and fails the blocking test assert_consent_and_deletion_rows_are_applied.
     A grant that cannot be read is quarantined (no consent is the default).
@@ -33,6 +35,18 @@ parsed as (
     cross join {{ default_phone_country(ref('country_calling_codes')) }} as default_country
 ),
 
+readable_national_phones as (
+    {{ readable_national_phones('parsed', ref('country_calling_codes')) }}
+),
+
+located as (
+    select
+        parsed.*,
+        readable_national_phones.national_phone_digits
+    from parsed
+    {{ join_readable_national_phones('readable_national_phones', 'parsed') }}
+),
+
 normalized as (
     select
         *,
@@ -40,7 +54,7 @@ normalized as (
             as identifier_value,
         coalesce(consent_status in ('denied', 'revoked'), false) as is_withdrawal,
         max(recorded_at_read) over (partition by _landed_file) as latest_recorded_at_in_file
-    from parsed
+    from located
 ),
 
 applied as (
@@ -70,10 +84,12 @@ validated as (
         consent_status,
         recorded_at,
         consent_source,
+        national_phone_digits,
         case
             when consent_event_id is null then 'missing consent_event_id'
             when identifier_type is null then 'unknown identifier_type'
-            when identifier_value is null then 'missing or invalid identifier_value'
+            when identifier_value is null and national_phone_digits is null
+                then 'missing or invalid identifier_value'
             when consent_status is null then 'unknown status'
             when purpose is null then 'unknown purpose'
             when recorded_at is null then recorded_at_problem

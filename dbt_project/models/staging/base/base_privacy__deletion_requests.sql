@@ -2,8 +2,10 @@
     Deletion requests, normalized like consent events (README "Consent and deletion
     requests"). An erasure request is applied whatever else it lacks: without a readable,
     plausible requested_at it is applied with requested_at null; without a request_id it is
-    keyed by its row fingerprint. Only a request that names no readable identifier cannot be
-    applied: it is quarantined and fails the blocking test
+    keyed by its row fingerprint. A phone without a country code keeps its digits
+    (national_phone_digits) when any country reads them: it is matched in every country
+    (int_privacy__national_phone_matches). Only a request that names no readable identifier
+    cannot be applied: it is quarantined and fails the blocking test
     assert_consent_and_deletion_rows_are_applied.
 #}
 with
@@ -25,6 +27,18 @@ parsed as (
     cross join {{ default_phone_country(ref('country_calling_codes')) }} as default_country
 ),
 
+readable_national_phones as (
+    {{ readable_national_phones('parsed', ref('country_calling_codes')) }}
+),
+
+located as (
+    select
+        parsed.*,
+        readable_national_phones.national_phone_digits
+    from parsed
+    {{ join_readable_national_phones('readable_national_phones', 'parsed') }}
+),
+
 normalized as (
     select
         *,
@@ -32,7 +46,7 @@ normalized as (
             as deletion_request_id,
         {{ normalized_identifier_value('identifier_type', 'identifier_value_raw') }}
             as identifier_value
-    from parsed
+    from located
 ),
 
 validated as (
@@ -41,9 +55,11 @@ validated as (
         identifier_type,
         identifier_value,
         requested_at,
+        national_phone_digits,
         case
             when identifier_type is null then 'unknown identifier_type'
-            when identifier_value is null then 'missing or invalid identifier_value'
+            when identifier_value is null and national_phone_digits is null
+                then 'missing or invalid identifier_value'
         end as _quarantine_reason,
         true as _must_apply,
         _landed_file,
