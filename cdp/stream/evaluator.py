@@ -177,7 +177,7 @@ class Evaluator:
         log_dir: Path | None = None,
         clock: Callable[[], datetime] = _utc_now,
         rules: Mapping[str, RealtimeRule] | None = None,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         snapshot_retry_seconds: float = 5.0,
     ) -> None:
         self.settings = settings
@@ -200,6 +200,9 @@ class Evaluator:
         self._committed = self.committed_offset()
         self.last_step_at: datetime | None = None
         self._changes: list[tuple[str, int, int, str]] = []
+        self._pending: dict[str, list[Any]] = {}  # counted events of the step, by message id
+        self._links: dict[tuple[str, str], str] = {}  # the step's identifiers: stream links
+        self._known: dict[tuple[str, str], str] = {}  # ... and the build's
         if self._snapshot is not None:
             self._create_views()
 
@@ -249,8 +252,10 @@ class Evaluator:
         self.db.execute("begin")
         try:
             touched: set[str] = set()
+            self._prefetch(events)
             for event in events:
                 self._apply(event, touched)
+            self._insert_pending_events()
             self._touch(touched, due_before=now)
             self._evaluate(now, "event" if events else "time")
             if events:
@@ -309,25 +314,67 @@ class Evaluator:
             log.warning("event at offset %s has no readable timestamp; not counted", event.offset)
             return
         received_at = _naive_utc(event.received_at)
-        for message_id, name in counted:
-            self.db.execute(
-                "insert into rt.stream_events values (?, ?, ?, ?, ?, ?) on conflict do nothing",
-                [message_id, customer_id, name, occurred_at, received_at, event.offset],
+        for message_id, name in counted:  # the first of a redelivered message counts
+            self._pending.setdefault(
+                message_id, [message_id, customer_id, name, occurred_at, received_at, event.offset]
             )
         touched.add(customer_id)
 
+    def _prefetch(self, events: list[LoggedEvent]) -> None:
+        """Who the identifiers of a step's events are, in two set-based queries: the links the
+        stream made, then the build's identifiers (a lookup per event would scan them)."""
+        self._pending: dict[str, list[Any]] = {}
+        self._links: dict[tuple[str, str], str] = {}
+        self._known: dict[tuple[str, str], str] = {}
+        keys = sorted(
+            {
+                key
+                for event in events
+                if isinstance(event.message, Mapping)
+                for key in identifiers_of(event.message)
+            }
+        )
+        if not keys:
+            return
+        wanted = (
+            "select unnest(?::varchar[]) as identifier_type,"
+            " unnest(?::varchar[]) as identifier_value"
+        )
+        params = [[kind for kind, _ in keys], [value for _, value in keys]]
+        for kind, value, customer in self.db.execute(
+            f"select wanted.identifier_type, wanted.identifier_value, links.customer_id"
+            f" from ({wanted}) as wanted inner join rt.links as links"
+            f" using (identifier_type, identifier_value)",
+            params,
+        ).fetchall():
+            self._links[(kind, value)] = customer
+        for kind, value, customer in self.db.execute(
+            f"select wanted.identifier_type, wanted.identifier_value, min(known.customer_id)"
+            f" from ({wanted}) as wanted inner join snap.customer_identifiers as known"
+            f" using (identifier_type, identifier_value) group by 1, 2",
+            params,
+        ).fetchall():
+            self._known[(kind, value)] = customer
+
+    def _insert_pending_events(self) -> None:
+        """The step's counted events in one insert (a message already counted stays as it
+        was)."""
+        rows = list(self._pending.values())
+        self._pending = {}
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
+        self.db.execute(
+            "insert into rt.stream_events select unnest(?::varchar[]), unnest(?::varchar[]),"
+            " unnest(?::varchar[]), unnest(?::timestamp[]), unnest(?::timestamp[]),"
+            " unnest(?::bigint[]) on conflict do nothing",
+            [list(column) for column in columns],
+        )
+
     def _lookup(self, kind: str, value: str) -> str | None:
-        row = self.db.execute(
-            "select customer_id from rt.links where identifier_type = ? and identifier_value = ?",
-            [kind, value],
-        ).fetchone()
-        if row is None:
-            row = self.db.execute(
-                "select min(customer_id) from snap.customer_identifiers"
-                " where identifier_type = ? and identifier_value = ?",
-                [kind, value],
-            ).fetchone()
-        return row[0] if row else None
+        """The customer of an identifier: a link the stream made, else the build's."""
+        key = (kind, value)
+        return self._links[key] if key in self._links else self._known.get(key)
 
     def _is_provisional(self, customer_id: str) -> bool:
         return customer_id.startswith(PROVISIONAL_PREFIX)
@@ -360,6 +407,7 @@ class Evaluator:
         return customer_id
 
     def _link(self, kind: str, value: str, customer_id: str) -> None:
+        self._links[(kind, value)] = customer_id
         self.db.execute(
             "insert into rt.links values (?, ?, ?, ?)"
             " on conflict (identifier_type, identifier_value)"
@@ -377,14 +425,20 @@ class Evaluator:
             "update rt.links set customer_id = ? where customer_id = ?", [customer_id, provisional]
         )
         self.db.execute("delete from rt.provisional where customer_id = ?", [provisional])
+        for key, customer in self._links.items():
+            if customer == provisional:
+                self._links[key] = customer_id
+        for row in self._pending.values():
+            if row[1] == provisional:
+                row[1] = customer_id
 
     # Evaluation ----------------------------------------------------------------------------
 
     def _touch(self, customers: Iterable[str], due_before: datetime | None = None) -> None:
         self.db.execute("create or replace temp table rt_touched (customer_id varchar)")
-        rows = [(customer,) for customer in sorted(set(customers))]
-        if rows:
-            self.db.executemany("insert into rt_touched values (?)", rows)
+        chosen = sorted(set(customers))
+        if chosen:
+            self.db.execute("insert into rt_touched select unnest(?::varchar[])", [chosen])
         if due_before is not None:
             self.db.execute(
                 "insert into rt_touched select distinct customer_id from rt.due where due_at <= ?",

@@ -220,13 +220,13 @@ class SparkEvaluator:
             (self.state_dir / table).glob("batch_id=*")
         )
 
-    def _earlier(self, table: str, batch_id: int, schema: str) -> Any:
+    def _earlier(self, spark: Any, table: str, batch_id: int, schema: str) -> Any:
         """The rows of `table` written by batches before `batch_id`, with the columns of
         `schema` (a DDL string); an empty frame when there are none yet."""
         if not self._exists(table):
-            return self.spark.createDataFrame([], schema)
+            return spark.createDataFrame([], schema)
         columns = [column.strip().split(" ")[0] for column in schema.split(",")]
-        frame = self.spark.read.parquet(self._path(table))
+        frame = spark.read.parquet(self._path(table))
         return frame.where(f"batch_id < {batch_id}").select(*columns)
 
     def _write(self, frame: Any, table: str, batch_id: int) -> None:
@@ -254,13 +254,14 @@ class SparkEvaluator:
         ]
         self._write(self.spark.sql(" union all ".join(parts)), "changes", SNAPSHOT_BATCH)
 
-    def members(self, before_batch: int | None = None) -> Any:
+    def members(self, before_batch: int | None = None, spark: Any = None) -> Any:
         """(segment_name, customer_id, is_holdout) of the current members."""
-        changes = self.spark.read.parquet(self._path("changes"))
+        spark = spark or self.spark
+        changes = spark.read.parquet(self._path("changes"))
         if before_batch is not None:
             changes = changes.where(f"batch_id < {before_batch}")
         changes.createOrReplaceTempView("rt_changes")
-        return self.spark.sql(
+        return spark.sql(
             "select segment_name, customer_id, is_holdout from ("
             " select *, row_number() over (partition by segment_name, customer_id"
             "   order by batch_id desc, case change when 'entered' then 1 else 0 end desc) as n"
@@ -271,7 +272,7 @@ class SparkEvaluator:
 
     def process(self, frame: Any, batch_id: int) -> None:
         """foreachBatch: evaluate one micro-batch of the event log (see the module docstring)."""
-        spark = self.spark
+        spark = frame.sparkSession  # the micro-batch's session: its temporary views are its own
         now = self.clock()
         frame.createOrReplaceTempView("rt_batch")
         spark.sql(
@@ -290,7 +291,10 @@ class SparkEvaluator:
             """
         ).createOrReplaceTempView("parsed")
         self._earlier(
-            "links", batch_id, "identifier_type string, identifier_value string, customer_id string"
+            spark,
+            "links",
+            batch_id,
+            "identifier_type string, identifier_value string, customer_id string",
         ).createOrReplaceTempView("rt_earlier_links")
         spark.sql(
             """
@@ -356,6 +360,7 @@ class SparkEvaluator:
             """
         ).createOrReplaceTempView("resolved")
         self._earlier(
+            spark,
             "events",
             batch_id,
             "message_id string, customer_id string, event_name string, occurred_at timestamp",
@@ -375,13 +380,12 @@ class SparkEvaluator:
         )
         self._write(links, "links", batch_id)
         self._write(counted, "events", batch_id)
-        self._evaluate(batch_id, now)
+        self._evaluate(spark, batch_id, now)
 
-    def _evaluate(self, batch_id: int, now: datetime) -> None:
-        spark = self.spark
+    def _evaluate(self, spark: Any, batch_id: int, now: datetime) -> None:
         events = spark.read.parquet(self._path("events")).where(f"batch_id <= {batch_id}")
         events.createOrReplaceTempView("rt_stream_events")
-        current = self.members(before_batch=batch_id)
+        current = self.members(before_batch=batch_id, spark=spark)
         current.createOrReplaceTempView("rt_current")
         spark.sql(
             "select distinct customer_id from rt_stream_events where batch_id = "
