@@ -50,13 +50,12 @@ from typing import Any
 
 from cdp.pipeline import Settings
 from cdp.stream.eventlog import EventLog, LoggedEvent
-from cdp.stream.rt_rules import RealtimeRule, compile_realtime_rules
+from cdp.stream.rt_rules import CompiledRules, RealtimeRule
 from cdp.stream.snapshot import (
     EventNeed,
     Snapshot,
     build_marker,
     current_snapshot,
-    events_needed,
     last_build_succeeded,
     open_state,
     take_snapshot,
@@ -164,7 +163,7 @@ def counted_events(kind: str, message: Mapping[str, Any]) -> list[tuple[str, str
     return []
 
 
-class Evaluator:
+class Evaluator(CompiledRules):
     """See the module docstring. `clock` gives the evaluation time (tests inject one)."""
 
     name = CONSUMER
@@ -205,20 +204,6 @@ class Evaluator:
         self._known: dict[tuple[str, str], str] = {}  # ... and the build's
         if self._snapshot is not None:
             self._create_views()
-
-    @property
-    def rules(self) -> dict[str, RealtimeRule]:
-        """The `refresh: realtime` segments' rules, compiled by dbt the first time they are
-        needed."""
-        if self._rules is None:
-            self._rules = dict(compile_realtime_rules(self.settings))
-        return self._rules
-
-    @property
-    def need(self) -> EventNeed:
-        if self._need is None:
-            self._need = events_needed(rule.definition for rule in self.rules.values())
-        return self._need
 
     # The loop ------------------------------------------------------------------------------
 

@@ -17,11 +17,13 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from cdp import DBT_PROJECT_DIR
 from cdp.pipeline import Settings, dbt_environment, dbt_invocation, release_dbt_connection
 from cdp.segments import SegmentDefinition, load_segment_definitions
+from cdp.stream.snapshot import EventNeed, events_needed
 
 # A time no build uses; the compiled `cast('<it>' as timestamp)` becomes the variable.
 AS_OF_PLACEHOLDER = "1970-01-01 00:00:07"
@@ -192,3 +194,27 @@ def compile_realtime_rules(
             definition=definition,
         )
     return rules
+
+
+class CompiledRules:
+    """For an evaluator: the real-time rules compiled by dbt the first time they are needed
+    (`cdp stream` answers events meanwhile), and the events they count. Set `settings`,
+    `_rules` (None, or rules given by a test) and `_need` (None); `_compile_options` go to
+    `compile_realtime_rules`."""
+
+    settings: Settings
+    _rules: dict[str, RealtimeRule] | None
+    _need: EventNeed | None
+    _compile_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+
+    @property
+    def rules(self) -> dict[str, RealtimeRule]:
+        if self._rules is None:
+            self._rules = dict(compile_realtime_rules(self.settings, **self._compile_options))
+        return self._rules
+
+    @property
+    def need(self) -> EventNeed:
+        if self._need is None:
+            self._need = events_needed(rule.definition for rule in self.rules.values())
+        return self._need

@@ -38,13 +38,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from cdp.pipeline import Settings
 from cdp.stream.evaluator import NAMED_CALLS, PURCHASE_EVENTS, provisional_id
 from cdp.stream.eventlog import EventLog
-from cdp.stream.rt_rules import RealtimeRule, RuleRelations, compile_realtime_rules
-from cdp.stream.snapshot import EventNeed, events_needed
+from cdp.stream.rt_rules import CompiledRules, RealtimeRule, RuleRelations
+from cdp.stream.snapshot import EventNeed
 
 SOURCE_NAME = "cdp_event_log"
 EVENT_SCHEMA = "log int, offset bigint, received_at string, type string, message string"
@@ -177,8 +178,12 @@ def _counted_sql(names: frozenset[str]) -> str:
     """
 
 
-class SparkEvaluator:
+class SparkEvaluator(CompiledRules):
     """The real-time segments evaluated by Spark Structured Streaming over the event log."""
+
+    _compile_options: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {"relations": SPARK_RELATIONS, "as_of_expression": AS_OF_MARK}
+    )
 
     def __init__(
         self,
@@ -197,20 +202,6 @@ class SparkEvaluator:
         self._need: EventNeed | None = None
         spark.dataSource.register(EventLogDataSource)
         spark.udf.register("cdp_provisional_id", provisional_id)
-
-    @property
-    def rules(self) -> dict[str, RealtimeRule]:
-        if self._rules is None:
-            self._rules = compile_realtime_rules(
-                self.settings, relations=SPARK_RELATIONS, as_of_expression=AS_OF_MARK
-            )
-        return self._rules
-
-    @property
-    def need(self) -> EventNeed:
-        if self._need is None:
-            self._need = events_needed(rule.definition for rule in self.rules.values())
-        return self._need
 
     def _path(self, table: str) -> str:
         return str(self.state_dir / table)
