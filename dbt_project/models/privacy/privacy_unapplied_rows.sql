@@ -3,8 +3,10 @@
     erasure request that names no readable identifier, or a consent row whose status says
     neither yes nor no (base_consent__events, base_privacy__deletion_requests say what is
     normalized and what is applied anyway), and a grant or erasure request whose phone has no
-    country code and matches no customer or several (int_privacy__national_phone_matches:
-    "national phone matches 2 customers in ES, FR"). Keys, reasons, files and row fingerprints
+    country code and matches several customers (int_privacy__national_phone_matches:
+    "national phone matches 2 customers in ES, FR"). One that matches nobody is not listed, as
+    a request for an email nobody has is not: there is no one to apply it to, and the matches
+    are found again on every run, so someone who lands later with that phone gets it. Keys, reasons, files and row fingerprints
     only: no personal data. The blocking test assert_consent_and_deletion_rows_are_applied fails while
     any row here is not acknowledged; an operator who has resolved a row outside the pipeline
     (e.g. asked the requester for a valid address) acknowledges it by its fingerprint in the
@@ -53,16 +55,12 @@ unapplied as (
     select distinct
         landing_table,
         record_key,
-        case
-            when match_count = 0 then 'national phone matches no customer'
-            else
-                'national phone matches ' || cast(match_count as {{ dbt.type_string() }})
-                || ' customers in ' || matched_countries
-        end as reason,
+        'national phone matches ' || cast(match_count as {{ dbt.type_string() }})
+        || ' customers in ' || matched_countries as reason,
         landed_file,
         row_fingerprint
     from {{ ref('int_privacy__national_phone_matches') }}
-    where not applies_to_every_match and match_count <> 1
+    where not applies_to_every_match and match_count > 1
 ),
 
 final as (
