@@ -42,8 +42,12 @@ EARLIER_AS_OF, LATER_AS_OF = "2025-07-01 00:30:00", "2025-07-01 23:30:00"
 RUN_TIME_COLUMNS = {"customer_id_assigned_at", "merged_at"}
 # Which run last wrote a row, and how many rounds the components took on that run.
 RUN_TIME_COLUMNS |= {"changed_at", "linking_changed_at", "resolved_in_rounds", "run_started_at"}
-# When the landing intake took a file in (audit.landing_files): the run's time too.
-RUN_TIME_COLUMNS |= {"taken_in_at"}
+# When the landing intake took a file in (audit.landing_files), and when an erasure was
+# recorded (privacy.int_privacy__applied_erasures): the run's time too.
+RUN_TIME_COLUMNS |= {"taken_in_at", "applied_at"}
+# Rows an incremental run keeps as a memory of earlier runs, which a rebuild has no earlier
+# run to remember: the customers a national-phone row matched before and matches no more.
+CURRENT_ROWS = {"privacy.int_privacy__national_phone_matches": "is_current"}
 # The log of the runs themselves, and the working set of the last run.
 RUN_LOG_TABLES = {
     "audit.incremental_runs",
@@ -493,7 +497,10 @@ def table_rows(duckdb_path: Path) -> dict[str, Counter[str]]:
                 ).fetchall()
                 if name not in RUN_TIME_COLUMNS
             )
-            rows = connection.execute(f"select {selected} from {schema}.{table}").fetchall()
+            where = CURRENT_ROWS.get(f"{schema}.{table}", "true")
+            rows = connection.execute(
+                f"select {selected} from {schema}.{table} where {where}"
+            ).fetchall()
             result[f"{schema}.{table}"] = Counter(map(repr, rows))
     return result
 

@@ -495,12 +495,32 @@ def test_a_number_two_countries_read_withdraws_both_and_grants_neither(build: di
 
 # What a drop changes for the rows with national phones: a grant that matched one customer
 # matches two once a Spanish customer lands with the Spanish reading of its number; a deletion
-# request that matched nobody finds the British customer who lands.
-INITIAL_PEOPLE = [("late-fr", "+33 6 98 76 54 32", "FR")]
+# request that matched nobody finds the British customer who lands; a deletion request that
+# erased the one French customer it matched keeps them erased when a Spanish customer with
+# the Spanish reading lands; a withdrawal re-delivered under its key with another number
+# moves from the customer its first number matched to the one its new number matches.
+INITIAL_PEOPLE = [
+    ("late-fr", "+33 6 98 76 54 32", "FR"),
+    ("sticky-fr", "+33 6 12 34 56 78", "FR"),
+    ("redelivered-fr", "+33 6 11 22 33 44", "FR"),
+    ("redelivered-gb", "+44 20 7946 0018", "GB"),
+]
 DROPPED_PEOPLE = [
     ("late-es", "+34 698 765 432", "ES"),
     ("late-gb", "+44 161 496 0000", "GB"),
+    ("sticky-es", "+34 612 345 678", "ES"),
 ]
+
+
+def _sms_withdrawal(number: str) -> dict[str, str]:
+    return {
+        "consent_event_id": "ce-redelivered-national-opt-out",
+        "identifier_type": "phone",
+        "identifier_value": number,
+        "purpose": "sms_marketing",
+        "status": "revoked",
+        "recorded_at": "2025-06-01T00:00:00Z",
+    }
 
 
 def _contacts(people: list[tuple[str, str, str]]) -> list[dict[str, str]]:
@@ -528,6 +548,18 @@ def changing_matches_landing() -> dict[str, list[dict[str, str]]]:
                 "status": "granted",
                 "recorded_at": "2025-06-01T00:00:00Z",
             },
+            *(
+                {
+                    "consent_event_id": f"ce-grant-{name}",
+                    "identifier_type": "email",
+                    "identifier_value": f"{name}@example.com",
+                    "purpose": "sms_marketing",
+                    "status": "granted",
+                    "recorded_at": "2025-05-01T00:00:00Z",
+                }
+                for name in ("redelivered-fr", "redelivered-gb")
+            ),
+            _sms_withdrawal("6 11 22 33 44"),
         ],
         "privacy/deletion_requests": [
             {
@@ -535,7 +567,13 @@ def changing_matches_landing() -> dict[str, list[dict[str, str]]]:
                 "identifier_type": "phone",
                 "identifier_value": "0161 496 0000",
                 "requested_at": "2025-06-01T00:00:00Z",
-            }
+            },
+            {
+                "request_id": "dsr-sticky-national",
+                "identifier_type": "phone",
+                "identifier_value": "612 345 678",
+                "requested_at": "2025-06-01T00:00:00Z",
+            },
         ],
     }
 
@@ -591,7 +629,12 @@ def changed_matches(tmp_path_factory: pytest.TempPathFactory) -> dict:
             connection.execute("checkpoint")
         shutil.copyfile(incremental, full_refresh)
         write_csv_landing(
-            raw_dir, {"crm/contacts": _contacts(DROPPED_PEOPLE)}, file_name="part-00001.csv"
+            raw_dir,
+            {
+                "crm/contacts": _contacts(DROPPED_PEOPLE),
+                "consent/events": [_sms_withdrawal("020 7946 0018")],
+            },
+            file_name="part-00001.csv",
         )
         _build(raw_dir, incremental)
         _build(raw_dir, full_refresh, full_refresh=True)
@@ -618,6 +661,30 @@ def test_a_drop_changes_what_national_phones_match(changed_matches: dict) -> Non
         changed_matches["incremental"],
         "select record_key, reason from privacy.privacy_unapplied_rows",
     ) == [("ce-late-national-grant", "national phone matches 2 customers in ES, FR")]
+
+
+def test_an_applied_national_phone_erasure_stays_when_the_number_matches_a_second_customer(
+    changed_matches: dict,
+) -> None:
+    assert changed_matches["before"]["hs-sticky-fr"][1] is True
+    for warehouse in ("incremental", "full_refresh"):
+        after = _consent_and_erasure(changed_matches[warehouse])
+        assert (after["hs-sticky-fr"][1], after["hs-sticky-es"][1]) == (True, False), warehouse
+        # Applied before, so not an unapplied row now, though it matches two customers.
+        assert query(
+            changed_matches[warehouse],
+            "select count(*) from privacy.privacy_unapplied_rows"
+            " where record_key = 'dsr-sticky-national'",
+        ) == [(0,)]
+
+
+def test_a_withdrawal_redelivered_with_another_number_moves_to_its_new_match(
+    changed_matches: dict,
+) -> None:
+    before = changed_matches["before"]
+    assert (before["hs-redelivered-fr"][0], before["hs-redelivered-gb"][0]) == (False, True)
+    after = _consent_and_erasure(changed_matches["incremental"])
+    assert (after["hs-redelivered-fr"][0], after["hs-redelivered-gb"][0]) == (True, False)
 
 
 def test_after_the_drop_the_incremental_run_equals_a_full_refresh(changed_matches: dict) -> None:

@@ -37,7 +37,7 @@ identifier_customers as (
 
 national_phone_matches as (
     select * from {{ ref('int_privacy__national_phone_matches') }}
-    where landing_table = 'consent/events'
+    where landing_table = 'consent/events' and is_current
 ),
 
 event_customers as (

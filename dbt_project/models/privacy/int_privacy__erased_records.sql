@@ -11,6 +11,7 @@ with
 
 national_phone_matches as (
     select * from {{ ref('int_privacy__national_phone_matches') }}
+    where is_current
 ),
 
 requests as (

@@ -29,8 +29,11 @@
     from here (int_identity__customer_changes): `changed_at` is the run that last changed the
     row's fingerprint or its set of customers, found against the previous run's rows. A
     customer who stops matching through their own data (another phone, a suppressed or merged
-    identifier) is logged by identity. (Not logged: the customers a row matched before it was
-    re-delivered, under its key, with another number.)
+    identifier) is logged by identity. A customer a row matched before and matches no more
+    (the row re-delivered under its key with another number, or with an email) keeps a row
+    with `is_current` false, `changed_at` the run it lapsed, so that customer is recomputed
+    too; every reader of the matches reads only the current ones. A lapsed pair is current
+    again when the row matches that customer again.
 #}
 
 with
@@ -156,7 +159,8 @@ current_matches as (
         coalesce(match_counts.match_count, 0) as match_count,
         match_counts.matched_countries,
         matched_customers.customer_id is not null
-        and (national_rows.applies_to_every_match or match_counts.match_count = 1) as is_applied
+        and (national_rows.applies_to_every_match or match_counts.match_count = 1) as is_applied,
+        true as is_current
     from national_rows
     left join matched_customers
         on
@@ -169,8 +173,13 @@ current_matches as (
 ),
 
 {% if is_incremental() %}
-    previous_matches as (
+    previous_rows as (
         select * from {{ this }}
+    ),
+
+    previous_matches as (
+        select * from previous_rows
+        where is_current
     ),
 
     -- The rows whose fingerprint or set of customers differs from the previous run's.
@@ -197,6 +206,32 @@ current_matches as (
             max(changed_at) as changed_at
         from previous_matches
         group by landing_table, record_key
+    ),
+
+    -- The customers matched before (now or in an earlier run) that the row matches no more.
+    lapsed_matches as (
+        select
+            previous_rows.landing_table,
+            previous_rows.record_key,
+            previous_rows.row_fingerprint,
+            previous_rows.landed_file,
+            previous_rows.applies_to_every_match,
+            previous_rows.customer_id,
+            previous_rows.match_count,
+            previous_rows.matched_countries,
+            false as is_applied,
+            false as is_current,
+            case
+                when previous_rows.is_current then {{ run_stamp() }}
+                else previous_rows.changed_at
+            end as changed_at
+        from previous_rows
+        left join current_matches
+            on
+                previous_rows.landing_table = current_matches.landing_table
+                and previous_rows.record_key = current_matches.record_key
+                and previous_rows.customer_id = current_matches.customer_id
+        where previous_rows.customer_id is not null and current_matches.record_key is null
     ),
 {% endif %}
 
@@ -225,3 +260,7 @@ final as (
 )
 
 select * from final
+{% if is_incremental() %}
+    union all
+    select * from lapsed_matches
+{% endif %}

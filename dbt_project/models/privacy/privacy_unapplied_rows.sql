@@ -6,7 +6,9 @@
     country code and matches several customers (int_privacy__national_phone_matches:
     "national phone matches 2 customers in ES, FR"). One that matches nobody is not listed, as
     a request for an email nobody has is not: there is no one to apply it to, and the matches
-    are found again on every run, so someone who lands later with that phone gets it. Keys, reasons, files and row fingerprints
+    are found again on every run, so someone who lands later with that phone gets it. Nor is a
+    deletion request that was applied in an earlier run and matches several customers now:
+    it stays applied to the one it erased (int_privacy__applied_erasures). Keys, reasons, files and row fingerprints
     only: no personal data. The blocking test assert_consent_and_deletion_rows_are_applied fails while
     any row here is not acknowledged; an operator who has resolved a row outside the pipeline
     (e.g. asked the requester for a valid address) acknowledges it by its fingerprint in the
@@ -60,7 +62,19 @@ unapplied as (
         landed_file,
         row_fingerprint
     from {{ ref('int_privacy__national_phone_matches') }}
-    where not applies_to_every_match and match_count > 1
+    where
+        is_current
+        and not applies_to_every_match
+        and match_count > 1
+        -- A deletion request applied in an earlier run stays applied
+        -- (int_privacy__applied_erasures), whatever it matches now.
+        and not (
+            landing_table = 'privacy/deletion_requests'
+            and record_key in (
+                select applied_erasures.deletion_request_id
+                from {{ ref('int_privacy__applied_erasures') }} as applied_erasures
+            )
+        )
 ),
 
 final as (
