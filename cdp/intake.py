@@ -113,11 +113,20 @@ class IntakeSummary:
         )
 
 
+ENCODING_VARIABLE = "CDP_LANDING_ENCODING"
+
+
+def encoding_variable(table: str) -> str:
+    """The variable setting one table's encoding: CDP_LANDING_ENCODING_SHOP_CUSTOMERS."""
+    return f"{ENCODING_VARIABLE}_" + table.replace("/", "_").upper()
+
+
 def encoding_for(table: str, environ: Mapping[str, str] | None = None) -> str:
     """The configured encoding of a table's files: per table, else per deployment, else UTF-8."""
     env = os.environ if environ is None else environ
-    per_table = "CDP_LANDING_ENCODING_" + table.replace("/", "_").upper()
-    return (env.get(per_table) or env.get("CDP_LANDING_ENCODING") or DEFAULT_ENCODING).strip()
+    return (
+        env.get(encoding_variable(table)) or env.get(ENCODING_VARIABLE) or DEFAULT_ENCODING
+    ).strip()
 
 
 def file_kind(path: Path) -> tuple[str | None, str | None, str]:
@@ -170,6 +179,8 @@ class _Scan:
     blank_lines: int
     ends_with_newline: bool
     prefix_hash: str | None  # hash of the first `prefix_bytes` bytes, when asked for
+    # Valid UTF-8 with at least one non-ASCII character: text Latin-1 would misread ("Ã©").
+    utf8_non_ascii: bool = False
 
 
 def _scan(path: Path, prefix_bytes: int | None = None) -> _Scan:
@@ -177,9 +188,18 @@ def _scan(path: Path, prefix_bytes: int | None = None) -> _Scan:
     prefix_hash = None
     size = lines = blank = 0
     last = b""
+    non_ascii = False
+    valid_utf8 = True
     with path.open("rb") as handle:
         for line in handle:
             digest.update(line)
+            if valid_utf8 and not line.isascii():
+                # A line break never falls inside a UTF-8 sequence, so lines decode alone.
+                non_ascii = True
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    valid_utf8 = False
             size += len(line)
             if line.endswith(b"\n"):
                 lines += 1
@@ -190,7 +210,15 @@ def _scan(path: Path, prefix_bytes: int | None = None) -> _Scan:
                 prefix_hash = digest.copy().hexdigest()
     if last and not last.endswith(b"\n"):
         lines += 1
-    return _Scan(digest.hexdigest(), size, lines, blank, last.endswith(b"\n"), prefix_hash)
+    return _Scan(
+        digest.hexdigest(),
+        size,
+        lines,
+        blank,
+        last.endswith(b"\n"),
+        prefix_hash,
+        non_ascii and valid_utf8,
+    )
 
 
 def _decode_header(raw: bytes, encoding: str) -> str:
@@ -310,12 +338,9 @@ class Intake:
         header_raw: bytes,
         line_offset: int,
         target: Path,
+        encoding: str,
     ) -> tuple[int, list[tuple], str | None]:
         """Read one CSV part into `target`: (rows, rejects, reason it was quarantined whole)."""
-        encoding_name = encoding_for(table, self.environ)
-        encoding = SUPPORTED_ENCODINGS.get(encoding_name.lower())
-        if encoding is None:
-            return 0, [], f"unsupported encoding {encoding_name!r} (use utf-8, latin-1 or utf-16)"
         header = _decode_header(header_raw, encoding)
         delimiter, fields = _sniff(header, table)
         problem = header_problem(table, fields)
@@ -455,8 +480,23 @@ class Intake:
             }
             self.state["files"][relative] = entry
             return entry
+        configured = encoding_for(table, self.environ)
+        encoding = SUPPORTED_ENCODINGS.get(configured.lower())
+        # A file whose lines were not valid in the encoding it was read in is read again once
+        # the configured encoding is another (the fix for them): nothing else would re-read it.
+        reread = bool(
+            previous
+            and fmt == "csv"
+            and encoding is not None
+            and (
+                previous.get("encoding_rejected_lines", 0) > 0
+                or str(previous.get("reason") or "").startswith("unsupported encoding")
+            )
+            and previous.get("configured_encoding") not in (None, encoding)
+        )
         if (
             previous
+            and not reread
             and previous.get("status") != "skipped"
             and previous.get("bytes") == stat.st_size
             and previous.get("mtime_ns") == stat.st_mtime_ns
@@ -466,13 +506,14 @@ class Intake:
         plain_csv = fmt == "csv" and compression is None
         prefix = previous.get("bytes") if previous and previous.get("parts") else None
         scan = _scan(path, prefix if plain_csv else None)
-        if previous and previous.get("content_hash") == scan.content_hash:
+        if previous and not reread and previous.get("content_hash") == scan.content_hash:
             previous["mtime_ns"] = stat.st_mtime_ns
             previous["unchanged"] = True
             return previous
         parts = list(previous.get("parts", [])) if previous else []
         appended = bool(
             previous
+            and not reread
             and plain_csv
             and parts
             and previous.get("ends_with_newline")
@@ -483,11 +524,14 @@ class Intake:
         landed_file = relative if number == 1 else f"{relative}#{number}"
         target = self.table_dir(table) / self.part_name(landed_file)
         target.parent.mkdir(parents=True, exist_ok=True)
-        note = ""
+        notes = []
         line_offset = 0
         rows, rejects, reason = 0, [], None
+        read_as = encoding
         if fmt == "parquet":
             rows, rejects, reason = self._read_parquet(table, path, landed_file, target)
+        elif encoding is None:
+            reason = f"unsupported encoding {configured!r} (use utf-8, latin-1 or utf-16)"
         else:
             header_raw = _header_line(path, compression)
             source = path
@@ -501,12 +545,35 @@ class Intake:
                     shutil.copyfileobj(reader, writer)
                 source = temporary
                 line_offset = int(previous.get("lines", 0)) - 1
-                note = f"appended after {previous['bytes']} bytes: only the new lines taken in"
+                notes.append(
+                    f"appended after {previous['bytes']} bytes: only the new lines taken in"
+                )
+            elif reread:
+                assert previous is not None
+                notes.append(
+                    f"read in {previous['configured_encoding']} before, the configured "
+                    f"encoding is now {encoding}: taken in again whole as a new part"
+                )
             elif previous and parts:
-                note = "rewritten in place: taken in again whole as a new part"
+                notes.append("rewritten in place: taken in again whole as a new part")
+            if encoding == "latin-1" and plain_csv and scan.utf8_non_ascii:
+                # Latin-1 accepts every byte, so a UTF-8 file read in it would be garbled
+                # quietly ("RenÃ©e"): text that is valid UTF-8 is read as UTF-8.
+                read_as = "utf-8"
+                notes.append(
+                    "read as utf-8 although latin-1 is configured: the file is valid UTF-8 "
+                    "with non-ASCII text"
+                )
             try:
                 rows, rejects, reason = self._read_csv(
-                    table, source, landed_file, compression, header_raw, line_offset, target
+                    table,
+                    source,
+                    landed_file,
+                    compression,
+                    header_raw,
+                    line_offset,
+                    target,
+                    read_as,
                 )
                 if reason is None and compression is None:
                     # DuckDB can end a file early on an unterminated quote without a reject:
@@ -534,6 +601,12 @@ class Intake:
         else:
             status = "accepted"
         self._write_rejects(landed_file, rejects)
+        note = "; ".join(notes)
+        encoding_rejects = sum(
+            1 for reject in rejects if reject[3].startswith(REJECT_REASONS["INVALID ENCODING"])
+        )
+        if appended and previous:
+            encoding_rejects += int(previous.get("encoding_rejected_lines", 0))
         parts.append(
             {
                 "landed_file": landed_file,
@@ -554,6 +627,8 @@ class Intake:
             "blank_lines": scan.blank_lines,
             "ends_with_newline": scan.ends_with_newline,
             "mtime_ns": stat.st_mtime_ns,
+            "configured_encoding": (encoding or configured) if fmt == "csv" else None,
+            "encoding_rejected_lines": encoding_rejects,
             "parts": parts,
         }
         self.state["files"][relative] = entry

@@ -53,6 +53,7 @@ def _check_settings(env: Mapping[str, str]) -> None:
         raise SettingsError(
             f"CDP_LANDING_FORMAT={landing_format!r} is not one of {', '.join(LANDING_FORMATS)}"
         )
+    _check_encodings(env)
     threads = env.get("CDP_THREADS", "2").strip()
     if not threads.isdigit() or int(threads) < 1:
         raise SettingsError(f"CDP_THREADS={threads!r} is not a whole number of at least 1")
@@ -62,6 +63,27 @@ def _check_settings(env: Mapping[str, str]) -> None:
             raise SettingsError(
                 f"{name}={limit!r} is not a memory size: expected a number and a unit,"
                 " e.g. 512MB, 6GB or 50%"
+            )
+
+
+def _check_encodings(env: Mapping[str, str]) -> None:
+    """CDP_LANDING_ENCODING and its per-table variants: an encoding the intake reads, a table
+    of the landing contract (a misspelt table would be ignored and its files misread)."""
+    from cdp.intake import ENCODING_VARIABLE, SUPPORTED_ENCODINGS, encoding_variable
+
+    per_table = {encoding_variable(table) for table in LANDING_TABLES}
+    for name, value in env.items():
+        if not name.startswith(ENCODING_VARIABLE) or not value.strip():
+            continue
+        if name != ENCODING_VARIABLE and name not in per_table:
+            raise SettingsError(
+                f"{name} names no landing table: expected {ENCODING_VARIABLE} or one of "
+                + ", ".join(sorted(per_table))
+            )
+        if value.strip().lower() not in SUPPORTED_ENCODINGS:
+            raise SettingsError(
+                f"{name}={value!r} is not an encoding the intake reads: use utf-8, latin-1"
+                " or utf-16"
             )
 
 

@@ -423,6 +423,78 @@ def test_an_unchanged_file_is_not_read_again(tmp_path: Path) -> None:
     assert second.unchanged == len(LANDING_TABLES)
 
 
+def _intake_rows(intake: Path, table: str) -> dict[str, tuple]:
+    """Each taken-in row of a table by its first column: (its landed file, its first name)."""
+    return {
+        key: (landed_file, first_name)
+        for key, landed_file, first_name in duckdb.sql(
+            f"select contact_id, _landed_file, first_name from read_parquet('{intake}/data/"
+            f"{table}/*.parquet') where contact_id like 'enc-%'"
+        ).fetchall()
+    }
+
+
+def _file_reasons(intake: Path, path: str) -> list[tuple]:
+    return duckdb.sql(
+        "select landed_file, status, rejected_lines, reason from read_parquet("
+        f"'{intake}/data/landing_intake/files/*.parquet') where path = '{path}' order by 1"
+    ).fetchall()
+
+
+def test_a_utf8_file_is_not_garbled_where_latin1_is_configured(tmp_path: Path) -> None:
+    # Latin-1 accepts every byte: read in it, a UTF-8 "Renée" would become "RenÃ©e" quietly.
+    from cdp.intake import take_in
+
+    raw, intake = tmp_path / "landing", tmp_path / "intake"
+    write_csv_landing(raw, BASE_ROWS)
+    folder = raw / "crm" / "contacts"
+    text = csv_text("crm/contacts", [contact("enc-utf8", first_name="Renée")])
+    (folder / "utf8.csv").write_bytes(text.encode("utf-8"))
+    (folder / "latin1.csv").write_bytes(text.replace("enc-utf8", "enc-latin1").encode("latin-1"))
+    take_in(raw, intake, environ={"CDP_LANDING_ENCODING_CRM_CONTACTS": "latin-1"})
+    rows = _intake_rows(intake, "crm/contacts")
+    assert rows == {
+        "enc-utf8": ("crm/contacts/utf8.csv", "Renée"),
+        "enc-latin1": ("crm/contacts/latin1.csv", "Renée"),
+    }
+    [(_, status, _, reason)] = _file_reasons(intake, "crm/contacts/utf8.csv")
+    assert status == "accepted" and "read as utf-8 although latin-1 is configured" in reason
+    [(_, _, _, reason)] = _file_reasons(intake, "crm/contacts/latin1.csv")
+    assert reason is None
+
+
+@pytest.mark.parametrize("first_setting", [None, "cp1252"])
+def test_a_file_the_encoding_could_not_read_is_read_again_once_it_is_configured(
+    tmp_path: Path, first_setting: str | None
+) -> None:
+    # Without the setting the line is quarantined (or, with an encoding the intake cannot
+    # use, the file); configuring the right encoding must bring it in without a full refresh.
+    from cdp.intake import take_in
+
+    raw, intake = tmp_path / "landing", tmp_path / "intake"
+    write_csv_landing(raw, BASE_ROWS)
+    text = csv_text("crm/contacts", [contact("enc-1", first_name="Renée")])
+    (raw / "crm" / "contacts" / "export.csv").write_bytes(text.encode("latin-1"))
+    # (`cdp` refuses an encoding it cannot use before the intake runs; the intake alone
+    # quarantines the table's files.)
+    variable = "CDP_LANDING_ENCODING_CRM_CONTACTS"
+    first = {} if first_setting is None else {variable: first_setting}
+    take_in(raw, intake, environ=first)
+    assert _intake_rows(intake, "crm/contacts") == {}
+    fixed = {variable: "latin-1"}
+    summary = take_in(raw, intake, environ=fixed)
+    # Only the files the encoding could not read are read again (with an unusable encoding,
+    # the table's other file too); a file read well before is left as it was.
+    assert summary.accepted == (1 if first_setting is None else 2)
+    assert _intake_rows(intake, "crm/contacts") == {"enc-1": ("crm/contacts/export.csv#2", "Renée")}
+    [before, after] = _file_reasons(intake, "crm/contacts/export.csv")
+    assert before[1] == ("accepted" if first_setting is None else "quarantined")
+    assert after[1:3] == ("accepted", 0)
+    assert "the configured encoding is now latin-1" in after[3]
+    # Read once: the next intake finds it unchanged.
+    assert take_in(raw, intake, environ=fixed).unchanged == len(LANDING_TABLES) + 1
+
+
 def test_header_contract() -> None:
     from cdp.landing import header_problem
 

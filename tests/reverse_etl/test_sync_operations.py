@@ -124,6 +124,12 @@ def test_a_sync_on_a_warehouse_another_process_has_open_says_so_in_one_line(
         ("CDP_AS_OF", "2025-13-01", "CDP_AS_OF='2025-13-01' is not a time"),
         ("CDP_LANDING_FORMAT", "xlsx", "CDP_LANDING_FORMAT='xlsx' is not one of csv, parquet"),
         ("CDP_THREADS", "many", "CDP_THREADS='many' is not a whole number"),
+        ("CDP_LANDING_ENCODING", "cp1252", "CDP_LANDING_ENCODING='cp1252' is not an encoding"),
+        (
+            "CDP_LANDING_ENCODING_CRM_CONTACT",
+            "latin-1",
+            "CDP_LANDING_ENCODING_CRM_CONTACT names no landing table",
+        ),
         ("CDP_SYNC_MEMORY_LIMIT", "512", "CDP_SYNC_MEMORY_LIMIT='512' is not a memory size"),
     ],
 )
